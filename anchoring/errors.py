@@ -1,0 +1,73 @@
+"""The evidence log's error family.
+
+Verification raises, it never returns a bool: each error names what was expected and what
+was found, and proof errors carry both values so a caller can show them.
+"""
+
+from __future__ import annotations
+
+from lending_core.errors import CunzhengError
+
+
+class AnchoringError(CunzhengError):
+    """Root of the errors raised by the evidence log, its proofs and its chain adapter."""
+
+
+class MerkleError(AnchoringError):
+    """Bad input to the Merkle math (sizes, indices, hash lengths)."""
+
+
+class ProofError(MerkleError):
+    """A proof does not verify."""
+
+    def __init__(
+        self, message: str, *, expected: bytes | None = None, found: bytes | None = None
+    ) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.found = found
+
+
+class InclusionProofError(ProofError):
+    """An inclusion proof does not lead to the expected root."""
+
+
+class ConsistencyProofError(ProofError):
+    """A consistency proof does not link the two roots."""
+
+
+class RecordError(AnchoringError):
+    """A posted event cannot become a record (bad field, float, too large, ...)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CheckpointError(AnchoringError):
+    """A checkpoint note is malformed or its signature does not verify."""
+
+
+class SignatureError(AnchoringError):
+    """A signature (receipt, producer, package) does not verify."""
+
+
+class LogError(AnchoringError):
+    """The log refused an operation (unknown size, unknown leaf, conflicting event)."""
+
+
+class NotFound(LogError):
+    """The thing asked for is not in the log."""
+
+
+class Conflict(LogError):
+    """The same event id was posted before with different content."""
+
+    def __init__(self, message: str, *, existing_hash: str, new_hash: str) -> None:
+        super().__init__(message)
+        self.existing_hash = existing_hash
+        self.new_hash = new_hash
+
+
+class IntegrityError(AnchoringError):
+    """Stored data does not match what the log signed or computed (found by fsck)."""
