@@ -100,3 +100,15 @@ class LoanStateError(LendingError):
         self.event_type = event_type
         self.code = code
         self.reason = reason
+
+
+class MoneyFormatError(LendingError):
+    """A money string or amount is not a decimal with exactly two places in range."""
+
+
+class ScheduleError(LendingError):
+    """Repayment schedule inputs are out of range (principal, rate, term, due day)."""
+
+
+class ArrearsInputError(LendingError):
+    """Arrears inputs are inconsistent (dates out of order, amounts out of range)."""

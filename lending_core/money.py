@@ -1,0 +1,118 @@
+"""Money as `Decimal`: the fen, the one rounding rule, the day-count base, and the wire form.
+
+Every amount in the lending domain is a `Decimal` rounded to the fen (0.01 yuan) with
+ROUND_HALF_UP (四舍五入), the rule Chinese banks and courts use when they state amounts. Rates
+are `Decimal` fractions (``Decimal("0.0435")`` is 4.35 % a year); a daily rate is the annual
+rate divided by 360 (`DAYS_PER_YEAR`, the 人民银行 convention "日利率 = 年利率 / 360") and a
+monthly rate is the annual rate divided by 12. On the wire (event payloads, case files) money
+is a string with exactly two places, ``"12345.60"``, never a JSON number. This module is
+pure: no I/O, and it never touches the global decimal context.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from lending_core.errors import MoneyFormatError
+
+__all__ = [
+    "DAYS_PER_YEAR",
+    "FEN",
+    "MAX_MONEY",
+    "MAX_MONEY_TEXT_LENGTH",
+    "MONTHS_PER_YEAR",
+    "ROUNDING",
+    "ZERO",
+    "daily_rate",
+    "format_money",
+    "monthly_rate",
+    "parse_money",
+    "round_fen",
+]
+
+FEN = Decimal("0.01")
+"""The smallest unit of the yuan that amounts are stated in."""
+
+ZERO = Decimal("0.00")
+
+ROUNDING = ROUND_HALF_UP
+"""The one rounding rule for money: half up (四舍五入) to the fen."""
+
+DAYS_PER_YEAR = 360
+"""Day-count base: daily rate = annual rate / 360 (人民银行《人民币利率管理规定》 practice)."""
+
+MONTHS_PER_YEAR = 12
+"""Monthly rate = annual rate / 12."""
+
+MAX_MONEY = Decimal("999999999999.99")
+"""Largest amount accepted at the boundary (just under one trillion yuan)."""
+
+MAX_MONEY_TEXT_LENGTH = 20
+"""Longest money string accepted by `parse_money` (sign, 12 digits, point, 2 places)."""
+
+_MONEY_TEXT = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]{2}")
+
+
+def round_fen(amount: Decimal) -> Decimal:
+    """Round an amount to the fen, half up: ``round_fen(Decimal("0.005")) == Decimal("0.01")``."""
+    if not amount.is_finite():
+        raise MoneyFormatError(f"expected a finite amount, found {amount!r}")
+    return amount.quantize(FEN, rounding=ROUNDING)
+
+
+def daily_rate(annual_rate: Decimal) -> Decimal:
+    """The unrounded daily rate, annual / 360. Round only the amounts it produces."""
+    return annual_rate / DAYS_PER_YEAR
+
+
+def monthly_rate(annual_rate: Decimal) -> Decimal:
+    """The unrounded monthly rate, annual / 12."""
+    return annual_rate / MONTHS_PER_YEAR
+
+
+def parse_money(text: str, *, allow_negative: bool = False) -> Decimal:
+    """Parse ``"12345.60"``: digits, a point and exactly two places, at most `MAX_MONEY`.
+
+    Rejects exponents, thousands separators, leading zeros, a leading ``+`` and any other
+    number of places, so that the same amount always has the same string.
+    """
+    if not isinstance(text, str):
+        raise MoneyFormatError(f"expected a money string like '12345.60', found {text!r}")
+    if len(text) > MAX_MONEY_TEXT_LENGTH:
+        raise MoneyFormatError(
+            f"expected a money string of at most {MAX_MONEY_TEXT_LENGTH} characters, "
+            f"found {len(text)}"
+        )
+    if not _MONEY_TEXT.fullmatch(text):
+        raise MoneyFormatError(
+            f"expected a money string with exactly two places like '12345.60', found {text!r}"
+        )
+    try:
+        amount = Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes it
+        raise MoneyFormatError(f"expected a decimal amount, found {text!r}") from exc
+    _check_range(amount, allow_negative=allow_negative)
+    return amount
+
+
+def format_money(amount: Decimal, *, allow_negative: bool = False) -> str:
+    """Format an amount already at the fen as ``"12345.60"``.
+
+    Raises rather than rounds when the amount has sub-fen digits: rounding belongs to the
+    computation (`round_fen`), not to the display.
+    """
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise MoneyFormatError(f"expected a finite Decimal amount, found {amount!r}")
+    if amount != round_fen(amount):
+        raise MoneyFormatError(f"expected an amount rounded to the fen, found {amount}")
+    _check_range(amount, allow_negative=allow_negative)
+    text = f"{round_fen(amount):.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def _check_range(amount: Decimal, *, allow_negative: bool) -> None:
+    if amount < 0 and not allow_negative:
+        raise MoneyFormatError(f"expected a non-negative amount, found {amount}")
+    if abs(amount) > MAX_MONEY:
+        raise MoneyFormatError(f"expected an amount of at most {MAX_MONEY}, found {amount}")
