@@ -133,8 +133,10 @@ def _needed(run: Callable[[NodeReader], object]) -> list[NodeKey]:
 
 
 def nodes_for_root(size: int) -> list[NodeKey]:
-    """The complete-subtree nodes `root_from_nodes(size, ...)` reads."""
-    return _needed(lambda node: root_from_nodes(size, node))
+    """The complete subtrees covering [0, size), left to right: what a root reads."""
+    if size < 0:
+        raise MerkleError(f"tree size must be >= 0, got {size}")
+    return _range_nodes(0, size)
 
 
 def nodes_for_inclusion(index: int, size: int) -> list[NodeKey]:
@@ -145,6 +147,42 @@ def nodes_for_inclusion(index: int, size: int) -> list[NodeKey]:
 def nodes_for_consistency(size1: int, size2: int) -> list[NodeKey]:
     """The complete-subtree nodes `consistency_proof_from_nodes` reads: O(log n) of them."""
     return _needed(lambda node: consistency_proof_from_nodes(size1, size2, node))
+
+
+class Frontier:
+    """The complete subtrees covering a tree's leaves, left to right: enough to append.
+
+    The log loads it from `nodes_for_root(size)`, appends a batch in memory and stores the
+    nodes each append completes.
+    """
+
+    def __init__(self, size: int, node: NodeReader) -> None:
+        self.size = size
+        self._stack: list[tuple[int, int, bytes]] = [
+            (level, index, node(level, index)) for level, index in nodes_for_root(size)
+        ]
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a leaf hash; return the nodes (level, index, hash) it completed."""
+        _check_hash(leaf, "leaf hash")
+        created = [(0, self.size, leaf)]
+        self._stack.append(created[0])
+        self.size += 1
+        while len(self._stack) >= 2 and self._stack[-1][0] == self._stack[-2][0]:
+            level, right = self._stack[-1][0], self._stack.pop()[2]
+            _, index, left = self._stack.pop()
+            merged = (level + 1, index // 2, node_hash(left, right))
+            self._stack.append(merged)
+            created.append(merged)
+        return created
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        acc = self._stack[-1][2]
+        for _, _, h in reversed(self._stack[:-1]):
+            acc = node_hash(h, acc)
+        return acc
 
 
 # --- in-memory trees ----------------------------------------------------------------------

@@ -119,3 +119,16 @@ def test_errors_name_expected_and_found() -> None:
         tree.inclusion_proof(5)
     with pytest.raises(ConsistencyProofError, match="different roots"):
         merkle.verify_consistency(3, 3, [], tree.root(3), tree.root(4))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 600), st.integers(0, 300))
+def test_frontier_appends_like_the_full_tree(start: int, more: int) -> None:
+    hs = _leaves(start + more)
+    full = merkle.MemoryTree(hs)
+    frontier = merkle.Frontier(start, merkle.MemoryTree(hs[:start]).node)
+    assert frontier.root() == full.root(start)
+    for h in hs[start:]:
+        for level, index, value in frontier.append(h):
+            assert full.node(level, index) == value
+    assert frontier.root() == full.root()

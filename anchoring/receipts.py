@@ -1,0 +1,72 @@
+"""Signed receipts: the log's promise that it accepted an event.
+
+A receipt is the JSON object `{schema, origin, evidence_id, leaf_index, leaf_hash,
+received_at}`; the log signs its RFC 8785 bytes with its Ed25519 note key. Ed25519 is
+deterministic, so the same event always gets the same receipt, byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from anchoring.errors import SignatureError
+from anchoring.notes import Signer, key_id, verify_signature
+from anchoring.records import canonical
+
+RECEIPT_SCHEMA = "cunzheng.receipt/v1"
+
+
+def evidence_id(origin: str, leaf_index: int) -> str:
+    """存证编号: `<origin>#<leaf_index>`."""
+    return f"{origin}#{leaf_index}"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    origin: str
+    leaf_index: int
+    leaf_hash: bytes
+    received_at: str
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "schema": RECEIPT_SCHEMA,
+            "origin": self.origin,
+            "evidence_id": evidence_id(self.origin, self.leaf_index),
+            "leaf_index": self.leaf_index,
+            "leaf_hash": self.leaf_hash.hex(),
+            "received_at": self.received_at,
+        }
+
+
+def sign_receipt(receipt: Receipt, signer: Signer) -> dict[str, Any]:
+    """The receipt as returned to the poster: its body, key name, key id and signature."""
+    body = receipt.body()
+    return {
+        **body,
+        "key_name": signer.name,
+        "key_id": signer.key_id.hex(),
+        "signature": base64.b64encode(signer.sign(canonical(body))).decode(),
+    }
+
+
+def verify_receipt(signed: dict[str, Any], *, key_name: str, public_key: bytes) -> Receipt:
+    """Check a signed receipt against the log's key; return what it promises."""
+    try:
+        body = {k: signed[k] for k in ("schema", "origin", "evidence_id", "leaf_index",
+                                       "leaf_hash", "received_at")}
+        receipt = Receipt(signed["origin"], int(signed["leaf_index"]),
+                          bytes.fromhex(signed["leaf_hash"]), signed["received_at"])
+        signature = base64.b64decode(signed["signature"], validate=True)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise SignatureError(f"receipt is malformed: {exc}") from None
+    if body != receipt.body():
+        raise SignatureError("receipt fields are inconsistent (evidence id or schema)")
+    if signed.get("key_id") != key_id(key_name, public_key).hex():
+        raise SignatureError(
+            f"receipt key id {signed.get('key_id')!r} is not that of {key_name!r}"
+        )
+    verify_signature(public_key, signature, canonical(body), "the receipt")
+    return receipt

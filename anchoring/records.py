@@ -1,0 +1,334 @@
+"""Canonical event records: from a posted event to the exact bytes the log commits to.
+
+Format (DESIGN.md, Event record): the posted fields plus `schema`, `tenant`, `received_at`
+and a 32-byte random `salt`; times in UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`; no JSON number
+that is not an integer within +-2**53; serialised with RFC 8785 (JCS). The bytes made here
+are stored verbatim and never re-serialised; `leaf_hash = SHA-256(0x00 || bytes)`.
+
+Pure: the clock and the salt are passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from anchoring.errors import RecordError
+from anchoring.merkle import leaf_hash
+
+RECORD_SCHEMA = "cunzheng.event/v1"
+MAX_RECORD_BYTES = 64 * 1024
+MAX_DOCUMENTS = 64
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+MAX_SAFE_INTEGER = 2**53
+EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+LOAN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+TENANT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+FILENAME = re.compile(r"[^/\\\x00-\x1f]{1,255}")
+SERVER_FIELDS = ("schema", "tenant", "received_at", "salt")
+POSTED_FIELDS = ("event_id", "loan_id", "type", "occurred_at", "payload", "documents",
+                 "source", "producer_signature")
+REQUIRED_FIELDS = ("event_id", "loan_id", "type", "occurred_at", "payload", "source")
+
+
+# --- strict JSON ------------------------------------------------------------------------
+
+
+def _reject_float(text: str) -> Any:
+    raise RecordError(
+        f"non-integer JSON number {text!r}: write money as a decimal string such as "
+        f'"12345.60" and rates as strings'
+    )
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise RecordError(f"duplicate JSON key {key!r}")
+        out[key] = value
+    return out
+
+
+def _int(text: str) -> int:
+    if len(text) > 17:
+        raise RecordError(f"JSON integer {text[:20]}... is outside +-2^53")
+    return int(text)
+
+
+def parse_json(data: bytes, *, max_bytes: int) -> Any:
+    """Parse untrusted JSON: UTF-8 only, no floats, no duplicate keys, bounded size,
+    integers and nesting. Raises `RecordError` saying what is wrong."""
+    if len(data) > max_bytes:
+        raise RecordError(f"body is {len(data)} bytes, limit {max_bytes}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"body is not valid UTF-8 at byte {exc.start}") from None
+    _check_depth(text)
+    try:
+        value = json.loads(
+            text,
+            parse_float=_reject_float,
+            parse_int=_int,
+            parse_constant=_reject_float,
+            object_pairs_hook=_no_duplicates,
+        )
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    _check_ints(value, "")
+    return value
+
+
+def _check_depth(text: str) -> None:
+    # Cheap pre-scan so a deeply nested body cannot exhaust the parser's recursion.
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise RecordError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        elif ch in "]}":
+            depth -= 1
+
+
+def _check_ints(value: Any, where: str) -> None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise RecordError(f"integer at {where or 'top level'} is outside +-2^53", field=where)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_ints(v, f"{where}.{k}" if where else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_ints(v, f"{where}[{i}]")
+    elif isinstance(value, float):
+        raise RecordError(f"non-integer number at {where}", field=where)
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of a JSON value."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise RecordError(f"value cannot be canonicalised: {exc}") from None
+
+
+# --- times ------------------------------------------------------------------------------
+
+
+def format_utc(moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, the one time format records use."""
+    if moment.tzinfo is None:
+        raise RecordError(f"time {moment.isoformat()} has no offset")
+    moment = moment.astimezone(UTC)
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{moment.microsecond:06d}Z" if moment.microsecond else f"{base}Z"
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_rfc3339(text: Any, field: str) -> datetime:
+    """An RFC 3339 time with an explicit offset, as an aware UTC datetime."""
+    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
+        raise RecordError(
+            f"{field} must be an RFC 3339 time with an offset, such as "
+            f'"2026-03-02T09:30:00+08:00"; got {text!r}',
+            field=field,
+        )
+    frac = re.search(r"\.(\d+)", text)
+    if frac and len(frac.group(1)) > 6:  # keep microseconds, the precision records carry
+        text = text.replace(frac.group(0), "." + frac.group(1)[:6])
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise RecordError(f"{field} is not a valid time: {exc}", field=field) from None
+    return moment.astimezone(UTC)
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    role: str
+    sha256: str
+    media_type: str
+    filename: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A canonical record: its exact bytes and the facts read off them."""
+
+    data: bytes
+    leaf_hash: bytes
+    tenant: str
+    event_id: str
+    loan_id: str
+    type: str
+    occurred_at: str
+    received_at: str
+    documents: tuple[Document, ...]
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return json.loads(self.data)
+
+
+def posted_hash(posted: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical posted object: what idempotency compares."""
+    return hashlib.sha256(canonical(dict(posted))).hexdigest()
+
+
+def _documents(value: Any) -> tuple[Document, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise RecordError("documents must be a list", field="documents")
+    if len(value) > MAX_DOCUMENTS:
+        raise RecordError(f"{len(value)} documents, limit {MAX_DOCUMENTS}", field="documents")
+    docs = []
+    for i, d in enumerate(value):
+        where = f"documents[{i}]"
+        if not isinstance(d, dict):
+            raise RecordError(f"{where} must be an object", field=where)
+        expected = {"role", "sha256", "media_type", "filename", "size"}
+        if set(d) != expected:
+            missing, extra = expected - set(d), set(d) - expected
+            raise RecordError(
+                f"{where} must have exactly {sorted(expected)}; "
+                f"missing {sorted(missing)}, unknown {sorted(extra)}",
+                field=where,
+            )
+        if not isinstance(d["sha256"], str) or not SHA256_HEX.fullmatch(d["sha256"]):
+            raise RecordError(f"{where}.sha256 must be 64 lowercase hex digits", field=f"{where}.sha256")
+        if not isinstance(d["filename"], str) or not FILENAME.fullmatch(d["filename"]) or d[
+            "filename"
+        ] in (".", ".."):
+            raise RecordError(
+                f"{where}.filename must be a plain file name without / or \\", field=f"{where}.filename"
+            )
+        for key in ("role", "media_type"):
+            if not isinstance(d[key], str) or not 0 < len(d[key]) <= 128:
+                raise RecordError(f"{where}.{key} must be a string of 1-128 characters", field=f"{where}.{key}")
+        size = d["size"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_DOCUMENT_BYTES:
+            raise RecordError(
+                f"{where}.size must be an integer in [0, {MAX_DOCUMENT_BYTES}]", field=f"{where}.size"
+            )
+        docs.append(Document(d["role"], d["sha256"], d["media_type"], d["filename"], size))
+    return tuple(docs)
+
+
+def check_posted(posted: Any) -> dict[str, Any]:
+    """Check the shape of a posted event (not its payload, which lending_core validates)."""
+    if not isinstance(posted, dict):
+        raise RecordError("an event must be a JSON object")
+    unknown = sorted(set(posted) - set(POSTED_FIELDS))
+    if unknown:
+        raise RecordError(
+            f"unknown field {unknown[0]!r}; an event has {', '.join(POSTED_FIELDS)}", field=unknown[0]
+        )
+    for name in REQUIRED_FIELDS:
+        if name not in posted:
+            raise RecordError(f"missing required field {name!r}", field=name)
+    if not isinstance(posted["event_id"], str) or not EVENT_ID.fullmatch(posted["event_id"]):
+        raise RecordError("event_id must be 1-128 characters of A-Za-z0-9._:-", field="event_id")
+    if not isinstance(posted["loan_id"], str) or not LOAN_ID.fullmatch(posted["loan_id"]):
+        raise RecordError("loan_id must be 1-128 characters of A-Za-z0-9._:-", field="loan_id")
+    if not isinstance(posted["type"], str) or not posted["type"]:
+        raise RecordError("type must be a non-empty string", field="type")
+    if not isinstance(posted["payload"], dict):
+        raise RecordError("payload must be an object", field="payload")
+    if not isinstance(posted["source"], dict) or not posted["source"]:
+        raise RecordError(
+            "source must be a non-empty object naming the producing system and its references",
+            field="source",
+        )
+    sig = posted.get("producer_signature")
+    if sig is not None and (
+        not isinstance(sig, dict) or set(sig) != {"key_id", "sig"}
+        or not all(isinstance(v, str) for v in sig.values())
+    ):
+        raise RecordError("producer_signature must be {key_id, sig} strings", field="producer_signature")
+    _documents(posted.get("documents"))
+    parse_rfc3339(posted["occurred_at"], "occurred_at")
+    _check_ints(posted, "")
+    return posted
+
+
+def build_record(
+    posted: Mapping[str, Any], *, tenant: str, received_at: datetime, salt: bytes
+) -> Record:
+    """The canonical record for a posted event, accepted by `tenant` at `received_at`."""
+    posted = check_posted(dict(posted))
+    if not TENANT_ID.fullmatch(tenant):
+        raise RecordError(f"tenant {tenant!r} is not a valid tenant id")
+    if len(salt) != 32:
+        raise RecordError(f"salt must be 32 bytes, got {len(salt)}")
+    occurred = parse_rfc3339(posted["occurred_at"], "occurred_at")
+    content: dict[str, Any] = {k: posted[k] for k in POSTED_FIELDS if k in posted}
+    content["occurred_at"] = format_utc(occurred)
+    content.setdefault("documents", [])
+    content.update(
+        schema=RECORD_SCHEMA,
+        tenant=tenant,
+        received_at=format_utc(received_at),
+        salt=salt.hex(),
+    )
+    data = canonical(content)
+    if len(data) > MAX_RECORD_BYTES:
+        raise RecordError(f"record is {len(data)} bytes, limit {MAX_RECORD_BYTES}")
+    return record_from_bytes(data)
+
+
+def record_from_bytes(data: bytes) -> Record:
+    """Read a stored record back, checking it is canonical and well-formed."""
+    try:
+        content = json.loads(data, parse_float=_reject_float)
+    except (ValueError, RecordError) as exc:
+        raise RecordError(f"record is not valid JSON: {exc}") from None
+    if not isinstance(content, dict) or content.get("schema") != RECORD_SCHEMA:
+        raise RecordError(f"record schema must be {RECORD_SCHEMA!r}")
+    if canonical(content) != data:
+        raise RecordError("record bytes are not in RFC 8785 canonical form")
+    missing = [k for k in (*REQUIRED_FIELDS, *SERVER_FIELDS) if k not in content]
+    if missing:
+        raise RecordError(f"record lacks {missing}")
+    return Record(
+        data=data,
+        leaf_hash=leaf_hash(data),
+        tenant=content["tenant"],
+        event_id=content["event_id"],
+        loan_id=content["loan_id"],
+        type=content["type"],
+        occurred_at=content["occurred_at"],
+        received_at=content["received_at"],
+        documents=_documents(content.get("documents")),
+    )

@@ -1,0 +1,105 @@
+"""The evidence log's tables (SQLAlchemy 2 Core). Alembic migrations in
+`service/migrations` create them; a test checks the two never drift apart.
+
+`nodes` keeps every complete subtree hash (level 0 are the leaf hashes), so any root or
+proof is O(log n) indexed reads; `log_state` is the single row writers lock to sequence
+leaves with no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+)
+
+leaves = Table(
+    "leaves",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("loan_id", String(128), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("posted_hash", String(64), nullable=False),
+    Column("received_at", String(32), nullable=False),
+    # NULL once the loan's personal data is erased; the leaf hash stays.
+    Column("record", LargeBinary, nullable=True),
+    UniqueConstraint("tenant", "event_id", name="uq_leaves_tenant_event_id"),
+    Index("ix_leaves_leaf_hash", "leaf_hash"),
+    Index("ix_leaves_tenant_loan", "tenant", "loan_id"),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", String(32), nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("media_type", String(128), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+document_tenants = Table(
+    "document_tenants",
+    metadata,
+    Column("sha256", String(64), ForeignKey("documents.sha256"), primary_key=True),
+    Column("tenant", String(64), primary_key=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("tenant", String(64), nullable=True),
+    Column("label", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32), nullable=True),
+)
