@@ -1,0 +1,1 @@
+"""Package data of `lending_core`: the product catalogue (`products.json`)."""
