@@ -133,6 +133,13 @@ class RepaymentSchedule:
         return sum((i.payment for i in self.installments), ZERO)
 
     @property
+    def broken_first_period(self) -> bool:
+        """True when `due_day` makes the first period irregular (interest by actual days)."""
+        return self.due_day is not None and add_months(self.start, 1, self.due_day) != add_months(
+            self.start, 1
+        )
+
+    @property
     def maturity(self) -> date:
         return self.installments[-1].due_date
 
@@ -251,8 +258,7 @@ def build_schedule(
         builder = builders[RepaymentMethod(method)]
     except ValueError as exc:
         raise ScheduleError(
-            f"expected a repayment method in {[m.value for m in RepaymentMethod]}, "
-            f"found {method!r}"
+            f"expected a repayment method in {[m.value for m in RepaymentMethod]}, found {method!r}"
         ) from exc
     return builder(principal, annual_rate, term_months, start, due_day)
 
@@ -268,7 +274,9 @@ def _amortise(
 ) -> RepaymentSchedule:
     r = monthly_rate(annual_rate)
     dates = due_dates(start, term_months, due_day)
-    broken_first = due_day is not None and add_months(start, 1, due_day) != add_months(start, 1)
+    broken_first = RepaymentSchedule(
+        method, principal, annual_rate, term_months, start, due_day, ()
+    ).broken_first_period
     balance = principal
     period_start = start
     rows: list[Installment] = []

@@ -1,0 +1,510 @@
+"""Arrears on any date: contractual interest, penalty and compound interest, allocation.
+
+`compute_arrears` replays a loan from its disbursements to `as_of` and returns an
+`ArrearsStatement`. Rules (each row of the statement names the clause it rests on):
+
+* 期内利息. Each disbursement has its own schedule (`lending_core.schedule`, monthly-rate
+  convention); a period's interest falls due, unpaid, on its due date.
+* 罚息. Principal due and unpaid accrues penalty interest at contract rate × (1 + markup)
+  (`LoanTerms.penalty_rate`) per day, from the day after its due date until paid
+  (银发〔2003〕251号 art. 3: "从逾期之日起 … 按罚息利率计收利息，直至清偿本息为止").
+* 复利. Only where the contract allows it: contractual interest due and unpaid accrues
+  compound interest at the penalty rate, from the day after its due date ("对不能按时支付的
+  利息，按罚息利率计收复利", same notice). Penalty interest itself bears no compound interest.
+* Day count. Daily rate = annual / 360. A day accrues on the base as it stood when the day
+  began: a repayment with value date R still leaves day R on the old base, and the base it
+  reduces stops accruing from R + 1; an amount due on D starts accruing on D + 1. Over a
+  whole overdue spell that is R − D days, the usual 算头不算尾 count.
+* Rows. A row closes, and is rounded half up to the fen, at every date the base can change
+  (a due date, a repayment, an acceleration) and at `as_of`; `as_of` itself is accrued.
+* Acceleration (宣布提前到期) on A: installments due after A are replaced by one amount due
+  on A: all their principal, plus the interest accrued in the current period up to A
+  (opening balance × annual / 360 × days). From A + 1 all principal bears penalty interest.
+* Allocation. Repayments pay buckets in `LoanTerms.allocation_order` (default 费用 → 罚息 →
+  复利 → 利息 → 本金, see `lending_core.interest_model`), oldest item first within a bucket.
+  Only amounts already due are paid; a surplus is held as credit (溢缴款) and applied to
+  the next amounts as they fall due, never to principal that is not yet due.
+
+Repayments, charges and an acceleration dated after `as_of` are ignored: the statement
+says what was known on `as_of`. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from lending_core.errors import ArrearsInputError
+from lending_core.interest_model import (
+    ANNUAL_COST_CEILING,
+    AccrualKind,
+    Allocation,
+    AllocationSource,
+    ArrearsStatement,
+    Bucket,
+    Charge,
+    ChargeStatus,
+    ComputationRow,
+    ContinuingAccrual,
+    Disbursement,
+    LoanTerms,
+    Repayment,
+)
+from lending_core.money import DAYS_PER_YEAR, ZERO, daily_rate, monthly_rate, round_fen
+from lending_core.schedule import RepaymentSchedule, build_schedule
+
+__all__ = ["MAX_CASH_FLOWS", "MAX_DISBURSEMENTS", "accrue", "compute_arrears", "schedules_for"]
+
+MAX_DISBURSEMENTS = 100
+"""Most disbursements (借据) under one contract accepted."""
+
+MAX_CASH_FLOWS = 10_000
+"""Most repayments plus charges accepted in one computation."""
+
+_ONE_DAY = timedelta(days=1)
+
+
+def accrue(base: Decimal, annual_rate: Decimal, days: int) -> Decimal:
+    """round_fen(base × annual_rate × days / 360): one row's amount, never negative."""
+    if base < 0 or annual_rate < 0 or days < 0:
+        raise ArrearsInputError(
+            f"expected non-negative base, rate and days, found {base}, {annual_rate}, {days}"
+        )
+    return round_fen(base * annual_rate * days / DAYS_PER_YEAR)
+
+
+def schedules_for(
+    terms: LoanTerms, disbursements: Sequence[Disbursement]
+) -> tuple[RepaymentSchedule, ...]:
+    """One schedule per disbursement, in value-date order, on the contract's terms."""
+    return tuple(
+        build_schedule(
+            terms.method,
+            d.amount,
+            terms.annual_rate,
+            terms.term_months,
+            d.value_date,
+            terms.due_day,
+        )
+        for d in sorted(disbursements, key=lambda d: d.value_date)
+    )
+
+
+@dataclass(slots=True)
+class _Item:
+    """Something owed, while the replay runs: a row, a principal amount or a charge."""
+
+    amount: Decimal
+    paid: Decimal = ZERO
+    row: ComputationRow | None = None
+    charge: Charge | None = None
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.amount - self.paid
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """Principal and interest falling due on one date under one disbursement."""
+
+    due_date: date
+    principal: Decimal
+    interest_row: ComputationRow | None
+
+
+def compute_arrears(
+    terms: LoanTerms,
+    disbursements: Sequence[Disbursement],
+    repayments: Sequence[Repayment],
+    as_of: date,
+    *,
+    accelerated_on: date | None = None,
+    charges: Sequence[Charge] = (),
+    ceiling: Decimal = ANNUAL_COST_CEILING,
+) -> ArrearsStatement:
+    """Replay the loan to `as_of` and state what is owed (see the module docstring)."""
+    _check_inputs(terms, disbursements, repayments, charges, as_of, accelerated_on)
+    accel = accelerated_on if accelerated_on is not None and accelerated_on <= as_of else None
+    dues = _dues(terms, disbursements, accel)
+
+    costs = [_Item(c.amount, charge=c) for c in charges if c.incurred_on <= as_of]
+    interest: list[_Item] = []
+    principal: list[_Item] = []
+    penalty: list[_Item] = []
+    compound: list[_Item] = []
+    buckets = {
+        Bucket.COSTS: costs,
+        Bucket.PENALTY: penalty,
+        Bucket.COMPOUND: compound,
+        Bucket.INTEREST: interest,
+        Bucket.PRINCIPAL: principal,
+    }
+    allocations: list[Allocation] = []
+    credit = ZERO
+    cash = sorted((r for r in repayments if r.value_date <= as_of), key=lambda r: r.value_date)
+    dates = sorted(
+        {d.due_date for d in dues if d.due_date <= as_of}
+        | {r.value_date for r in cash}
+        | {c.charge.incurred_on for c in costs if c.charge is not None}
+        | {as_of}
+    )
+    accrued_to = min(d.value_date for d in disbursements)
+    for day in dates:
+        _accrue_rows(terms, accrued_to, day, principal, interest, penalty, compound)
+        accrued_to = day
+        for due in dues:
+            if due.due_date == day:
+                if due.interest_row is not None:
+                    interest.append(_Item(due.interest_row.amount, row=due.interest_row))
+                if due.principal > 0:
+                    principal.append(_Item(due.principal))
+        if credit > 0:
+            credit = _allocate(terms, buckets, AllocationSource.CREDIT, credit, day, allocations)
+        for r in cash:
+            if r.value_date == day:
+                credit += _allocate(
+                    terms, buckets, AllocationSource.REPAYMENT, r.amount, day, allocations
+                )
+
+    return _statement(
+        terms,
+        disbursements,
+        as_of,
+        accel,
+        ceiling,
+        credit,
+        costs,
+        interest,
+        principal,
+        penalty,
+        compound,
+        allocations,
+    )
+
+
+def _dues(
+    terms: LoanTerms, disbursements: Sequence[Disbursement], accel: date | None
+) -> list[_Due]:
+    dues: list[_Due] = []
+    for n, schedule in enumerate(schedules_for(terms, disbursements), start=1):
+        label = f"借据{n}" if len(disbursements) > 1 else ""
+        for inst in schedule.installments:
+            if accel is not None and inst.due_date > accel:
+                days = (accel - inst.period_start).days
+                amount = accrue(inst.opening_balance, terms.annual_rate, days)
+                row = _interest_row(
+                    terms,
+                    inst.opening_balance,
+                    inst.period_start,
+                    accel,
+                    amount,
+                    f"{label}第{inst.no}期于提前到期日{accel.isoformat()}结息，按实际天数计"
+                    f"（{terms.acceleration_clause or '提前到期'}）",
+                    daily=True,
+                )
+                dues.append(_Due(accel, inst.opening_balance, row if days > 0 else None))
+                break
+            regular = not (inst.no == 1 and schedule.broken_first_period)
+            note = (
+                f"{label}第{inst.no}期，按月利率（年利率/12）{_pct(monthly_rate(terms.annual_rate))}"
+                if regular
+                else f"{label}第{inst.no}期（首期不足/超过一个月），按实际天数计息"
+            )
+            row = _interest_row(
+                terms,
+                inst.opening_balance,
+                inst.period_start,
+                inst.due_date,
+                inst.interest,
+                note,
+                daily=not regular,
+            )
+            dues.append(_Due(inst.due_date, inst.principal, row if inst.interest > 0 else None))
+    dues.sort(key=lambda d: d.due_date)
+    return dues
+
+
+def _interest_row(
+    terms: LoanTerms,
+    base: Decimal,
+    start: date,
+    end: date,
+    amount: Decimal,
+    note: str,
+    *,
+    daily: bool,
+) -> ComputationRow:
+    last_day = end - _ONE_DAY
+    return ComputationRow(
+        kind=AccrualKind.INTEREST,
+        base=base,
+        from_date=start,
+        to_date=last_day,
+        days=(end - start).days,
+        annual_rate=terms.annual_rate,
+        daily_rate=daily_rate(terms.annual_rate) if daily else None,
+        amount=amount,
+        paid=ZERO,
+        outstanding=amount,
+        clause=terms.interest_clause,
+        note=note,
+    )
+
+
+def _accrue_rows(
+    terms: LoanTerms,
+    accrued_to: date,
+    day: date,
+    principal: list[_Item],
+    interest: list[_Item],
+    penalty: list[_Item],
+    compound: list[_Item],
+) -> None:
+    """Close the spell (accrued_to, day] of penalty and compound interest on today's bases."""
+    days = (day - accrued_to).days
+    if days <= 0:
+        return
+    rate = terms.penalty_rate
+    spells = [
+        (
+            AccrualKind.PENALTY,
+            sum((p.outstanding for p in principal), ZERO),
+            penalty,
+            terms.penalty_clause,
+            f"逾期本金×罚息利率（合同利率×(1+{_pct(terms.penalty_markup)})）",
+        ),
+    ]
+    if terms.compound_allowed:
+        spells.append(
+            (
+                AccrualKind.COMPOUND,
+                sum((i.outstanding for i in interest), ZERO),
+                compound,
+                terms.compound_clause,
+                "欠付期内利息×罚息利率",
+            ),
+        )
+    for kind, base, items, clause, note in spells:
+        if base <= 0:
+            continue
+        amount = accrue(base, rate, days)
+        if amount <= 0:
+            continue
+        row = ComputationRow(
+            kind=kind,
+            base=base,
+            from_date=accrued_to + _ONE_DAY,
+            to_date=day,
+            days=days,
+            annual_rate=rate,
+            daily_rate=daily_rate(rate),
+            amount=amount,
+            paid=ZERO,
+            outstanding=amount,
+            clause=clause,
+            note=note,
+        )
+        items.append(_Item(amount, row=row))
+
+
+def _allocate(
+    terms: LoanTerms,
+    buckets: dict[Bucket, list[_Item]],
+    source: AllocationSource,
+    amount: Decimal,
+    value_date: date,
+    allocations: list[Allocation],
+) -> Decimal:
+    """Pay `amount` into the buckets in contract order; return the unapplied rest."""
+    left = amount
+    paid: dict[Bucket, Decimal] = {b: ZERO for b in Bucket}
+    for bucket in terms.allocation_order:
+        for item in buckets[bucket]:
+            if left <= 0:
+                break
+            take = min(left, item.outstanding)
+            if take > 0:
+                item.paid += take
+                left -= take
+                paid[bucket] += take
+    if left == amount and source is AllocationSource.CREDIT:
+        return left  # nothing fell due: no allocation line for an idle credit
+    allocations.append(
+        Allocation(
+            value_date=value_date,
+            source=source,
+            amount=amount,
+            costs=paid[Bucket.COSTS],
+            penalty=paid[Bucket.PENALTY],
+            compound=paid[Bucket.COMPOUND],
+            interest=paid[Bucket.INTEREST],
+            principal=paid[Bucket.PRINCIPAL],
+            unapplied=left,
+        )
+    )
+    return left
+
+
+def _statement(
+    terms: LoanTerms,
+    disbursements: Sequence[Disbursement],
+    as_of: date,
+    accel: date | None,
+    ceiling: Decimal,
+    credit: Decimal,
+    costs: list[_Item],
+    interest: list[_Item],
+    principal: list[_Item],
+    penalty: list[_Item],
+    compound: list[_Item],
+    allocations: list[Allocation],
+) -> ArrearsStatement:
+    def owed(items: list[_Item]) -> Decimal:
+        return sum((i.outstanding for i in items), ZERO)
+
+    disbursed = sum((d.amount for d in disbursements), ZERO)
+    principal_paid = sum((a.principal for a in allocations), ZERO)
+    outstanding = disbursed - principal_paid
+    overdue = owed(principal)
+    interest_due = owed(interest)
+    rate = terms.penalty_rate
+
+    continuing = []
+    if overdue > 0:
+        continuing.append(
+            ContinuingAccrual(
+                AccrualKind.PENALTY,
+                overdue,
+                rate,
+                daily_rate(rate),
+                overdue * daily_rate(rate),
+                terms.penalty_clause,
+            )
+        )
+    if terms.compound_allowed and interest_due > 0:
+        continuing.append(
+            ContinuingAccrual(
+                AccrualKind.COMPOUND,
+                interest_due,
+                rate,
+                daily_rate(rate),
+                interest_due * daily_rate(rate),
+                terms.compound_clause,
+            )
+        )
+
+    principal_base = overdue if overdue > 0 else outstanding
+    principal_rate = rate if overdue > 0 else (terms.annual_rate if outstanding > 0 else ZERO)
+    compound_part = (
+        rate * interest_due / principal_base
+        if terms.compound_allowed and principal_base > 0
+        else ZERO
+    )
+    combined = principal_rate + compound_part
+    penalty_charged = any(i.row is not None for i in penalty + compound)
+
+    rows = [
+        _settled(i)
+        for i in sorted(
+            interest + penalty + compound,
+            key=lambda i: (
+                i.row.from_date if i.row else as_of,
+                _KIND_ORDER[i.row.kind] if i.row else 0,
+            ),
+        )
+    ]
+    return ArrearsStatement(
+        as_of=as_of,
+        accelerated_on=accel,
+        disbursed=disbursed,
+        outstanding_principal=outstanding,
+        overdue_principal=overdue,
+        interest_due=interest_due,
+        penalty_interest=owed(penalty),
+        compound_interest=owed(compound),
+        costs_due=owed(costs),
+        unapplied_credit=credit,
+        rows=tuple(rows),
+        allocations=tuple(allocations),
+        charges=tuple(
+            ChargeStatus(i.charge, i.paid, i.outstanding) for i in costs if i.charge is not None
+        ),
+        continuing=tuple(continuing),
+        penalty_rate=rate,
+        combined_annual_rate=combined,
+        ceiling=ceiling,
+        exceeds_24pct=combined > ceiling or (penalty_charged and rate > ceiling),
+    )
+
+
+_KIND_ORDER = {AccrualKind.INTEREST: 0, AccrualKind.PENALTY: 1, AccrualKind.COMPOUND: 2}
+
+
+def _settled(item: _Item) -> ComputationRow:
+    assert item.row is not None
+    r = item.row
+    return ComputationRow(
+        kind=r.kind,
+        base=r.base,
+        from_date=r.from_date,
+        to_date=r.to_date,
+        days=r.days,
+        annual_rate=r.annual_rate,
+        daily_rate=r.daily_rate,
+        amount=r.amount,
+        paid=item.paid,
+        outstanding=item.outstanding,
+        clause=r.clause,
+        note=r.note,
+    )
+
+
+def _pct(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f}%"
+
+
+def _check_inputs(
+    terms: LoanTerms,
+    disbursements: Sequence[Disbursement],
+    repayments: Sequence[Repayment],
+    charges: Sequence[Charge],
+    as_of: date,
+    accelerated_on: date | None,
+) -> None:
+    if not disbursements:
+        raise ArrearsInputError("expected at least one disbursement, found none")
+    if len(disbursements) > MAX_DISBURSEMENTS:
+        raise ArrearsInputError(
+            f"expected at most {MAX_DISBURSEMENTS} disbursements, found {len(disbursements)}"
+        )
+    if len(repayments) + len(charges) > MAX_CASH_FLOWS:
+        raise ArrearsInputError(
+            f"expected at most {MAX_CASH_FLOWS} repayments and charges, "
+            f"found {len(repayments) + len(charges)}"
+        )
+    disbursed = sum((d.amount for d in disbursements), ZERO)
+    if disbursed > terms.principal:
+        raise ArrearsInputError(
+            f"expected disbursements totalling at most the contract principal "
+            f"{terms.principal}, found {disbursed}"
+        )
+    first = min(d.value_date for d in disbursements)
+    if as_of < first:
+        raise ArrearsInputError(
+            f"expected as_of on or after the first disbursement {first}, found {as_of}"
+        )
+    early = [r.value_date for r in repayments if r.value_date < first]
+    if early:
+        raise ArrearsInputError(
+            f"expected repayments on or after the first disbursement {first}, found {early[0]}"
+        )
+    if accelerated_on is not None:
+        last = max(d.value_date for d in disbursements)
+        if accelerated_on < last:
+            raise ArrearsInputError(
+                f"expected acceleration on or after the last disbursement {last}, "
+                f"found {accelerated_on}"
+            )
