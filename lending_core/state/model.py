@@ -1,0 +1,223 @@
+"""The values of a loan's state: the event as applied, the facts it records, the state.
+
+Everything here is frozen. Each fact keeps its validated payload beside the id and time of
+the event that carried it, so a case file can cite the exact record behind every figure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from lending_core.errors import LoanStateError
+from lending_core.events import (
+    Acceleration,
+    ContractSigned,
+    CreditDecision,
+    Disbursement,
+    NoticeDelivered,
+    NoticeSent,
+    RepaymentMissed,
+    RepaymentReceived,
+    Restructuring,
+    Security,
+    Settlement,
+    WriteOff,
+)
+
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ZERO = Decimal("0.00")
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class LoanStatus(StrEnum):
+    """Where a loan stands. There is no `applied`: no event records an application."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    CONTRACTED = "contracted"
+    DISBURSED = "disbursed"  # performing
+    OVERDUE = "overdue"  # at least one missed installment not yet cured
+    ACCELERATED = "accelerated"
+    RESTRUCTURED = "restructured"  # performing under restructured terms
+    WRITTEN_OFF = "written_off"  # off the books; the claim survives, recoveries allowed
+    SETTLED = "settled"
+
+
+@dataclass(frozen=True)
+class LoanEvent:
+    """One posted event: `occurred_at` must be timezone-aware and is kept in UTC."""
+
+    event_id: str
+    loan_id: str
+    type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not EVENT_ID_PATTERN.match(self.event_id):
+            raise LoanStateError(
+                self.event_id,
+                self.type,
+                "invalid_event",
+                f"expected event_id of 1-128 characters A-Za-z0-9._:-, found {self.event_id!r}",
+            )
+        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
+            raise LoanStateError(
+                self.event_id,
+                self.type,
+                "invalid_event",
+                "expected occurred_at with a timezone, found a naive datetime",
+            )
+        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LoanEvent:
+        """The event in a posted or stored record (`occurred_at` as an RFC 3339 string)."""
+        event_id = str(record.get("event_id", ""))
+        kind = str(record.get("type", ""))
+        missing = [
+            k for k in ("event_id", "loan_id", "type", "occurred_at", "payload") if k not in record
+        ]
+        if missing:
+            raise LoanStateError(
+                event_id,
+                kind,
+                "invalid_event",
+                f"expected fields {', '.join(missing)} in the record, found none",
+            )
+        occurred = record["occurred_at"]
+        try:
+            when = datetime.fromisoformat(occurred) if isinstance(occurred, str) else None
+        except ValueError:
+            when = None
+        if when is None:
+            raise LoanStateError(
+                event_id,
+                kind,
+                "invalid_event",
+                f"expected occurred_at as RFC 3339 text, found {occurred!r}",
+            )
+        payload = record["payload"]
+        if not isinstance(payload, dict):
+            raise LoanStateError(
+                event_id,
+                kind,
+                "invalid_event",
+                f"expected payload as a JSON object, found {type(payload).__name__}",
+            )
+        return cls(event_id, str(record["loan_id"]), kind, when, payload)
+
+    @property
+    def business_date(self) -> date:
+        """The date the event occurred on, in China Standard Time."""
+        return self.occurred_at.astimezone(CHINA_TZ).date()
+
+
+@dataclass(frozen=True)
+class Fact(Generic[P]):
+    """A validated payload with the event that carried it."""
+
+    event_id: str
+    occurred_at: datetime
+    payload: P
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The terms in force: the contract's, or the latest restructuring's."""
+
+    principal: Decimal
+    term_months: int
+    annual_rate: Decimal
+    repayment_method: str
+    first_due_date: date | None
+    due_day: int | None
+    penalty_markup: Decimal
+    compound_interest_allowed: bool
+    since: date
+    agreed_by: str  # contract_no or restructuring agreement_no
+
+
+@dataclass(frozen=True)
+class MissedInstallment:
+    """A missed installment and what closed it (a repayment naming it, or a restructuring)."""
+
+    fact: Fact[RepaymentMissed]
+    resolved_by: str | None = None  # event_id
+    resolution: Literal["repaid", "restructured"] | None = None
+
+    @property
+    def installment_no(self) -> int:
+        return self.fact.payload.installment_no
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    """A notice sent and, once proven, its delivery.
+
+    `via_agreed_channel` is True when a notice to the borrower used a channel and address
+    agreed in the contract's service clause, False when not, None for other recipients.
+    """
+
+    sent: Fact[NoticeSent]
+    via_agreed_channel: bool | None
+    delivered: Fact[NoticeDelivered] | None = None
+
+
+@dataclass(frozen=True)
+class LoanState:
+    """Everything the events of one loan establish. Money fields are CNY `Decimal`s."""
+
+    loan_id: str
+    status: LoanStatus
+    last_event_id: str
+    last_occurred_at: datetime
+    event_ids: frozenset[str] = frozenset()
+    credit_decisions: tuple[Fact[CreditDecision], ...] = ()
+    contract: Fact[ContractSigned] | None = None
+    terms: Terms | None = None
+    securities: tuple[Fact[Security], ...] = ()
+    disbursements: tuple[Fact[Disbursement], ...] = ()
+    repayments: tuple[Fact[RepaymentReceived], ...] = ()
+    missed: tuple[MissedInstallment, ...] = ()
+    notices: tuple[NoticeRecord, ...] = ()
+    acceleration: Fact[Acceleration] | None = None
+    restructurings: tuple[Fact[Restructuring], ...] = ()
+    write_off: Fact[WriteOff] | None = None
+    settlement: Fact[Settlement] | None = None
+    disbursed_total: Decimal = ZERO
+    received_total: Decimal = ZERO
+    principal_repaid: Decimal = ZERO  # principal in repayments' allocations
+    unallocated_received: Decimal = ZERO  # repayments posted without an allocation
+    _clearing_refs: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @property
+    def principal_outstanding(self) -> Decimal:
+        """Disbursed minus allocated principal. Receipts without allocation are not counted
+        (see `unallocated_received`): this is an upper bound when any exist."""
+        return self.disbursed_total - self.principal_repaid
+
+    @property
+    def first_value_date(self) -> date | None:
+        return min((d.payload.value_date for d in self.disbursements), default=None)
+
+    @property
+    def open_missed(self) -> tuple[MissedInstallment, ...]:
+        return tuple(m for m in self.missed if m.resolved_by is None)
+
+    @property
+    def credit_decision(self) -> Fact[CreditDecision] | None:
+        return self.credit_decisions[-1] if self.credit_decisions else None
+
+    def notice(self, notice_id: str) -> NoticeRecord | None:
+        return next((n for n in self.notices if n.sent.payload.notice_id == notice_id), None)

@@ -1,0 +1,66 @@
+"""Helpers shared by the transitions: the rejection they raise and the checks they repeat."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from lending_core.events import format_money
+from lending_core.state.model import LoanEvent, LoanState, LoanStatus
+
+
+class Reject(Exception):
+    """Raised by a transition; `apply` adds the event's identity."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def require(condition: bool, code: str, reason: str) -> None:
+    if not condition:
+        raise Reject(code, reason)
+
+
+def not_after(event: LoanEvent, day: date, what: str) -> None:
+    require(
+        day <= event.business_date,
+        "future_dated",
+        f"expected {what} on or before the event's date {event.business_date}, found {day}",
+    )
+
+
+def instant_not_after(event: LoanEvent, instant: datetime, what: str) -> None:
+    require(
+        instant <= event.occurred_at,
+        "future_dated",
+        f"expected {what} at or before occurred_at {event.occurred_at.isoformat()}, "
+        f"found {instant.isoformat()}",
+    )
+
+
+def need_disbursed(state: LoanState, what: str) -> date:
+    first = state.first_value_date
+    require(
+        first is not None, "not_disbursed", f"expected a disbursement before {what}, found none"
+    )
+    assert first is not None
+    return first
+
+
+def performing(state: LoanState) -> LoanStatus:
+    return LoanStatus.RESTRUCTURED if state.restructurings else LoanStatus.DISBURSED
+
+
+def money(value: Decimal) -> str:
+    return format_money(value)
+
+
+def clearing(state: LoanState, ref: str) -> frozenset[str]:
+    require(
+        ref not in state._clearing_refs,
+        "duplicate_clearing_ref",
+        f"expected a new clearing_ref, found {ref} already posted for this loan",
+    )
+    return state._clearing_refs | {ref}
