@@ -43,6 +43,14 @@ REQUIRED_FIELDS = ("event_id", "loan_id", "type", "occurred_at", "payload", "sou
 # --- strict JSON ------------------------------------------------------------------------
 
 
+class MalformedJSON(RecordError):
+    """The body is not UTF-8 JSON the log accepts (syntax, duplicate keys, nesting)."""
+
+
+class TooLarge(RecordError):
+    """A body, record or upload exceeds its named limit."""
+
+
 def _reject_float(text: str) -> Any:
     raise RecordError(
         f"non-integer JSON number {text!r}: write money as a decimal string such as "
@@ -54,7 +62,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise RecordError(f"duplicate JSON key {key!r}")
+            raise MalformedJSON(f"duplicate JSON key {key!r}")
         out[key] = value
     return out
 
@@ -69,11 +77,11 @@ def parse_json(data: bytes, *, max_bytes: int) -> Any:
     """Parse untrusted JSON: UTF-8 only, no floats, no duplicate keys, bounded size,
     integers and nesting. Raises `RecordError` saying what is wrong."""
     if len(data) > max_bytes:
-        raise RecordError(f"body is {len(data)} bytes, limit {max_bytes}")
+        raise TooLarge(f"body is {len(data)} bytes, limit {max_bytes}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecordError(f"body is not valid UTF-8 at byte {exc.start}") from None
+        raise MalformedJSON(f"body is not valid UTF-8 at byte {exc.start}") from None
     _check_depth(text)
     try:
         value = json.loads(
@@ -84,7 +92,7 @@ def parse_json(data: bytes, *, max_bytes: int) -> Any:
             object_pairs_hook=_no_duplicates,
         )
     except json.JSONDecodeError as exc:
-        raise RecordError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise MalformedJSON(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     _check_ints(value, "")
     return value
 
@@ -106,7 +114,7 @@ def _check_depth(text: str) -> None:
         elif ch in "[{":
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                raise RecordError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+                raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         elif ch in "]}":
             depth -= 1
 
@@ -304,7 +312,7 @@ def build_record(
     )
     data = canonical(content)
     if len(data) > MAX_RECORD_BYTES:
-        raise RecordError(f"record is {len(data)} bytes, limit {MAX_RECORD_BYTES}")
+        raise TooLarge(f"record is {len(data)} bytes, limit {MAX_RECORD_BYTES}")
     return record_from_bytes(data)
 
 

@@ -103,3 +103,12 @@ api_keys = Table(
     Column("created_at", String(32), nullable=False),
     Column("revoked_at", String(32), nullable=True),
 )
+
+producer_keys = Table(
+    "producer_keys",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("key_id", String(16), primary_key=True),
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)

@@ -1,0 +1,72 @@
+"""The FastAPI application: routes, problem+json errors, and the checkpoint publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from service import problems
+from service.context import AppContext, build_context
+from service.routes import admin, documents, events, log
+from service.settings import Settings
+
+logger = logging.getLogger("cunzheng")
+
+DESCRIPTION = """Cunzheng (存证): a permissioned evidence ledger for digital small-business lending.
+
+Lending services post loan events and get signed receipts; every event is a leaf of an
+RFC 9162 Merkle log whose signed checkpoints can be checked with the standard library.
+Authenticate with `Authorization: Bearer <key>` (keys come from `cunzheng keys create`).
+Errors are RFC 9457 problem+json.
+"""
+
+
+async def _publish_checkpoints(ctx: AppContext) -> None:
+    while True:
+        try:
+            await run_in_threadpool(ctx.log.sign_checkpoint_if_grown)
+        except Exception:  # keep publishing; the next round retries
+            logger.exception("checkpoint signing failed")
+        await asyncio.sleep(ctx.settings.checkpoint_interval)
+
+
+def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = ctx or build_context(settings)
+        app.state.ctx = context
+        publisher = asyncio.create_task(_publish_checkpoints(context))
+        try:
+            yield
+        finally:
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+            # sign what was accepted, so a clean stop leaves a checkpoint of everything
+            await run_in_threadpool(context.log.sign_checkpoint_if_grown)
+            if ctx is None:
+                context.engine.dispose()
+
+    app = FastAPI(title="Cunzheng evidence ledger", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    problems.install(app)
+    for module in (events, documents, log, admin):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and the log's size")
+    def healthz() -> dict[str, Any]:
+        context: AppContext = app.state.ctx
+        size, root = context.store.tree_head()
+        latest = context.store.latest_checkpoint()
+        return {"status": "ok", "tree_size": size, "root": root.hex(),
+                "checkpoint_size": latest.tree_size if latest else 0}
+
+    return app

@@ -1,0 +1,95 @@
+"""API keys and roles (DESIGN.md, Roles). Keys are random, shown once, stored as SHA-256.
+
+A key looks like `cz_<key id>_<secret>`; the key id finds the row, the hash of the whole
+key must match it. Roles: admin (keys, tenants), lender (its own tenant's events), legal
+(records with content, case files), auditor (log, proofs, anchors; no content), verifier
+(the verification API only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Engine, insert, select, update
+
+from anchoring.errors import AnchoringError
+from anchoring.records import TENANT_ID
+from anchoring.tables import api_keys
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    LENDER = "lender"
+    LEGAL = "legal"
+    AUDITOR = "auditor"
+    VERIFIER = "verifier"
+
+
+class AuthError(AnchoringError):
+    """Missing, unknown or revoked key (401)."""
+
+
+class ForbiddenError(AnchoringError):
+    """A valid key whose role may not do this (403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    role: Role
+    tenant: str | None
+    label: str
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(engine: Engine, role: Role, tenant: str | None, label: str, now: str) -> tuple[str, Principal]:
+    """Create a key; return it (shown once) and its principal."""
+    if role is Role.LENDER and not tenant:
+        raise AnchoringError("a lender key needs a tenant (--tenant)")
+    if tenant is not None and not TENANT_ID.fullmatch(tenant):
+        raise AnchoringError(
+            f"tenant {tenant!r} must be 1-64 characters of a-z 0-9 . _ - starting with a letter or digit")
+    key_id = secrets.token_hex(8)
+    key = f"cz_{key_id}_{secrets.token_urlsafe(32)}"
+    with engine.begin() as conn:
+        conn.execute(insert(api_keys).values(key_id=key_id, key_hash=_hash(key), role=role.value,
+                                             tenant=tenant, label=label[:200], created_at=now))
+    return key, Principal(key_id, role, tenant, label)
+
+
+def authenticate(engine: Engine, key: str | None) -> Principal:
+    if not key:
+        raise AuthError("no API key: send it as 'Authorization: Bearer <key>'")
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != "cz":
+        raise AuthError("malformed API key")
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == parts[1])).first()
+    if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
+        raise AuthError("unknown API key")
+    if row.revoked_at is not None:
+        raise AuthError(f"API key {row.key_id} was revoked at {row.revoked_at}")
+    return Principal(row.key_id, Role(row.role), row.tenant, row.label)
+
+
+def list_keys(engine: Engine) -> list[dict[str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_keys.c.key_id, api_keys.c.role, api_keys.c.tenant,
+                                   api_keys.c.label, api_keys.c.created_at, api_keys.c.revoked_at)
+                            .order_by(api_keys.c.created_at)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def revoke_key(engine: Engine, key_id: str, now: str) -> None:
+    with engine.begin() as conn:
+        done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id)
+                            .where(api_keys.c.revoked_at.is_(None)).values(revoked_at=now))
+    if done.rowcount != 1:
+        raise AnchoringError(f"no active key {key_id!r}")

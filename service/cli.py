@@ -1,0 +1,168 @@
+"""The `cunzheng` command line. Errors a user can cause print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from lending_core.errors import CunzhengError
+from service.settings import Settings
+
+app = typer.Typer(help="Cunzheng (存证): evidence ledger for digital small-business lending.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+
+def _fail(exc: CunzhengError) -> None:
+    console.print(f"[red]error:[/red] {exc.diagnostics()}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _settings(data_dir: str | None, database_url: str | None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    if database_url:
+        overrides["database_url"] = database_url
+    return Settings(**overrides)
+
+
+DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
+DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE_URL)")]
+
+
+@app.command()
+def serve(data_dir: DataDir = None, database_url: DbUrl = None,
+          host: Annotated[str | None, typer.Option(help="bind address")] = None,
+          port: Annotated[int | None, typer.Option(help="port")] = None) -> None:
+    """Run the API (and its jobs) on the embedded defaults unless told otherwise."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(data_dir, database_url)
+    try:
+        from service.context import build_context
+
+        ctx = build_context(settings)
+    except CunzhengError as exc:
+        _fail(exc)
+    _bootstrap_admin(ctx)
+    console.print(f"Cunzheng serving on http://{host or settings.host}:{port or settings.port} "
+                  f"(data in {settings.data_dir.resolve()}, database "
+                  f"{ctx.engine.url.render_as_string(hide_password=True)})")
+    uvicorn.run(create_app(settings, ctx), host=host or settings.host, port=port or settings.port,
+                log_level="info")
+
+
+def _bootstrap_admin(ctx: Any) -> None:
+    """On a fresh data directory, create an admin key and write it to a 0600 file once."""
+    import os
+
+    from service.auth import Role, create_key, list_keys
+    from anchoring.records import format_utc
+
+    if list_keys(ctx.engine):
+        return
+    key, _ = create_key(ctx.engine, Role.ADMIN, None, "bootstrap admin", format_utc(ctx.clock()))
+    path = ctx.settings.data_dir / "admin-key.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    console.print(f"First start: an admin API key was written to {path} (mode 0600).")
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[str, typer.Option(help="admin, lender, legal, auditor or verifier")],
+                tenant: Annotated[str | None, typer.Option(help="tenant (lender keys)")] = None,
+                label: Annotated[str, typer.Option(help="what the key is for")] = "",
+                data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Create an API key and print it once."""
+    from anchoring.records import format_utc
+    from service.auth import Role, create_key
+    from service.context import utc_now
+    from service.db import make_engine, migrate
+
+    settings = _settings(data_dir, database_url)
+    try:
+        try:
+            parsed = Role(role)
+        except ValueError:
+            raise CunzhengError(f"unknown role {role!r}; choose one of "
+                                + ", ".join(r.value for r in Role)) from None
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        key, principal = create_key(engine, parsed, tenant, label, format_utc(utc_now()))
+    except CunzhengError as exc:
+        _fail(exc)
+    console.print(f"Created {principal.role.value} key {principal.key_id}"
+                  + (f" for tenant {tenant}" if tenant else "") + ". It is shown only once:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """List API keys (ids, roles, tenants; never the keys)."""
+    from service.auth import list_keys
+    from service.db import make_engine, migrate
+
+    engine = make_engine(_settings(data_dir, database_url).resolved_database_url)
+    migrate(engine)
+    print(json.dumps(list_keys(engine), indent=2, ensure_ascii=False))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Revoke an API key by its id."""
+    from anchoring.records import format_utc
+    from service.auth import revoke_key
+    from service.context import utc_now
+    from service.db import make_engine
+
+    try:
+        revoke_key(make_engine(_settings(data_dir, database_url).resolved_database_url),
+                   key_id, format_utc(utc_now()))
+    except CunzhengError as exc:
+        _fail(exc)
+    console.print(f"Revoked {key_id}.")
+
+
+@app.command()
+def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
+         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Self-audit: recompute every leaf hash, node and checkpoint; exit 0 only if all hold."""
+    from anchoring.fsck import fsck as run_fsck
+    from anchoring.store import LogStore
+    from service.db import make_engine, migrate
+    from service.logkey import log_signer
+
+    settings = _settings(data_dir, database_url)
+    try:
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        signer = log_signer(settings.resolved_log_key_file, settings.log_origin)
+        report = run_fsck(LogStore(engine), key_name=signer.name, public_key=signer.public_key,
+                          origin=settings.log_origin)
+    except CunzhengError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2))
+    elif report.ok:
+        print(f"ok: {report.leaves_checked} leaves and {report.checkpoints_checked} checkpoints "
+              f"re-derived; tree size {report.tree_size}")
+    else:
+        first = report.findings[0]
+        print(f"FAILED: {len(report.findings)} finding(s); first: [{first.kind}] {first.detail}")
+        for f in report.findings[1:20]:
+            print(f"  [{f.kind}] {f.detail}")
+    sys.exit(0 if report.ok else 1)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,49 @@
+"""The composition root: builds every adapter from the settings, once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+
+from anchoring.log import EvidenceLog
+from anchoring.store import LogStore
+from anchoring.tables import producer_keys
+from service.db import make_engine, migrate
+from service.lending import lending_policy, validate_event
+from service.logkey import log_signer
+from service.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    store: LogStore
+    log: EvidenceLog
+    clock: Callable[[], datetime]
+
+
+def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -> AppContext:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    store = LogStore(engine)
+    signer = log_signer(settings.resolved_log_key_file, settings.log_origin)
+
+    def producer_key(tenant: str, key_id: str) -> bytes | None:
+        with engine.connect() as conn:
+            row = conn.execute(select(producer_keys.c.public_key).where(
+                producer_keys.c.tenant == tenant, producer_keys.c.key_id == key_id)).first()
+        return None if row is None else bytes(row[0])
+
+    log = EvidenceLog(store, signer, settings.log_origin, clock=clock,
+                      validator=validate_event, policy=lending_policy,
+                      producer_keys=producer_key)
+    return AppContext(settings, engine, store, log, clock)

@@ -1,0 +1,69 @@
+"""FastAPI dependencies: the app context, the caller's principal, role checks, bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from anchoring.records import TooLarge, parse_json
+from service.auth import ForbiddenError, Principal, Role, authenticate
+from service.context import AppContext
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def get_principal(request: Request, ctx: Ctx) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer":
+        key = request.headers.get("x-api-key", "")
+    principal = authenticate(ctx.engine, key.strip() or None)
+    request.state.principal = principal
+    return principal
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    allowed = frozenset(roles)
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise ForbiddenError(
+                f"role {principal.role.value!r} may not do this; allowed: "
+                + ", ".join(sorted(r.value for r in allowed)))
+        return principal
+
+    return check
+
+
+Lender = Annotated[Principal, Depends(require(Role.LENDER))]
+Legal = Annotated[Principal, Depends(require(Role.LEGAL, Role.ADMIN))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+LenderOrLegal = Annotated[Principal, Depends(require(Role.LENDER, Role.LEGAL, Role.ADMIN))]
+LogReader = Annotated[Principal, Depends(require(*Role))]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body is {declared} bytes, limit {limit}")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, ctx: AppContext) -> Any:
+    return parse_json(await read_body(request, ctx.settings.max_body_bytes),
+                      max_bytes=ctx.settings.max_body_bytes)

@@ -1,0 +1,95 @@
+"""RFC 9457 problem+json: the one place where errors become HTTP status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from anchoring.errors import (
+    AnchoringError,
+    Conflict,
+    LogError,
+    MerkleError,
+    NotFound,
+    RecordError,
+    SignatureError,
+)
+from anchoring.records import MalformedJSON, TooLarge
+from anchoring.store import BatchItemError
+from lending_core.errors import CunzhengError, EventValidationError, LendingError, LoanStateError
+from service.auth import AuthError, ForbiddenError
+
+PROBLEM = "application/problem+json"
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (AuthError, 401, "unauthorized"),
+    (ForbiddenError, 403, "forbidden"),
+    (NotFound, 404, "not-found"),
+    (Conflict, 409, "conflict"),
+    (TooLarge, 413, "too-large"),
+    (MalformedJSON, 400, "malformed-body"),
+    (EventValidationError, 422, "invalid-event"),
+    (LoanStateError, 422, "impossible-event"),
+    (RecordError, 422, "invalid-event"),
+    (SignatureError, 422, "bad-signature"),
+    (MerkleError, 400, "bad-proof-request"),
+    (LogError, 400, "bad-request"),
+    (LendingError, 422, "invalid-lending-data"),
+    (AnchoringError, 400, "bad-request"),
+    (CunzhengError, 400, "bad-request"),
+]
+
+
+def problem(status: int, kind: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": f"https://cunzheng.dev/problems/{kind}", "title": kind.replace("-", " "),
+            "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _extra(exc: Exception) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, EventValidationError):
+        extra["errors"] = exc.errors
+    if isinstance(exc, LoanStateError):
+        extra["reason_code"] = exc.code
+    if isinstance(exc, RecordError) and exc.field:
+        extra["errors"] = [{"field": exc.field, "message": str(exc)}]
+    if isinstance(exc, Conflict):
+        extra.update(existing_hash=exc.existing_hash, new_hash=exc.new_hash)
+    return extra
+
+
+def for_error(exc: Exception) -> JSONResponse:
+    item = None
+    inner = exc
+    if isinstance(exc, BatchItemError):
+        item, inner = exc.index, exc.error
+    for cls, status, kind in _STATUS:
+        if isinstance(inner, cls):
+            extra = _extra(inner)
+            if item is not None:
+                extra["item"] = item
+            return problem(status, kind, str(exc), **extra)
+    raise exc
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CunzhengError)
+    async def _domain(_request: Request, exc: CunzhengError) -> JSONResponse:
+        return for_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"field": "?", "message": "invalid request"}
+        return problem(422, "invalid-request", f"{first['field']}: {first['message']}",
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "http-error", str(exc.detail))

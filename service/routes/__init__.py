@@ -1,0 +1,1 @@
+"""HTTP routes: events, documents, the log, admin."""

@@ -1,0 +1,71 @@
+"""Admin: API keys and producer keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from anchoring.errors import Conflict, RecordError
+from anchoring.log import producer_key_id
+from anchoring.records import format_utc
+from anchoring.tables import producer_keys
+from service.auth import Role, create_key, list_keys, revoke_key
+from service.deps import Admin, Ctx
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    tenant: str | None = Field(None, examples=["bank-a"])
+    label: str = Field("", max_length=200, examples=["loan origination service"])
+
+
+class NewProducerKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: str = Field(examples=["bank-a"])
+    public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
+
+
+@router.post("/keys", status_code=201, summary="Create an API key (shown once)")
+def new_key(body: NewKey, ctx: Ctx, who: Admin) -> dict[str, Any]:
+    key, principal = create_key(ctx.engine, body.role, body.tenant, body.label,
+                                format_utc(ctx.clock()))
+    return {"key": key, "key_id": principal.key_id, "role": principal.role.value,
+            "tenant": principal.tenant}
+
+
+@router.get("/keys", summary="List API keys (never the keys themselves)")
+def get_keys(ctx: Ctx, who: Admin) -> dict[str, Any]:
+    return {"keys": list_keys(ctx.engine)}
+
+
+@router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
+def delete_key(key_id: str, ctx: Ctx, who: Admin) -> None:
+    revoke_key(ctx.engine, key_id, format_utc(ctx.clock()))
+
+
+@router.post("/producer-keys", status_code=201, summary="Register a producer's Ed25519 key")
+def new_producer_key(body: NewProducerKey, ctx: Ctx, who: Admin) -> dict[str, Any]:
+    try:
+        raw = base64.b64decode(body.public_key, validate=True)
+    except binascii.Error:
+        raise RecordError("public_key is not base64", field="public_key") from None
+    if len(raw) != 32:
+        raise RecordError(f"public_key must be 32 bytes, got {len(raw)}", field="public_key")
+    kid = producer_key_id(raw)
+    try:
+        with ctx.engine.begin() as conn:
+            conn.execute(insert(producer_keys).values(tenant=body.tenant, key_id=kid,
+                                                      public_key=raw, created_at=format_utc(ctx.clock())))
+    except SAIntegrityError:
+        raise Conflict(f"producer key {kid} is already registered for {body.tenant}",
+                       existing_hash=kid, new_hash=kid) from None
+    return {"tenant": body.tenant, "key_id": kid}

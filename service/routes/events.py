@@ -1,0 +1,111 @@
+"""Ingestion: post events (one or a batch) and read them back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from anchoring.errors import NotFound, RecordError
+from anchoring.log import MAX_BATCH
+from anchoring.store import BatchItemError, StoredLeaf
+from lending_core.events import example_payload
+from service.deps import Ctx, Lender, LenderOrLegal, json_body
+from service.auth import Role
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+EXAMPLE_EVENT = {
+    "event_id": "disb-2026-000123",
+    "loan_id": "HQ-2026-000123",
+    "type": "disbursement",
+    "occurred_at": "2026-03-02T09:30:00+08:00",
+    "payload": example_payload("disbursement"),
+    "documents": [],
+    "source": {"system": "core-banking", "ref": "TXN-88231"},
+}
+RECEIPT_DOC = (
+    "Receipt: evidence id, leaf index, leaf hash, received_at and the log's Ed25519 signature "
+    "over the RFC 8785 form of those fields (see README, Receipts)."
+)
+
+
+def _event_view(leaf: StoredLeaf, include_content: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "leaf_index": leaf.leaf_index, "leaf_hash": leaf.leaf_hash.hex(), "tenant": leaf.tenant,
+        "event_id": leaf.event_id, "loan_id": leaf.loan_id, "type": leaf.event_type,
+        "received_at": leaf.received_at,
+    }
+    if include_content:
+        out["erased"] = leaf.record is None
+        out["record"] = None if leaf.record is None else leaf.record.decode()
+    return out
+
+
+@router.post(
+    "/events", status_code=201, summary="Post one loan event; get a signed receipt",
+    description="Idempotent on (tenant, event_id): the same event again returns the original "
+    "receipt with status 200; the same id with other content is a 409 naming both hashes. "
+    + RECEIPT_DOC,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "object"}, "example": EXAMPLE_EVENT}}}},
+)
+async def post_event(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
+    body = await json_body(request, ctx)
+    if isinstance(body, list):
+        raise RecordError("POST /v1/events takes one event object; use /v1/events/batch for a list")
+    try:
+        [done] = await run_in_threadpool(ctx.log.submit, who.tenant or "", [body])
+    except BatchItemError as exc:  # one event: report its error without batch wording
+        raise exc.error from None
+    return JSONResponse(done.receipt, status_code=200 if done.replay else 201)
+
+
+@router.post(
+    "/events/batch", status_code=201, summary=f"Post up to {MAX_BATCH} events atomically",
+    description="Body: `{\"events\": [...]}`. All events are accepted or none; a refused "
+    "event is named by its position (`item`). Each receipt carries `replay: true` when that "
+    "event had been accepted before. " + RECEIPT_DOC,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "object"}, "example": {"events": [EXAMPLE_EVENT]}}}}},
+)
+async def post_batch(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
+    body = await json_body(request, ctx)
+    if not isinstance(body, dict) or set(body) != {"events"} or not isinstance(body["events"], list):
+        raise RecordError('a batch is {"events": [ ... ]}', field="events")
+    done = await run_in_threadpool(ctx.log.submit, who.tenant or "", body["events"])
+    return JSONResponse({"receipts": [{**d.receipt, "replay": d.replay} for d in done]},
+                        status_code=201)
+
+
+@router.get("/events/{event_id}", summary="Read one of your tenant's events with its receipt")
+def get_event(event_id: str, ctx: Ctx, who: Lender) -> dict[str, Any]:
+    leaf = ctx.store.event(who.tenant or "", event_id)
+    return {**_event_view(leaf, True), "receipt": ctx.log.receipt_for_leaf(leaf.leaf_index)}
+
+
+@router.get("/records/{leaf_index}", summary="Read a record by leaf index (legal; lenders: own tenant)")
+def get_record(leaf_index: int, ctx: Ctx, who: LenderOrLegal) -> dict[str, Any]:
+    leaf = ctx.store.leaf(leaf_index)
+    if who.role is Role.LENDER and leaf.tenant != who.tenant:
+        raise NotFound(f"no leaf at index {leaf_index}")
+    return {**_event_view(leaf, True), "receipt": ctx.log.receipt_for_leaf(leaf_index)}
+
+
+@router.get("/loans/{loan_id}/events", summary="A loan's events in log order")
+def loan_events(loan_id: str, ctx: Ctx, who: LenderOrLegal, tenant: str | None = None) -> dict[str, Any]:
+    if who.role is Role.LENDER:
+        tenant = who.tenant
+    if not tenant:
+        raise RecordError("tenant is required for this role (?tenant=...)", field="tenant")
+    leaves = ctx.store.loan_events(tenant, loan_id)
+    if not leaves:
+        raise NotFound(f"no events for loan {loan_id!r} of tenant {tenant!r}")
+    return {"tenant": tenant, "loan_id": loan_id,
+            "events": [{**_event_view(lf, True), "content": None if lf.record is None
+                        else json.loads(lf.record)} for lf in leaves]}
+
+

@@ -1,0 +1,34 @@
+"""Settings, read from the environment (`CUNZHENG_*`) in this one place and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CUNZHENG_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="where the SQLite file, keys and devnet live")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir by default")
+    log_origin: str = Field("cunzheng.local/evidence-log", description="the log's origin line")
+    log_key_file: Path | None = Field(None, description="Ed25519 PEM key; data_dir/log-key.pem by default")
+    checkpoint_interval: float = Field(1.0, gt=0, description="seconds between checkpoint checks")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="largest JSON body accepted")
+    max_document_bytes: int = Field(50 * 1024 * 1024, description="largest document upload")
+    chain_rpc: str | None = Field(None, description="Ethereum JSON-RPC URL; the devnet by default")
+    public_base_url: str | None = Field(None, description="URL used in QR codes and links")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cunzheng.db').resolve()}"
+
+    @property
+    def resolved_log_key_file(self) -> Path:
+        return self.log_key_file or self.data_dir / "log-key.pem"
