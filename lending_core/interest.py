@@ -130,7 +130,10 @@ def compute_arrears(
     accel = accelerated_on if accelerated_on is not None and accelerated_on <= as_of else None
     dues = _dues(terms, disbursements, accel)
 
-    costs = [_Item(c.amount, charge=c) for c in charges if c.incurred_on <= as_of]
+    # A charge can be paid only once incurred; it never changes an accrual base, so its
+    # date is not a row boundary: it joins the costs at the first event on or after it.
+    pending = sorted((c for c in charges if c.incurred_on <= as_of), key=lambda c: c.incurred_on)
+    costs: list[_Item] = []
     interest: list[_Item] = []
     principal: list[_Item] = []
     penalty: list[_Item] = []
@@ -146,15 +149,15 @@ def compute_arrears(
     credit = ZERO
     cash = sorted((r for r in repayments if r.value_date <= as_of), key=lambda r: r.value_date)
     dates = sorted(
-        {d.due_date for d in dues if d.due_date <= as_of}
-        | {r.value_date for r in cash}
-        | {c.charge.incurred_on for c in costs if c.charge is not None}
-        | {as_of}
+        {d.due_date for d in dues if d.due_date <= as_of} | {r.value_date for r in cash} | {as_of}
     )
     accrued_to = min(d.value_date for d in disbursements)
     for day in dates:
         _accrue_rows(terms, accrued_to, day, principal, interest, penalty, compound)
         accrued_to = day
+        while pending and pending[0].incurred_on <= day:
+            charge = pending.pop(0)
+            costs.append(_Item(charge.amount, charge=charge))
         for due in dues:
             if due.due_date == day:
                 if due.interest_row is not None:
@@ -205,7 +208,7 @@ def _dues(
                     f"（{terms.acceleration_clause or '提前到期'}）",
                     daily=True,
                 )
-                dues.append(_Due(accel, inst.opening_balance, row if days > 0 else None))
+                dues.append(_Due(accel, inst.opening_balance, row if amount > 0 else None))
                 break
             regular = not (inst.no == 1 and schedule.broken_first_period)
             note = (

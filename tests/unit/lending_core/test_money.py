@@ -60,8 +60,21 @@ def test_parse_and_format_round_trip(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["12345.6", "12345", "12345.600", "1e3", "+1.00", "01.00", "1,000.00", " 1.00", "-1.00",
-     "1000000000000.00", "NaN", "", "1.0O"],
+    [
+        "12345.6",
+        "12345",
+        "12345.600",
+        "1e3",
+        "+1.00",
+        "01.00",
+        "1,000.00",
+        " 1.00",
+        "-1.00",
+        "1000000000000.00",
+        "NaN",
+        "",
+        "1.0O",
+    ],
 )
 def test_parse_rejects(text: str) -> None:
     with pytest.raises(MoneyFormatError) as err:
@@ -82,7 +95,7 @@ def test_parse_rejects_non_string() -> None:
 def test_format_refuses_to_round_silently() -> None:
     with pytest.raises(MoneyFormatError, match="rounded to the fen"):
         format_money(Decimal("1.005"))
-    assert format_money(Decimal("5")) == "5.00"
+    assert format_money(Decimal(5)) == "5.00"
     assert format_money(Decimal("-0.00")) == "0.00"
     with pytest.raises(MoneyFormatError):
         format_money(MAX_MONEY + FEN)

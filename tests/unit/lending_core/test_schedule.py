@@ -39,11 +39,15 @@ def test_equal_installment_golden_100k_435_12m() -> None:
     rows = s.installments
     assert [r.payment for r in rows[:11]] == [D("8530.99")] * 11
     assert (rows[0].interest, rows[0].principal, rows[0].remaining) == (
-        D("362.50"), D("8168.49"), D("91831.51"),
+        D("362.50"),
+        D("8168.49"),
+        D("91831.51"),
     )
     assert (rows[1].interest, rows[1].principal) == (D("332.89"), D("8198.10"))
     assert (rows[11].principal, rows[11].interest, rows[11].payment) == (
-        D("8500.20"), D("30.81"), D("8531.01"),
+        D("8500.20"),
+        D("30.81"),
+        D("8531.01"),
     )
     assert rows[11].remaining == 0
     assert s.total_principal == D("100000.00")
@@ -93,7 +97,9 @@ def test_broken_first_period_by_actual_days() -> None:
     assert s.broken_first_period
     first, second = s.installments[0], s.installments[1]
     assert (first.period_start, first.due_date, first.days) == (
-        date(2024, 1, 20), date(2024, 2, 5), 16,
+        date(2024, 1, 20),
+        date(2024, 2, 5),
+        16,
     )
     assert first.interest == D("193.33")
     assert second.interest == D("362.50")
@@ -116,7 +122,10 @@ def test_due_day_equal_to_value_day_is_regular() -> None:
 
 def test_month_end_dates_do_not_drift() -> None:
     assert due_dates(date(2024, 1, 31), 4) == (
-        date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30), date(2024, 5, 31),
+        date(2024, 2, 29),
+        date(2024, 3, 31),
+        date(2024, 4, 30),
+        date(2024, 5, 31),
     )
     assert add_months(date(2023, 11, 30), 3) == date(2024, 2, 29)
     assert add_months(date(2024, 1, 15), -1) == date(2023, 12, 15)
@@ -136,8 +145,9 @@ def test_tiny_principal_never_overpays() -> None:
 
 
 def test_build_schedule_dispatches() -> None:
-    s = build_schedule(RepaymentMethod.EQUAL_PRINCIPAL, D("1200.00"), D("0.12"), 12,
-                       date(2024, 1, 1))
+    s = build_schedule(
+        RepaymentMethod.EQUAL_PRINCIPAL, D("1200.00"), D("0.12"), 12, date(2024, 1, 1)
+    )
     assert s.method is RepaymentMethod.EQUAL_PRINCIPAL
     assert RepaymentMethod.EQUAL_INSTALLMENT.label_zh == "等额本息"
     with pytest.raises(ScheduleError, match="expected a repayment method"):
@@ -183,7 +193,11 @@ due_days = st.none() | st.integers(min_value=1, max_value=31)
 @settings(max_examples=300, deadline=None)
 @given(methods, principals, rates, terms, starts, due_days)
 def test_schedule_properties(
-    method: RepaymentMethod, principal: Decimal, rate: Decimal, term: int, start: date,
+    method: RepaymentMethod,
+    principal: Decimal,
+    rate: Decimal,
+    term: int,
+    start: date,
     due_day: int | None,
 ) -> None:
     s = build_schedule(method, principal, rate, term, start, due_day)
