@@ -220,7 +220,9 @@ class ContractSigned(PayloadModel):
     def _due_date_or_day(self) -> ContractSigned:
         if self.first_due_date is None and self.due_day is None:
             raise PydanticCustomError(
-                "schedule", "expected first_due_date or due_day (or both), found neither", {}
+                "schedule",
+                "expected first_due_date or due_day (or both), found neither",
+                {"field": "first_due_date"},
             )
         first, day = self.first_due_date, self.due_day
         # A due day past the month's end falls on the last day of that month (31 -> Feb 28).
@@ -232,7 +234,7 @@ class ContractSigned(PayloadModel):
             raise PydanticCustomError(
                 "schedule",
                 "expected first_due_date on due_day {day}, found {date}",
-                {"day": day, "date": first.isoformat()},
+                {"day": day, "date": first.isoformat(), "field": "due_day"},
             )
         return self
 

@@ -21,7 +21,7 @@ from lending_core.events.servicing import (
     RepaymentMissed,
     RepaymentReceived,
 )
-from lending_core.events.types import PayloadModel
+from lending_core.events.types import FIELD_CONTEXT_KEY, PayloadModel
 
 PAYLOAD_MODELS: dict[str, type[PayloadModel]] = {
     "credit_decision": CreditDecision,
@@ -57,8 +57,12 @@ def payload_model(event_type: str) -> type[PayloadModel]:
         raise unknown_event_type(event_type) from None
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
-    return ".".join(["payload", *(str(part) for part in loc)])
+def _field(error: Any) -> str:
+    loc = [str(part) for part in error["loc"]]
+    blamed = (error.get("ctx") or {}).get(FIELD_CONTEXT_KEY)
+    if isinstance(blamed, str):
+        loc.append(blamed)
+    return ".".join(["payload", *loc])
 
 
 def _message(error: Any) -> str:
@@ -97,7 +101,7 @@ def validate_payload(event_type: str, payload: dict[str, Any]) -> BaseModel:
         return model.model_validate(payload)
     except ValidationError as exc:
         errors = [
-            {"field": _field(e["loc"]), "message": _message(e)}
+            {"field": _field(e), "message": _message(e)}
             for e in exc.errors(include_url=False)[:MAX_ERRORS_REPORTED]
         ]
         raise EventValidationError(event_type, errors) from None

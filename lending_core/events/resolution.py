@@ -57,7 +57,11 @@ class Acceleration(PayloadModel):
                 raise PydanticCustomError(
                     "breakdown",
                     "expected breakdown to add up to amount_declared_due {due}, found {total}",
-                    {"due": format_money(self.amount_declared_due), "total": format_money(total)},
+                    {
+                        "due": format_money(self.amount_declared_due),
+                        "total": format_money(total),
+                        "field": "breakdown",
+                    },
                 )
         return self
 
@@ -103,7 +107,9 @@ class Settlement(PayloadModel):
     @model_validator(mode="after")
     def _waiver_iff_reason(self) -> Settlement:
         if self.reason == "waiver" and self.waiver is None:
-            raise PydanticCustomError("waiver", "expected a waiver when reason is 'waiver'", {})
+            raise PydanticCustomError(
+                "waiver", "expected a waiver when reason is 'waiver'", {"field": "waiver"}
+            )
         return self
 
 

@@ -77,16 +77,22 @@ class RepaymentReceived(PayloadModel):
                 raise PydanticCustomError(
                     "allocation",
                     "expected allocation parts to add up to amount {amount}, found {total}",
-                    {"amount": format_money(self.amount), "total": format_money(total)},
+                    {
+                        "amount": format_money(self.amount),
+                        "total": format_money(total),
+                        "field": "allocation",
+                    },
                 )
         if any(n < 1 or n > MAX_INSTALLMENT_NO for n in self.installment_nos):
             raise PydanticCustomError(
                 "installment_nos",
                 "expected installment numbers 1..{max}",
-                {"max": MAX_INSTALLMENT_NO},
+                {"max": MAX_INSTALLMENT_NO, "field": "installment_nos"},
             )
         if len(set(self.installment_nos)) != len(self.installment_nos):
-            raise PydanticCustomError("installment_nos", "expected no repeated installment", {})
+            raise PydanticCustomError(
+                "installment_nos", "expected no repeated installment", {"field": "installment_nos"}
+            )
         return self
 
 
@@ -107,7 +113,11 @@ class RepaymentMissed(PayloadModel):
             raise PydanticCustomError(
                 "amount_due",
                 "expected principal_due + interest_due at most {due}, found {parts}",
-                {"due": format_money(self.amount_due), "parts": format_money(parts)},
+                {
+                    "due": format_money(self.amount_due),
+                    "parts": format_money(parts),
+                    "field": "principal_due",
+                },
             )
         return self
 

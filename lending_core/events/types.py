@@ -221,6 +221,11 @@ CreditCode = Annotated[
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
+FIELD_CONTEXT_KEY = "field"
+"""A model-level check puts the name of the field it blames under this key of its error's
+context, so the error is reported at `payload.<path>.<field>` rather than at the model."""
+
+
 class PayloadModel(BaseModel):
     """Base of every payload and payload part: strict, frozen, no unknown fields."""
 
