@@ -12,6 +12,7 @@ rule: one request at a time, and no answer before the chain it describes is comm
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import traceback
@@ -90,6 +91,43 @@ SUPPORTED_METHODS = frozenset(
         "evm_revert",
     }
 )
+
+# Shapes of positional params, checked before anything reaches eth-tester (whose
+# formatters fail on malformed input with errors that look like internal bugs).
+# A trailing "?" marks an optional param.
+PARAM_SHAPES: dict[str, tuple[str, ...]] = {
+    "web3_sha3": ("data",),
+    "eth_getBalance": ("address", "block?"),
+    "eth_getCode": ("address", "block?"),
+    "eth_getTransactionCount": ("address", "block?"),
+    "eth_getStorageAt": ("address", "quantity", "block?"),
+    "eth_getBlockByNumber": ("block", "bool?"),
+    "eth_getBlockByHash": ("hash", "bool?"),
+    "eth_getBlockTransactionCountByNumber": ("block",),
+    "eth_getBlockTransactionCountByHash": ("hash",),
+    "eth_getTransactionByHash": ("hash",),
+    "eth_getTransactionByBlockHashAndIndex": ("hash", "quantity"),
+    "eth_getTransactionByBlockNumberAndIndex": ("block", "quantity"),
+    "eth_getTransactionReceipt": ("hash",),
+    "eth_call": ("object", "block?"),
+    "eth_estimateGas": ("object", "block?"),
+    "eth_sendTransaction": ("object",),
+    "eth_sendRawTransaction": ("data",),
+    "eth_getLogs": ("object",),
+    "eth_newFilter": ("object",),
+    "eth_getFilterChanges": ("quantity",),
+    "eth_getFilterLogs": ("quantity",),
+    "eth_uninstallFilter": ("quantity",),
+    "eth_feeHistory": ("quantity", "block", "list?"),
+    "evm_revert": ("quantity",),
+}
+BLOCK_TAGS = frozenset({"latest", "earliest", "pending", "safe", "finalized"})
+_SHAPE_PATTERNS = {
+    "address": re.compile(r"0x[0-9a-fA-F]{40}"),
+    "hash": re.compile(r"0x[0-9a-fA-F]{64}"),
+    "quantity": re.compile(r"0x[0-9a-fA-F]{1,64}"),
+    "data": re.compile(r"0x(?:[0-9a-fA-F]{2})*"),
+}
 
 # eth-tester spellings that differ from the wire, and fields a post-Byzantium node omits.
 _RENAMED_FIELDS = {"y_parity": "yParity"}
@@ -225,6 +263,7 @@ class RpcDispatcher:
         try:
             if method in self._local:
                 return self._local[method](params)
+            check_param_shapes(method, params)
             params = self._with_defaults(method, params)
             response = self._request(method, params)
         except RpcError:
@@ -275,6 +314,41 @@ class RpcDispatcher:
     def _evm_mine(self, params: list[Any]) -> str:
         self._tester.mine_blocks(1)
         return "0x0"
+
+
+def check_param_shapes(method: str, params: list[Any]) -> None:
+    """Raise RpcError(INVALID_PARAMS) unless `params` fit `PARAM_SHAPES[method]`."""
+    shapes = PARAM_SHAPES.get(method)
+    if shapes is None:
+        return
+    required = sum(1 for shape in shapes if not shape.endswith("?"))
+    if not required <= len(params) <= len(shapes):
+        raise RpcError(
+            INVALID_PARAMS,
+            f"{method}: expected {required}..{len(shapes)} params, found {len(params)}",
+        )
+    for position, (shape, value) in enumerate(zip(shapes, params, strict=False)):
+        kind = shape.rstrip("?")
+        if kind == "block":
+            ok = value in BLOCK_TAGS or _fits("quantity", value) or (
+                isinstance(value, dict) and ("blockHash" in value or "blockNumber" in value)
+            )
+        elif kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "object":
+            ok = isinstance(value, dict)
+        elif kind == "list":
+            ok = isinstance(value, list)
+        else:
+            ok = _fits(kind, value)
+        if not ok:
+            raise RpcError(
+                INVALID_PARAMS, f"{method}: param {position}: expected {kind}, found {value!r:.80}"
+            )
+
+
+def _fits(kind: str, value: Any) -> bool:
+    return isinstance(value, str) and _SHAPE_PATTERNS[kind].fullmatch(value) is not None
 
 
 def _error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
