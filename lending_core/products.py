@@ -24,7 +24,14 @@ from pydantic_core import PydanticCustomError
 
 from lending_core.errors import CatalogueError, ProductTermsError, UnknownProduct
 from lending_core.events.origination import MAX_TERM_MONTHS, RepaymentMethod
-from lending_core.events.types import Money, PayloadModel, Rate, Text, format_money
+from lending_core.events.types import (
+    FIELD_CONTEXT_KEY,
+    Money,
+    PayloadModel,
+    Rate,
+    Text,
+    format_money,
+)
 
 CATALOGUE_SCHEMA = "cunzheng.products/v1"
 MAX_CATALOGUE_BYTES = 1_000_000
@@ -116,12 +123,18 @@ class Product(PayloadModel):
     @model_validator(mode="after")
     def _sane(self) -> Product:
         if len(set(self.repayment_methods)) != len(self.repayment_methods):
-            raise PydanticCustomError("repayment_methods", "expected no repeated method", {})
+            raise PydanticCustomError(
+                "repayment_methods", "expected no repeated method", {"field": "repayment_methods"}
+            )
         if self.penalty_markup > PENALTY_MARKUP_MAX:
             raise PydanticCustomError(
                 "penalty_markup",
                 "expected a markup at most {max}, found {found}",
-                {"max": str(PENALTY_MARKUP_MAX), "found": str(self.penalty_markup)},
+                {
+                    "max": str(PENALTY_MARKUP_MAX),
+                    "found": str(self.penalty_markup),
+                    "field": "penalty_markup",
+                },
             )
         return self
 
@@ -230,14 +243,21 @@ class Catalogue:
         return len(self.products)
 
 
+def _field(error: Any) -> str:
+    loc = [str(part) for part in error["loc"]]
+    blamed = (error.get("ctx") or {}).get(FIELD_CONTEXT_KEY)
+    if isinstance(blamed, str):
+        loc.append(blamed)
+    return ".".join(loc) or "(root)"
+
+
 def parse_catalogue(data: Mapping[str, Any]) -> Catalogue:
     """Build a `Catalogue` from decoded JSON; raises `CatalogueError` with each field named."""
     try:
         parsed = _CatalogueFile.model_validate(data)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(root)", "message": str(e["msg"])}
-            for e in exc.errors(include_url=False)
+            {"field": _field(e), "message": str(e["msg"])} for e in exc.errors(include_url=False)
         ]
         raise CatalogueError(
             f"malformed product catalogue: {errors[0]['field']}: {errors[0]['message']}"
