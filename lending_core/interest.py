@@ -32,7 +32,7 @@ says what was known on `as_of`. Pure: no clock, no I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -52,7 +52,7 @@ from lending_core.interest_model import (
     LoanTerms,
     Repayment,
 )
-from lending_core.money import DAYS_PER_YEAR, ZERO, daily_rate, monthly_rate, round_fen
+from lending_core.money import DAYS_PER_YEAR, ZERO, daily_rate, round_fen
 from lending_core.schedule import RepaymentSchedule, build_schedule
 
 __all__ = ["MAX_CASH_FLOWS", "MAX_DISBURSEMENTS", "accrue", "compute_arrears", "schedules_for"]
@@ -106,6 +106,18 @@ class _Item:
         return self.amount - self.paid
 
 
+@dataclass(slots=True)
+class _Book:
+    """What is owed and what was paid, bucket by bucket, while the replay runs."""
+
+    buckets: dict[Bucket, list[_Item]] = field(default_factory=lambda: {b: [] for b in Bucket})
+    allocations: list[Allocation] = field(default_factory=list)
+    credit: Decimal = ZERO
+
+    def owed(self, bucket: Bucket) -> Decimal:
+        return sum((i.outstanding for i in self.buckets[bucket]), ZERO)
+
+
 @dataclass(frozen=True, slots=True)
 class _Due:
     """Principal and interest falling due on one date under one disbursement."""
@@ -127,65 +139,39 @@ def compute_arrears(
 ) -> ArrearsStatement:
     """Replay the loan to `as_of` and state what is owed (see the module docstring)."""
     _check_inputs(terms, disbursements, repayments, charges, as_of, accelerated_on)
+    if not isinstance(ceiling, Decimal) or not ZERO < ceiling <= 1:
+        raise ArrearsInputError(f"expected ceiling as a Decimal in (0, 1], found {ceiling!r}")
     accel = accelerated_on if accelerated_on is not None and accelerated_on <= as_of else None
     dues = _dues(terms, disbursements, accel)
-
     # A charge can be paid only once incurred; it never changes an accrual base, so its
     # date is not a row boundary: it joins the costs at the first event on or after it.
     pending = sorted((c for c in charges if c.incurred_on <= as_of), key=lambda c: c.incurred_on)
-    costs: list[_Item] = []
-    interest: list[_Item] = []
-    principal: list[_Item] = []
-    penalty: list[_Item] = []
-    compound: list[_Item] = []
-    buckets = {
-        Bucket.COSTS: costs,
-        Bucket.PENALTY: penalty,
-        Bucket.COMPOUND: compound,
-        Bucket.INTEREST: interest,
-        Bucket.PRINCIPAL: principal,
-    }
-    allocations: list[Allocation] = []
-    credit = ZERO
     cash = sorted((r for r in repayments if r.value_date <= as_of), key=lambda r: r.value_date)
     dates = sorted(
         {d.due_date for d in dues if d.due_date <= as_of} | {r.value_date for r in cash} | {as_of}
     )
+    book = _Book()
     accrued_to = min(d.value_date for d in disbursements)
     for day in dates:
-        _accrue_rows(terms, accrued_to, day, principal, interest, penalty, compound)
+        _accrue_rows(terms, book, accrued_to, day)
         accrued_to = day
         while pending and pending[0].incurred_on <= day:
             charge = pending.pop(0)
-            costs.append(_Item(charge.amount, charge=charge))
+            book.buckets[Bucket.COSTS].append(_Item(charge.amount, charge=charge))
         for due in dues:
             if due.due_date == day:
                 if due.interest_row is not None:
-                    interest.append(_Item(due.interest_row.amount, row=due.interest_row))
+                    book.buckets[Bucket.INTEREST].append(
+                        _Item(due.interest_row.amount, row=due.interest_row)
+                    )
                 if due.principal > 0:
-                    principal.append(_Item(due.principal))
-        if credit > 0:
-            credit = _allocate(terms, buckets, AllocationSource.CREDIT, credit, day, allocations)
+                    book.buckets[Bucket.PRINCIPAL].append(_Item(due.principal))
+        if book.credit > 0:
+            book.credit = _allocate(terms, book, AllocationSource.CREDIT, book.credit, day)
         for r in cash:
             if r.value_date == day:
-                credit += _allocate(
-                    terms, buckets, AllocationSource.REPAYMENT, r.amount, day, allocations
-                )
-
-    return _statement(
-        terms,
-        disbursements,
-        as_of,
-        accel,
-        ceiling,
-        credit,
-        costs,
-        interest,
-        principal,
-        penalty,
-        compound,
-        allocations,
-    )
+                book.credit += _allocate(terms, book, AllocationSource.REPAYMENT, r.amount, day)
+    return _statement(terms, disbursements, as_of, accel, ceiling, book)
 
 
 def _dues(
@@ -212,7 +198,7 @@ def _dues(
                 break
             regular = not (inst.no == 1 and schedule.broken_first_period)
             note = (
-                f"{label}第{inst.no}期，按月利率（年利率/12）{_pct(monthly_rate(terms.annual_rate))}"
+                f"{label}第{inst.no}期，按月利率计（年利率{_pct(terms.annual_rate)}÷12）"
                 if regular
                 else f"{label}第{inst.no}期（首期不足/超过一个月），按实际天数计息"
             )
@@ -257,15 +243,7 @@ def _interest_row(
     )
 
 
-def _accrue_rows(
-    terms: LoanTerms,
-    accrued_to: date,
-    day: date,
-    principal: list[_Item],
-    interest: list[_Item],
-    penalty: list[_Item],
-    compound: list[_Item],
-) -> None:
+def _accrue_rows(terms: LoanTerms, book: _Book, accrued_to: date, day: date) -> None:
     """Close the spell (accrued_to, day] of penalty and compound interest on today's bases."""
     days = (day - accrued_to).days
     if days <= 0:
@@ -274,8 +252,8 @@ def _accrue_rows(
     spells = [
         (
             AccrualKind.PENALTY,
-            sum((p.outstanding for p in principal), ZERO),
-            penalty,
+            book.owed(Bucket.PRINCIPAL),
+            Bucket.PENALTY,
             terms.penalty_clause,
             f"逾期本金×罚息利率（合同利率×(1+{_pct(terms.penalty_markup)})）",
         ),
@@ -284,16 +262,15 @@ def _accrue_rows(
         spells.append(
             (
                 AccrualKind.COMPOUND,
-                sum((i.outstanding for i in interest), ZERO),
-                compound,
+                book.owed(Bucket.INTEREST),
+                Bucket.COMPOUND,
                 terms.compound_clause,
                 "欠付期内利息×罚息利率",
             ),
         )
-    for kind, base, items, clause, note in spells:
-        if base <= 0:
-            continue
-        amount = accrue(base, rate, days)
+    # Both bases are read before either row is added, so the order here does not matter.
+    for kind, base, bucket, clause, note in spells:
+        amount = accrue(base, rate, days) if base > 0 else ZERO
         if amount <= 0:
             continue
         row = ComputationRow(
@@ -310,24 +287,17 @@ def _accrue_rows(
             clause=clause,
             note=note,
         )
-        items.append(_Item(amount, row=row))
+        book.buckets[bucket].append(_Item(amount, row=row))
 
 
 def _allocate(
-    terms: LoanTerms,
-    buckets: dict[Bucket, list[_Item]],
-    source: AllocationSource,
-    amount: Decimal,
-    value_date: date,
-    allocations: list[Allocation],
+    terms: LoanTerms, book: _Book, source: AllocationSource, amount: Decimal, value_date: date
 ) -> Decimal:
-    """Pay `amount` into the buckets in contract order; return the unapplied rest."""
+    """Pay `amount` into the buckets in contract order, oldest first; return the rest."""
     left = amount
     paid: dict[Bucket, Decimal] = {b: ZERO for b in Bucket}
     for bucket in terms.allocation_order:
-        for item in buckets[bucket]:
-            if left <= 0:
-                break
+        for item in book.buckets[bucket]:
             take = min(left, item.outstanding)
             if take > 0:
                 item.paid += take
@@ -335,7 +305,7 @@ def _allocate(
                 paid[bucket] += take
     if left == amount and source is AllocationSource.CREDIT:
         return left  # nothing fell due: no allocation line for an idle credit
-    allocations.append(
+    book.allocations.append(
         Allocation(
             value_date=value_date,
             source=source,
@@ -357,48 +327,23 @@ def _statement(
     as_of: date,
     accel: date | None,
     ceiling: Decimal,
-    credit: Decimal,
-    costs: list[_Item],
-    interest: list[_Item],
-    principal: list[_Item],
-    penalty: list[_Item],
-    compound: list[_Item],
-    allocations: list[Allocation],
+    book: _Book,
 ) -> ArrearsStatement:
-    def owed(items: list[_Item]) -> Decimal:
-        return sum((i.outstanding for i in items), ZERO)
-
     disbursed = sum((d.amount for d in disbursements), ZERO)
-    principal_paid = sum((a.principal for a in allocations), ZERO)
-    outstanding = disbursed - principal_paid
-    overdue = owed(principal)
-    interest_due = owed(interest)
+    outstanding = disbursed - sum((a.principal for a in book.allocations), ZERO)
+    overdue = book.owed(Bucket.PRINCIPAL)
+    interest_due = book.owed(Bucket.INTEREST)
     rate = terms.penalty_rate
-
-    continuing = []
-    if overdue > 0:
-        continuing.append(
-            ContinuingAccrual(
-                AccrualKind.PENALTY,
-                overdue,
-                rate,
-                daily_rate(rate),
-                overdue * daily_rate(rate),
-                terms.penalty_clause,
-            )
+    continuing = [
+        ContinuingAccrual(kind, base, rate, daily_rate(rate), base * daily_rate(rate), clause)
+        for kind, base, clause, applies in (
+            (AccrualKind.PENALTY, overdue, terms.penalty_clause, True),
+            (AccrualKind.COMPOUND, interest_due, terms.compound_clause, terms.compound_allowed),
         )
-    if terms.compound_allowed and interest_due > 0:
-        continuing.append(
-            ContinuingAccrual(
-                AccrualKind.COMPOUND,
-                interest_due,
-                rate,
-                daily_rate(rate),
-                interest_due * daily_rate(rate),
-                terms.compound_clause,
-            )
-        )
-
+        if applies and base > 0
+    ]
+    # The annual cost now borne: the rate on principal, plus compound interest expressed
+    # per unit of that principal (see ArrearsStatement).
     principal_base = overdue if overdue > 0 else outstanding
     principal_rate = rate if overdue > 0 else (terms.annual_rate if outstanding > 0 else ZERO)
     compound_part = (
@@ -407,18 +352,15 @@ def _statement(
         else ZERO
     )
     combined = principal_rate + compound_part
-    penalty_charged = any(i.row is not None for i in penalty + compound)
-
-    rows = [
-        _settled(i)
-        for i in sorted(
-            interest + penalty + compound,
-            key=lambda i: (
-                i.row.from_date if i.row else as_of,
-                _KIND_ORDER[i.row.kind] if i.row else 0,
-            ),
-        )
+    penalty_charged = bool(book.buckets[Bucket.PENALTY] or book.buckets[Bucket.COMPOUND])
+    accrued = [
+        i for b in (Bucket.INTEREST, Bucket.PENALTY, Bucket.COMPOUND) for i in book.buckets[b]
     ]
+    rows = sorted(
+        (replace(i.row, paid=i.paid, outstanding=i.outstanding) for i in accrued if i.row),
+        key=lambda r: (r.from_date, _KIND_ORDER[r.kind]),
+    )
+    costs = book.buckets[Bucket.COSTS]
     return ArrearsStatement(
         as_of=as_of,
         accelerated_on=accel,
@@ -426,15 +368,13 @@ def _statement(
         outstanding_principal=outstanding,
         overdue_principal=overdue,
         interest_due=interest_due,
-        penalty_interest=owed(penalty),
-        compound_interest=owed(compound),
-        costs_due=owed(costs),
-        unapplied_credit=credit,
+        penalty_interest=book.owed(Bucket.PENALTY),
+        compound_interest=book.owed(Bucket.COMPOUND),
+        costs_due=book.owed(Bucket.COSTS),
+        unapplied_credit=book.credit,
         rows=tuple(rows),
-        allocations=tuple(allocations),
-        charges=tuple(
-            ChargeStatus(i.charge, i.paid, i.outstanding) for i in costs if i.charge is not None
-        ),
+        allocations=tuple(book.allocations),
+        charges=tuple(ChargeStatus(i.charge, i.paid, i.outstanding) for i in costs if i.charge),
         continuing=tuple(continuing),
         penalty_rate=rate,
         combined_annual_rate=combined,
@@ -444,25 +384,6 @@ def _statement(
 
 
 _KIND_ORDER = {AccrualKind.INTEREST: 0, AccrualKind.PENALTY: 1, AccrualKind.COMPOUND: 2}
-
-
-def _settled(item: _Item) -> ComputationRow:
-    assert item.row is not None
-    r = item.row
-    return ComputationRow(
-        kind=r.kind,
-        base=r.base,
-        from_date=r.from_date,
-        to_date=r.to_date,
-        days=r.days,
-        annual_rate=r.annual_rate,
-        daily_rate=r.daily_rate,
-        amount=r.amount,
-        paid=item.paid,
-        outstanding=item.outstanding,
-        clause=r.clause,
-        note=r.note,
-    )
 
 
 def _pct(rate: Decimal) -> str:
