@@ -400,3 +400,23 @@ def test_paying_every_installment_on_its_due_date_costs_no_penalty(
     assert s.penalty_interest == s.compound_interest == 0
     assert s.total_outstanding == 0
     assert all(r.kind is AccrualKind.INTEREST for r in s.rows)
+
+
+def test_custom_ceiling_for_private_lending() -> None:
+    """LPR×4 (e.g. 3.45 % × 4 = 13.8 %) instead of 24 %: a 9 % loan's 13.5 % penalty rate
+    passes, a 10 % loan's 15 % penalty rate is flagged once overdue."""
+    lpr4 = D("0.0345") * 4
+    for rate, flagged in ((D("0.09"), False), (D("0.10"), True)):
+        terms = LoanTerms(**{**_fields(TERMS), "annual_rate": rate, "compound_allowed": False})
+        s = compute_arrears(terms, LOAN, [], date(2024, 2, 20), ceiling=lpr4)
+        assert s.ceiling == lpr4 and s.exceeds_24pct is flagged
+    with pytest.raises(ArrearsInputError, match="ceiling"):
+        compute_arrears(TERMS, LOAN, [], date(2024, 2, 20), ceiling=D("24"))
+
+
+def test_unpaid_charge_is_due_and_listed() -> None:
+    charge = Charge(D("300.00"), date(2024, 2, 1), "律师费", "第10条")
+    s = compute_arrears(TERMS, LOAN, [], date(2024, 2, 10), charges=[charge])
+    assert s.costs_due == D("300.00") and s.total_due == D("300.00")
+    (status,) = s.charges
+    assert status.charge == charge and status.outstanding == D("300.00")
