@@ -77,6 +77,12 @@ LoanPolicy = Callable[[Sequence[bytes], Sequence[Record]], None]
 machine); raises to refuse. Receives the stored record bytes of the loan, oldest first."""
 
 
+def _blob(value: Any) -> bytes:
+    # SQLite hands back TEXT if someone rewrote a BLOB with a string function; fsck must
+    # still read it (and find it changed) rather than crash.
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+
+
 class LogStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -282,8 +288,8 @@ class LogStore:
 
     @staticmethod
     def _leaf(row: Any) -> StoredLeaf:
-        return StoredLeaf(int(row[0]), bytes(row[1]), row[2], row[3], row[4], row[5], row[6],
-                          None if row[7] is None else bytes(row[7]))
+        return StoredLeaf(int(row[0]), _blob(row[1]), row[2], row[3], row[4], row[5], row[6],
+                          None if row[7] is None else _blob(row[7]))
 
     def leaf(self, index: int) -> StoredLeaf:
         with self.engine.connect() as conn:

@@ -166,3 +166,7 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
