@@ -134,6 +134,7 @@ def on_disbursement(
         "duplicate_receipt",
         f"expected a new receipt_no, found {p.receipt_no} again",
     )
+    refs = clearing(state, p.clearing_ref)
     require(
         p.value_date >= state.terms.since,
         "disbursement_before_contract",
@@ -155,5 +156,5 @@ def on_disbursement(
         status=status,
         disbursements=(*state.disbursements, fact),
         disbursed_total=total,
-        _clearing_refs=clearing(state, p.clearing_ref),
+        _clearing_refs=refs,
     )
