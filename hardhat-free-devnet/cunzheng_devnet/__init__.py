@@ -10,15 +10,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .chain import DEFAULT_CHAIN_ID  # noqa: E402
-from .errors import (  # noqa: E402
+from .chain import DEFAULT_CHAIN_ID
+from .errors import (
     ChainStoreError,
     ChainStoreMismatch,
     DevnetConfigError,
     DevnetError,
 )
-from .process import DevnetProcess, start_devnet_process  # noqa: E402
-from .server import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, run_devnet  # noqa: E402
+from .process import DevnetProcess, start_devnet_process
+from .server import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, run_devnet
 
 __all__ = [
     "DEFAULT_CHAIN_ID",

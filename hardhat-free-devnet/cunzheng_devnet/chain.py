@@ -69,9 +69,7 @@ def chain_head(chain: MiningChain) -> ChainHead:
     return ChainHead(number=header.block_number, hash=header.hash)
 
 
-def open_chain(
-    store: ChainStore, chain_id: int, accounts: tuple[DevAccount, ...]
-) -> MiningChain:
+def open_chain(store: ChainStore, chain_id: int, accounts: tuple[DevAccount, ...]) -> MiningChain:
     """The chain in `store`, created with genesis if the store is empty, verified otherwise."""
     chain_class = make_chain_class(chain_id)
     addresses = tuple(a.address for a in accounts)
@@ -219,7 +217,9 @@ class DevnetBackend(PyEVMBackend):  # type: ignore[misc]
         # eth-tester reports oldest_block 1 and the ancestors newest-first; this follows
         # the spec: oldest first, plus the base fee of the block after the newest.
         if not 1 <= block_count <= MAX_FEE_HISTORY_BLOCKS:
-            raise ValueError(f"block count: expected 1..{MAX_FEE_HISTORY_BLOCKS}, found {block_count}")
+            raise ValueError(
+                f"block count: expected 1..{MAX_FEE_HISTORY_BLOCKS}, found {block_count}"
+            )
         if newest_block == "pending":
             newest_block = "latest"
         newest = _get_block_by_number(self.chain, newest_block)

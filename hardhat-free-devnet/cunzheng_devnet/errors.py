@@ -48,4 +48,3 @@ class ExecutionReverted(DevnetError):
 
 class ExecutionHalted(DevnetError):
     """An `eth_call` or `eth_estimateGas` stopped on an EVM error other than REVERT."""
-

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import lending_core
 
@@ -66,7 +67,7 @@ class DevnetProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def __enter__(self) -> DevnetProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -138,7 +139,7 @@ def start_devnet_process(
             text = log_file.read_bytes()[offset:].decode(errors="replace")
             for line in text.splitlines():
                 if line.startswith(LISTENING_MARK):
-                    url = line[len(LISTENING_MARK):].strip()
+                    url = line[len(LISTENING_MARK) :].strip()
         if url is not None and _answers(url, chain_id):
             return DevnetProcess(process, url, data_path, chain_id, log_file)
         time.sleep(0.05)

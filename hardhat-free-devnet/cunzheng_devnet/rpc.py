@@ -26,6 +26,8 @@ from eth_tester.exceptions import (
     SnapshotNotFound,
     TransactionFailed,
     TransactionNotFound,
+)
+from eth_tester.exceptions import (
     ValidationError as TesterValidationError,
 )
 from eth_utils import ValidationError as UtilsValidationError
@@ -330,9 +332,8 @@ def check_param_shapes(method: str, params: list[Any]) -> None:
     for position, (shape, value) in enumerate(zip(shapes, params, strict=False)):
         kind = shape.rstrip("?")
         if kind == "block":
-            ok = value in BLOCK_TAGS or _fits("quantity", value) or (
-                isinstance(value, dict) and ("blockHash" in value or "blockNumber" in value)
-            )
+            # EIP-1898 block objects are not supported by eth-tester: refused here.
+            ok = (isinstance(value, str) and value in BLOCK_TAGS) or _fits("quantity", value)
         elif kind == "bool":
             ok = isinstance(value, bool)
         elif kind == "object":

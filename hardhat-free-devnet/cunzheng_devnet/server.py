@@ -73,14 +73,16 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "CunzhengDevnet"
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         length_text = self.headers.get("Content-Length")
         if length_text is None or not length_text.isdigit():
             self._send(411, b"Content-Length required\n", "text/plain")
             return
         length = int(length_text)
         if length > MAX_REQUEST_BYTES:
-            self._send(413, f"request larger than {MAX_REQUEST_BYTES} bytes\n".encode(), "text/plain")
+            self._send(
+                413, f"request larger than {MAX_REQUEST_BYTES} bytes\n".encode(), "text/plain"
+            )
             self.close_connection = True
             return
         body = self.rfile.read(length)
@@ -90,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, answer, "application/json")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._send(405, b"JSON-RPC: use POST\n", "text/plain")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -100,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("CUNZHENG_DEVNET_ACCESS_LOG"):
             super().log_message(format, *args)
 

@@ -231,9 +231,7 @@ class ChainStore:
         return len(journal)
 
     def _put_meta(self, name: str, value: str) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value)
-        )
+        self._conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     def stored_keys(self) -> Iterator[bytes]:
         """Every committed key (for audits and tests)."""

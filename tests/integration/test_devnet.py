@@ -21,8 +21,9 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hardhat-free-devnet"))
 
-from cunzheng_devnet import DevnetError, DevnetProcess, start_devnet_process  # noqa: E402
-from tests.unit.devnet.probe_contract import (  # noqa: E402
+from cunzheng_devnet import DevnetError, DevnetProcess, start_devnet_process
+
+from tests.unit.devnet.probe_contract import (
     ABI,
     INIT_CODE,
     REFUSED_DATA,
@@ -63,7 +64,9 @@ def snapshot(w3: Web3, contract: Any, tx_hashes: list[bytes]) -> dict[str, Any]:
         "storage": w3.eth.get_storage_at(contract.address, 0).hex(),
         "code": w3.eth.get_code(contract.address).hex(),
         "value": contract.functions.get().call(),
-        "logs": json.loads(Web3.to_json(w3.eth.get_logs({"fromBlock": 0, "address": contract.address}))),  # type: ignore[arg-type]  # noqa: E501
+        "logs": json.loads(
+            Web3.to_json(w3.eth.get_logs({"fromBlock": 0, "address": contract.address}))
+        ),  # type: ignore[arg-type]
         "balances": [w3.eth.get_balance(a) for a in w3.eth.accounts[:3]],
     }
 
@@ -83,8 +86,10 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetProcess]:
 @pytest.fixture(scope="module")
 def probe(node: DevnetProcess) -> Any:
     w3 = connect(node)
-    tx = w3.eth.contract(abi=ABI, bytecode=INIT_CODE).constructor().transact(
-        {"from": w3.eth.accounts[0]}
+    tx = (
+        w3.eth.contract(abi=ABI, bytecode=INIT_CODE)
+        .constructor()
+        .transact({"from": w3.eth.accounts[0]})
     )
     address = w3.eth.wait_for_transaction_receipt(tx).contractAddress
     return w3.eth.contract(address=address, abi=ABI)
@@ -96,8 +101,8 @@ def test_chain_survives_sigterm_and_sigkill(tmp_path: Path) -> None:
     try:
         w3 = connect(node)
         sender = w3.eth.accounts[0]
-        deploy = w3.eth.contract(abi=ABI, bytecode=INIT_CODE).constructor().transact(
-            {"from": sender}
+        deploy = (
+            w3.eth.contract(abi=ABI, bytecode=INIT_CODE).constructor().transact({"from": sender})
         )
         contract = w3.eth.contract(
             address=w3.eth.wait_for_transaction_receipt(deploy).contractAddress, abi=ABI
@@ -173,7 +178,9 @@ def test_jsonrpc_errors(node: DevnetProcess) -> None:
     assert answer["error"]["code"] == -32600
     _, answer = rpc(url, [])
     assert answer["error"]["code"] == -32600
-    request = urllib.request.Request(url, data=b"{not json", headers={"Content-Type": "application/json"})  # noqa: E501
+    request = urllib.request.Request(
+        url, data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert json.loads(response.read())["error"]["code"] == -32700
     status, answer = rpc(url, {"jsonrpc": "2.0", "method": "eth_chainId"})  # notification
@@ -188,7 +195,9 @@ def test_jsonrpc_errors(node: DevnetProcess) -> None:
     )
     assert [a["id"] for a in answers] == ["a", "b"]
     assert answers[0]["result"] == hex(node.chain_id) and answers[1]["error"]["code"] == -32601
-    _, answer = rpc(url, {"jsonrpc": "2.0", "id": 4, "method": "eth_sendRawTransaction", "params": ["0x01"]})  # noqa: E501
+    _, answer = rpc(
+        url, {"jsonrpc": "2.0", "id": 4, "method": "eth_sendRawTransaction", "params": ["0x01"]}
+    )
     assert "error" in answer
 
 
@@ -212,9 +221,7 @@ def test_revert_reason_and_custom_error_data(node: DevnetProcess, probe: Any) ->
 
 def test_reverted_transaction_is_mined_with_status_zero(node: DevnetProcess, probe: Any) -> None:
     w3 = connect(node)
-    tx = probe.functions.fail().build_transaction(
-        {"from": w3.eth.accounts[0], "gas": 100_000}
-    )
+    tx = probe.functions.fail().build_transaction({"from": w3.eth.accounts[0], "gas": 100_000})
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
     assert receipt.status == 0
 

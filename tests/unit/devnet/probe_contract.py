@@ -121,9 +121,11 @@ RUNTIME = _assemble(
 
 _INIT_LENGTH = 11
 INIT_CODE = (
-    bytes([0x61]) + len(RUNTIME).to_bytes(2, "big")  # PUSH2 len
+    bytes([0x61])
+    + len(RUNTIME).to_bytes(2, "big")  # PUSH2 len
     + bytes([0x80])  # DUP1
-    + bytes([0x61]) + _INIT_LENGTH.to_bytes(2, "big")  # PUSH2 offset of runtime
+    + bytes([0x61])
+    + _INIT_LENGTH.to_bytes(2, "big")  # PUSH2 offset of runtime
     + bytes([0x5F, 0x39, 0x5F, 0xF3])  # PUSH0 CODECOPY PUSH0 RETURN
     + RUNTIME
 )
