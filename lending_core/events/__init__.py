@@ -8,6 +8,7 @@ schemas are part of the evidence format: change them only by adding a new versio
 """
 
 from lending_core.events.examples import example_payload, example_story
+from lending_core.events.monitoring import FlagWarning, MonitoringFlag
 from lending_core.events.origination import (
     Collateral,
     CompoundClause,
@@ -73,8 +74,10 @@ __all__ = [
     "Disbursement",
     "DisputeResolution",
     "ESignature",
+    "FlagWarning",
     "IsoDate",
     "Money",
+    "MonitoringFlag",
     "NoticeChannel",
     "NoticeDelivered",
     "NoticeSent",

@@ -178,6 +178,25 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         },
         "source": {"system": "core-banking", "refs": {"closing_id": "CL-0001234"}},
     },
+    "monitoring_flag": {
+        "as_of": "2024-06-20",
+        "classification": "关注",
+        "previous_classification": "正常",
+        "days_past_due": 31,
+        "overdue_amount": "25600.12",
+        "warnings": [
+            {
+                "kind": "missed_payment",
+                "installment_no": 2,
+                "due_date": "2024-05-20",
+                "detail": "第2期应还25600.12，未还，逾期31天",
+            }
+        ],
+        "dispute_candidate": False,
+        "dispute_reasons": [],
+        "rules_version": "yinjianfa-2007-54",
+        "source": {"system": "post-loan-monitoring", "refs": {"run_id": "MON-20240620"}},
+    },
     "write_off": {
         "written_off_on": "2025-12-31",
         "principal": "276031.13",

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lending_core.errors import EventValidationError, UnknownEventType
+from lending_core.events.monitoring import MonitoringFlag
 from lending_core.events.origination import ContractSigned, CreditDecision, Security
 from lending_core.events.resolution import Acceleration, Restructuring, Settlement, WriteOff
 from lending_core.events.servicing import (
@@ -36,6 +37,7 @@ PAYLOAD_MODELS: dict[str, type[PayloadModel]] = {
     "restructuring": Restructuring,
     "settlement": Settlement,
     "write_off": WriteOff,
+    "monitoring_flag": MonitoringFlag,
 }
 
 EVENT_TYPES: frozenset[str] = frozenset(PAYLOAD_MODELS)

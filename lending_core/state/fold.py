@@ -19,6 +19,7 @@ from lending_core.state.opening import (
 from lending_core.state.rules import Reject, require
 from lending_core.state.servicing import (
     on_acceleration,
+    on_monitoring_flag,
     on_notice_delivered,
     on_notice_sent,
     on_repayment_missed,
@@ -43,6 +44,7 @@ TRANSITIONS: dict[str, Transition] = {
     "restructuring": on_restructuring,
     "write_off": on_write_off,
     "settlement": on_settlement,
+    "monitoring_flag": on_monitoring_flag,
 }
 
 _BEFORE_CONTRACT = frozenset({"credit_decision", "contract_signed"})

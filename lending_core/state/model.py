@@ -22,6 +22,7 @@ from lending_core.events import (
     ContractSigned,
     CreditDecision,
     Disbursement,
+    MonitoringFlag,
     NoticeDelivered,
     NoticeSent,
     RepaymentMissed,
@@ -195,6 +196,7 @@ class LoanState:
     restructurings: tuple[Fact[Restructuring], ...] = ()
     write_off: Fact[WriteOff] | None = None
     settlement: Fact[Settlement] | None = None
+    monitoring_flags: tuple[Fact[MonitoringFlag], ...] = ()
     disbursed_total: Decimal = ZERO
     received_total: Decimal = ZERO
     principal_repaid: Decimal = ZERO  # principal in repayments' allocations
@@ -218,6 +220,11 @@ class LoanState:
     @property
     def credit_decision(self) -> Fact[CreditDecision] | None:
         return self.credit_decisions[-1] if self.credit_decisions else None
+
+    @property
+    def classification(self) -> str:
+        """五级分类 from the latest `monitoring_flag`; 正常 until monitoring says otherwise."""
+        return self.monitoring_flags[-1].payload.classification if self.monitoring_flags else "正常"
 
     def notice(self, notice_id: str) -> NoticeRecord | None:
         return next((n for n in self.notices if n.sent.payload.notice_id == notice_id), None)

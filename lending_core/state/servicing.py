@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from lending_core.events import (
     Acceleration,
+    MonitoringFlag,
     NoticeDelivered,
     NoticeSent,
     RepaymentMissed,
@@ -293,3 +294,25 @@ def on_settlement(
     )
     fact = Fact(event.event_id, event.occurred_at, p)
     return replace(state, status=LoanStatus.SETTLED, settlement=fact)
+
+
+def on_monitoring_flag(
+    state: LoanState, event: LoanEvent, p: MonitoringFlag, _: Catalogue | None
+) -> LoanState:
+    need_disbursed(state, "a monitoring flag")
+    not_after(event, p.as_of, "as_of")
+    last = state.monitoring_flags[-1].payload if state.monitoring_flags else None
+    require(
+        last is None or p.as_of >= last.as_of,
+        "stale_monitoring_flag",
+        f"expected as_of on or after the last flag's {last.as_of if last else ''}, found {p.as_of}",
+    )
+    previous = last.classification if last is not None else "正常"
+    require(
+        p.previous_classification is None or p.previous_classification == previous,
+        "classification_mismatch",
+        f"expected previous_classification {previous} (the last flag's), "
+        f"found {p.previous_classification}",
+    )
+    fact = Fact(event.event_id, event.occurred_at, p)
+    return replace(state, monitoring_flags=(*state.monitoring_flags, fact))

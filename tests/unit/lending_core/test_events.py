@@ -40,6 +40,7 @@ MONEY_FIELD = {
     "restructuring": "principal",
     "settlement": "waiver.principal",
     "write_off": "principal",
+    "monitoring_flag": "overdue_amount",
 }
 
 # One required, type-specific field per type.
@@ -56,6 +57,7 @@ REQUIRED_FIELD = {
     "restructuring": "e_signature",
     "settlement": "settled_on",
     "write_off": "approval_ref",
+    "monitoring_flag": "rules_version",
 }
 
 # Where each type carries a unified social credit code.
@@ -104,6 +106,7 @@ def test_event_types_are_the_documented_strings() -> None:
         "restructuring",
         "settlement",
         "write_off",
+        "monitoring_flag",
     }
     assert example_types() == EVENT_TYPES
     assert set(MONEY_FIELD) | {"notice_delivered"} == EVENT_TYPES
