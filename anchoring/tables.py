@@ -112,3 +112,44 @@ producer_keys = Table(
     Column("public_key", LargeBinary(32), nullable=False),
     Column("created_at", String(32), nullable=False),
 )
+
+# --- anchoring (issue 3) ------------------------------------------------------------------
+
+anchors = Table(
+    "anchors",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("previous_size", BigInteger, nullable=False),
+    Column("chain_id", BigInteger, nullable=False),
+    Column("contract", String(42), nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    # submitted -> included -> final; back to submitted on a reorg or a dropped transaction
+    Column("status", String(16), nullable=False),
+    Column("block_number", BigInteger, nullable=True),
+    Column("block_hash", String(66), nullable=True),
+    Column("block_time", String(32), nullable=True),
+    Column("confirmations", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("submitted_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("note", Text, nullable=True),
+)
+
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(42), primary_key=True),
+    Column("tx_hash", String(66), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+)
+
+job_state = Table(
+    "job_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=True),
+    Column("expires_at", BigInteger, nullable=True),  # lease expiry, unix ms
+    Column("value", Text, nullable=True),
+)
