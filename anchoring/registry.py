@@ -20,8 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
@@ -146,7 +149,7 @@ def decode_revert(abi: Sequence[dict[str, Any]], data: str | bytes) -> RegistryR
     name, names, types = entry
     try:
         values = abi_decode(types, raw[4:])
-    except Exception:  # malformed revert data: report it raw rather than hide it
+    except DecodingError:  # malformed revert data: report it raw rather than hide it
         return RegistryRevert(name, {"data": hex_data}, hex_data)
     return RegistryRevert(name, dict(zip(names, values, strict=True)), hex_data)
 
@@ -210,7 +213,7 @@ def load_deployment(path: str | os.PathLike[str]) -> DeploymentRecord:
 
 
 def _wait_success(w3: Web3, tx_hash: bytes, what: str) -> Any:
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    receipt = w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash))
     if receipt["status"] != 1:
         raise TransactionFailed(f"{what} transaction 0x{bytes(tx_hash).hex()} failed")
     return receipt
@@ -229,9 +232,9 @@ def deploy_registry(
     the receipt, check the deployed code against the artifact and return the record."""
     art = artifact or load_artifact()
     factory = w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
-    tx_hash = factory.constructor(
-        admin or deployer, list(anchorers), list(witnesses)
-    ).transact({"from": deployer})
+    tx_hash = factory.constructor(admin or deployer, list(anchorers), list(witnesses)).transact(
+        {"from": deployer}
+    )
     receipt = _wait_success(w3, tx_hash, "deployment")
     block = w3.eth.get_block(receipt["blockNumber"])
     record = DeploymentRecord(
@@ -379,12 +382,16 @@ class AnchorRegistryClient:
         return bool(self._call(self._contract.functions.isAnchored(size)))
 
     def cosigners(self, size: int) -> list[str]:
-        return [to_checksum_address(a) for a in self._call(self._contract.functions.cosigners(size))]
+        return [
+            to_checksum_address(a) for a in self._call(self._contract.functions.cosigners(size))
+        ]
 
     def has_role(self, role: bytes, account: str) -> bool:
         return bool(self._call(self._contract.functions.hasRole(role, account)))
 
-    def anchored_events(self, from_block: int, to_block: int | str = "latest") -> list[AnchoredEvent]:
+    def anchored_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[AnchoredEvent]:
         logs = self._contract.events.Anchored.get_logs(from_block=from_block, to_block=to_block)
         return [
             AnchoredEvent(
@@ -399,7 +406,9 @@ class AnchorRegistryClient:
             for log in logs
         ]
 
-    def cosigned_events(self, from_block: int, to_block: int | str = "latest") -> list[CosignedEvent]:
+    def cosigned_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[CosignedEvent]:
         logs = self._contract.events.Cosigned.get_logs(from_block=from_block, to_block=to_block)
         return [
             CosignedEvent(

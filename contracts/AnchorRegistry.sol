@@ -187,31 +187,72 @@ contract AnchorRegistry is AccessRoles, IAnchorRegistry {
             next = 1;
         }
         bytes32 sr = fr;
-        // Step 3 and 4.
-        uint64 fn = first - 1;
-        uint64 sn = second - 1;
+        // Steps 3 and 4.
+        uint256 fn = first - 1;
+        uint256 sn = second - 1;
         while (fn & 1 == 1) {
             fn >>= 1;
             sn >>= 1;
         }
-        // Step 6.
-        for (; next < length; ++next) {
-            if (sn == 0) {
-                revert ProofLengthMismatch(first, second, length);
-            }
-            bytes32 c = proof[next];
-            if (fn & 1 == 1 || fn == sn) {
-                fr = _hashNode(c, fr);
-                sr = _hashNode(c, sr);
-                while (fn & 1 == 0 && fn != 0) {
-                    fn >>= 1;
-                    sn >>= 1;
+        // Step 6, in assembly because it is the whole cost of a proof: per element one
+        // calldata read and one or two SHA-256 precompile calls over 0x01 || left || right,
+        // built in scratch memory past the free pointer (never allocated). Line for line:
+        //   if sn == 0: fail (proof too long)
+        //   if LSB(fn) or fn == sn: fr = H(c, fr); sr = H(c, sr);
+        //       if not LSB(fn): shift fn, sn right until LSB(fn) or fn == 0
+        //   else: sr = H(sr, c)
+        //   shift fn, sn right once
+        bool tooLong;
+        assembly ("memory-safe") {
+            let buf := mload(0x40)
+            mstore8(buf, 0x01)
+            let left := add(buf, 0x01)
+            let right := add(buf, 0x21)
+            let end := add(proof.offset, shl(5, length))
+            for {
+                let at := add(proof.offset, shl(5, next))
+            } lt(at, end) {
+                at := add(at, 0x20)
+            } {
+                if iszero(sn) {
+                    tooLong := 1
+                    break
                 }
-            } else {
-                sr = _hashNode(sr, c);
+                let c := calldataload(at)
+                switch or(and(fn, 1), eq(fn, sn))
+                case 0 {
+                    mstore(left, sr)
+                    mstore(right, c)
+                    if iszero(staticcall(gas(), 0x02, buf, 0x41, 0x00, 0x20)) {
+                        revert(0, 0)
+                    }
+                    sr := mload(0x00)
+                }
+                default {
+                    mstore(left, c)
+                    mstore(right, fr)
+                    if iszero(staticcall(gas(), 0x02, buf, 0x41, 0x00, 0x20)) {
+                        revert(0, 0)
+                    }
+                    fr := mload(0x00)
+                    mstore(right, sr)
+                    if iszero(staticcall(gas(), 0x02, buf, 0x41, 0x00, 0x20)) {
+                        revert(0, 0)
+                    }
+                    sr := mload(0x00)
+                    if iszero(and(fn, 1)) {
+                        for {} and(iszero(and(fn, 1)), iszero(iszero(fn))) {} {
+                            fn := shr(1, fn)
+                            sn := shr(1, sn)
+                        }
+                    }
+                }
+                fn := shr(1, fn)
+                sn := shr(1, sn)
             }
-            fn >>= 1;
-            sn >>= 1;
+        }
+        if (tooLong) {
+            revert ProofLengthMismatch(first, second, length);
         }
         // Step 7.
         if (sn != 0) {
@@ -222,21 +263,6 @@ contract AnchorRegistry is AccessRoles, IAnchorRegistry {
         }
         if (sr != secondRoot) {
             revert InconsistentProof(second, secondRoot, sr);
-        }
-    }
-
-    /// @dev SHA-256(0x01 || left || right), the RFC 9162 interior node, through the
-    /// precompile at 0x02. Uses the memory past the free pointer as scratch, unallocated.
-    function _hashNode(bytes32 left, bytes32 right) private view returns (bytes32 result) {
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore8(ptr, 0x01)
-            mstore(add(ptr, 0x01), left)
-            mstore(add(ptr, 0x21), right)
-            if iszero(staticcall(gas(), 0x02, ptr, 0x41, 0x00, 0x20)) {
-                revert(0, 0)
-            }
-            result := mload(0x00)
         }
     }
 }

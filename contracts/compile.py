@@ -131,6 +131,7 @@ def run_compiler(std_input: dict[str, Any]) -> tuple[dict[str, Any], str]:
         ["node", "-e", _SOLCJS_DRIVER, str(SOLCJS), "--version"],
         capture_output=True,
         text=True,
+        check=False,
     ).stdout.strip()
     if not version.startswith(SOLC_VERSION + "+"):
         raise CompileError(f"solc-js is {version}, expected {SOLC_VERSION} (run `make node-deps`)")
@@ -140,6 +141,7 @@ def run_compiler(std_input: dict[str, Any]) -> tuple[dict[str, Any], str]:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     if proc.returncode != 0:
         raise CompileError(f"solc-js failed ({proc.returncode}): {proc.stderr.strip()}")
