@@ -44,9 +44,16 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         context = ctx or build_context(settings)
         app.state.ctx = context
         publisher = asyncio.create_task(_publish_checkpoints(context))
+        scheduler = None
+        if settings.anchor_enabled:
+            from service.chain_setup import start_scheduler
+
+            scheduler, app.state.anchor_runner = start_scheduler(context)
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
             publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await publisher

@@ -54,11 +54,26 @@ def serve(data_dir: DataDir = None, database_url: DbUrl = None,
     except CunzhengError as exc:
         _fail(exc)
     _bootstrap_admin(ctx)
+    devnet = None
+    if settings.anchor_enabled:
+        from service.chain_setup import rpc_url, start_embedded_devnet
+
+        try:
+            devnet = start_embedded_devnet(settings)
+        except CunzhengError as exc:
+            console.print(f"[yellow]warning:[/yellow] devnet did not start ({exc}); events are "
+                          "accepted and anchoring retries until a chain answers")
+        console.print(f"Anchoring to {rpc_url(settings)} every {settings.anchor_interval:g} s"
+                      + (" (embedded devnet started)" if devnet else ""))
     console.print(f"Cunzheng serving on http://{host or settings.host}:{port or settings.port} "
                   f"(data in {settings.data_dir.resolve()}, database "
                   f"{ctx.engine.url.render_as_string(hide_password=True)})")
-    uvicorn.run(create_app(settings, ctx), host=host or settings.host, port=port or settings.port,
-                log_level="info")
+    try:
+        uvicorn.run(create_app(settings, ctx), host=host or settings.host,
+                    port=port or settings.port, log_level="info")
+    finally:
+        if devnet is not None:
+            devnet.stop()
 
 
 def _bootstrap_admin(ctx: Any) -> None:

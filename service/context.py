@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
+from anchoring.anchor_store import AnchorStore
 from anchoring.log import EvidenceLog
 from anchoring.store import LogStore
 from anchoring.tables import producer_keys
@@ -27,6 +28,7 @@ class AppContext:
     engine: Engine
     store: LogStore
     log: EvidenceLog
+    anchors: AnchorStore
     clock: Callable[[], datetime]
 
 
@@ -46,4 +48,4 @@ def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -
     log = EvidenceLog(store, signer, settings.log_origin, clock=clock,
                       validator=validate_event, policy=lending_policy,
                       producer_keys=producer_key)
-    return AppContext(settings, engine, store, log, clock)
+    return AppContext(settings, engine, store, log, AnchorStore(engine), clock)

@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, description="largest JSON body accepted")
     max_document_bytes: int = Field(50 * 1024 * 1024, description="largest document upload")
     chain_rpc: str | None = Field(None, description="Ethereum JSON-RPC URL; the devnet by default")
+    devnet_port: int = Field(8545, description="port of the embedded devnet (when chain_rpc is unset)")
+    anchor_enabled: bool = Field(True, description="run the anchoring job in `serve`")
+    anchor_interval: float = Field(5.0, gt=0, description="seconds between anchoring rounds")
+    anchor_confirmations: int = Field(2, ge=1, description="confirmations before an anchor is final")
+    anchor_key_file: Path | None = Field(
+        None, description="hex private key of the anchorer; the devnet's dev account 1 by default")
+    deployment_file: Path | None = Field(None, description="data_dir/deployment.json by default")
     public_base_url: str | None = Field(None, description="URL used in QR codes and links")
 
     @property
@@ -28,6 +35,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'cunzheng.db').resolve()}"
+
+    @property
+    def resolved_deployment_file(self) -> Path:
+        return self.deployment_file or self.data_dir / "deployment.json"
 
     @property
     def resolved_log_key_file(self) -> Path:

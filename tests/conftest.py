@@ -58,12 +58,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    checkpoint_interval=0.05)
+                    checkpoint_interval=0.05, anchor_enabled=False)
 
 
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", checkpoint_interval=0.05)
+    return Settings(data_dir=tmp_path / "data", checkpoint_interval=0.05, anchor_enabled=False)
 
 
 def make_event(event_id: str, loan_id: str = "L-1", type_: str = "credit_decision",

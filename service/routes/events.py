@@ -15,6 +15,7 @@ from anchoring.store import BatchItemError, StoredLeaf
 from lending_core.events import example_payload
 from service.deps import Ctx, Lender, LenderOrLegal, json_body
 from service.auth import Role
+from service.routes.log import anchor_facts
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -84,7 +85,8 @@ async def post_batch(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
 @router.get("/events/{event_id}", summary="Read one of your tenant's events with its receipt")
 def get_event(event_id: str, ctx: Ctx, who: Lender) -> dict[str, Any]:
     leaf = ctx.store.event(who.tenant or "", event_id)
-    return {**_event_view(leaf, True), "receipt": ctx.log.receipt_for_leaf(leaf.leaf_index)}
+    return {**_event_view(leaf, True), "receipt": ctx.log.receipt_for_leaf(leaf.leaf_index),
+            "anchor": anchor_facts(ctx, leaf.leaf_index + 1)}
 
 
 @router.get("/records/{leaf_index}", summary="Read a record by leaf index (legal; lenders: own tenant)")
@@ -92,7 +94,8 @@ def get_record(leaf_index: int, ctx: Ctx, who: LenderOrLegal) -> dict[str, Any]:
     leaf = ctx.store.leaf(leaf_index)
     if who.role is Role.LENDER and leaf.tenant != who.tenant:
         raise NotFound(f"no leaf at index {leaf_index}")
-    return {**_event_view(leaf, True), "receipt": ctx.log.receipt_for_leaf(leaf_index)}
+    return {**_event_view(leaf, True), "receipt": ctx.log.receipt_for_leaf(leaf_index),
+            "anchor": anchor_facts(ctx, leaf_index + 1)}
 
 
 @router.get("/loans/{loan_id}/events", summary="A loan's events in log order")

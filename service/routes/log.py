@@ -18,9 +18,23 @@ router = APIRouter(prefix="/v1/log", tags=["log"])
 NonNegative = Annotated[int, Query(ge=0, le=2**62)]
 
 
-def checkpoint_view(cp: StoredCheckpoint) -> dict[str, Any]:
-    return {"tree_size": cp.tree_size, "root": cp.root.hex(), "note": cp.note,
-            "signed_at": cp.signed_at}
+def anchor_facts(ctx: Ctx, size: int) -> dict[str, Any] | None:
+    """The chain facts of the earliest anchor of a tree of at least `size` leaves: the
+    anchor of this very checkpoint, or of the later one that covers it."""
+    row = ctx.anchors.covering(size)
+    if row is None:
+        return None
+    return {**row.as_dict(), "covers_size": size, "cosigners": [
+        {"address": c.witness, "tx_hash": c.tx_hash, "block_number": c.block_number}
+        for c in ctx.anchors.cosigners(row.tree_size)]}
+
+
+def checkpoint_view(cp: StoredCheckpoint, ctx: Ctx | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {"tree_size": cp.tree_size, "root": cp.root.hex(), "note": cp.note,
+                            "signed_at": cp.signed_at}
+    if ctx is not None:
+        view["anchor"] = anchor_facts(ctx, cp.tree_size)
+    return view
 
 
 def _checkpoint_for(ctx: Ctx, tree_size: int | None) -> StoredCheckpoint:
@@ -41,20 +55,28 @@ def log_key(ctx: Ctx, who: LogReader) -> dict[str, Any]:
             "key_id": signer.key_id.hex(), "vkey": verifier_key(signer.name, signer.public_key)}
 
 
+@router.get("/anchors", summary="Recent anchoring submissions and their chain facts")
+def recent_anchors(ctx: Ctx, who: LogReader,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    rows = ctx.anchors.recent(limit)
+    return {"anchors": [{**r.as_dict(), "cosigners": [c.witness for c in ctx.anchors.cosigners(r.tree_size)]}
+                        for r in rows]}
+
+
 @router.get("/checkpoint", summary="The latest signed checkpoint")
 def latest_checkpoint(ctx: Ctx, who: LogReader) -> dict[str, Any]:
-    return checkpoint_view(_checkpoint_for(ctx, None))
+    return checkpoint_view(_checkpoint_for(ctx, None), ctx)
 
 
 @router.get("/checkpoints", summary="Signed checkpoints, newest first")
 def list_checkpoints(ctx: Ctx, who: LogReader, limit: Annotated[int, Query(ge=1, le=1000)] = 20,
                      before: NonNegative | None = None) -> dict[str, Any]:
-    return {"checkpoints": [checkpoint_view(c) for c in ctx.store.list_checkpoints(limit, before)]}
+    return {"checkpoints": [checkpoint_view(c, ctx) for c in ctx.store.list_checkpoints(limit, before)]}
 
 
 @router.get("/checkpoints/{tree_size}", summary="The signed checkpoint of a size")
 def checkpoint(tree_size: int, ctx: Ctx, who: LogReader) -> dict[str, Any]:
-    return checkpoint_view(ctx.store.checkpoint(tree_size))
+    return checkpoint_view(ctx.store.checkpoint(tree_size), ctx)
 
 
 @router.get("/checkpoints/{tree_size}/note", response_class=PlainTextResponse,
@@ -85,7 +107,7 @@ def inclusion(ctx: Ctx, who: LogReader, leaf_index: NonNegative | None = None,
     return {"evidence_id": evidence_id(ctx.log.origin, leaf.leaf_index),
             "leaf_index": leaf.leaf_index, "tree_size": cp.tree_size,
             "leaf_hash": leaf.leaf_hash.hex(), "audit_path": [h.hex() for h in proof],
-            "checkpoint": checkpoint_view(cp)}
+            "checkpoint": checkpoint_view(cp, ctx)}
 
 
 @router.get("/proofs/consistency", summary="Consistency proof between two checkpoint sizes")
@@ -96,7 +118,7 @@ def consistency(ctx: Ctx, who: LogReader, first: NonNegative,
         raise LogError(f"first ({first}) must not exceed second ({cp2.tree_size})")
     proof = ctx.store.consistency_proof(first, cp2.tree_size)
     return {"size1": first, "size2": cp2.tree_size, "proof": [h.hex() for h in proof],
-            "checkpoint": checkpoint_view(cp2)}
+            "checkpoint": checkpoint_view(cp2, ctx)}
 
 
 @router.get("/leaves", summary=f"Leaf hashes in [start, end), at most {MAX_RANGE}")

@@ -109,7 +109,7 @@ def _start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    env = {**os.environ, "CUNZHENG_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "CUNZHENG_DATA_DIR": str(data_dir), "CUNZHENG_ANCHOR_ENABLED": "false"}
     key = subprocess.run([*CLI, "keys", "create", "--role", "lender", "--tenant", "bank-a"],
                          env=env, capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
     headers = {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,149 @@
+"""Wiring the chain: connect to the configured node or the embedded devnet, deploy the
+registry once (the deployment record lives in the data directory), and run the anchoring
+job on a schedule. The chain may be down at any time: the service keeps accepting events
+and the job connects, deploys and catches up when the node answers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from eth_account import Account
+from web3 import Web3
+from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+from anchoring.anchor_job import AnchorJobConfig, AnchoringJob, Backoff, RoundReport, run_guarded
+from anchoring.anchor_store import AnchorStore
+from anchoring.chain import Web3Chain
+from anchoring.errors import AnchoringError
+from anchoring.registry import (
+    DeploymentRecord,
+    check_deployed_code,
+    deploy_registry,
+    load_deployment,
+    save_deployment,
+)
+from service.context import AppContext
+from service.settings import Settings
+
+logger = logging.getLogger("cunzheng.chain")
+DEV_ROLES = {"admin": 0, "anchorer": 1, "witnesses": (2, 3, 4)}
+"""Dev accounts by index on the devnet or anvil: their keys are public."""
+
+
+def rpc_url(settings: Settings) -> str:
+    return settings.chain_rpc or f"http://127.0.0.1:{settings.devnet_port}"
+
+
+def web3_for(settings: Settings, timeout: float = 10.0) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(rpc_url(settings), request_kwargs={"timeout": timeout}))
+    if settings.anchor_key_file:
+        account = Account.from_key(_read_key(settings.anchor_key_file))
+        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
+        w3.eth.default_account = account.address
+    return w3
+
+
+def _read_key(path: Path) -> str:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise AnchoringError(f"key file {path} is readable by others (mode {mode:o}); chmod 600 it")
+    return path.read_text().strip()
+
+
+def anchorer_address(w3: Web3, settings: Settings) -> str:
+    if settings.anchor_key_file:
+        return str(w3.eth.default_account)
+    return str(w3.eth.accounts[DEV_ROLES["anchorer"]])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def start_embedded_devnet(settings: Settings) -> Any:
+    """Start the devnet under the data directory unless something already listens there."""
+    if settings.chain_rpc or port_open(settings.devnet_port):
+        return None
+    from cunzheng_devnet import start_devnet_process
+
+    return start_devnet_process(settings.data_dir / "devnet", port=settings.devnet_port)
+
+
+def ensure_deployment(w3: Web3, settings: Settings) -> DeploymentRecord:
+    """The deployment record, deploying the registry first if there is none. Checks the
+    code at the recorded address is the committed artifact."""
+    path = settings.resolved_deployment_file
+    if path.exists():
+        record = load_deployment(path)
+        check_deployed_code(w3, record)
+        return record
+    if settings.chain_rpc and not settings.anchor_key_file and w3.eth.chain_id not in (1337, 31337):
+        raise AnchoringError(f"no deployment record at {path}; run `cunzheng deploy` first")
+    accounts = w3.eth.accounts
+    witnesses = [accounts[i] for i in DEV_ROLES["witnesses"]]
+    record = deploy_registry(w3, accounts[DEV_ROLES["admin"]],
+                             anchorers=[anchorer_address(w3, settings)], witnesses=witnesses)
+    save_deployment(record, path)
+    logger.info("deployed the anchor registry at %s (chain %s)", record.address, record.chain_id)
+    return record
+
+
+@dataclass
+class AnchorRunner:
+    """Builds the job on first success (connect, deploy) and runs guarded rounds."""
+
+    ctx: AppContext
+    backoff: Backoff
+    job: AnchoringJob | None = None
+    last: RoundReport | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self) -> RoundReport | None:
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            if self.job is None:
+                if not self.backoff.ready():
+                    return None
+                try:
+                    self.job = self._build()
+                except Exception as exc:
+                    delay = self.backoff.failure()
+                    logger.warning("chain not ready (%s: %s); retrying in %.0f s",
+                                   type(exc).__name__, exc, delay)
+                    return None
+            self.last = run_guarded(self.job, self.backoff)
+            return self.last
+        finally:
+            self.lock.release()
+
+    def _build(self) -> AnchoringJob:
+        settings = self.ctx.settings
+        w3 = web3_for(settings)
+        record = ensure_deployment(w3, settings)
+        chain = Web3Chain(w3, record.address, sender=anchorer_address(w3, settings))
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        return AnchoringJob(self.ctx.log, AnchorStore(self.ctx.engine), chain,
+                            AnchorJobConfig(holder=holder,
+                                            confirmations=settings.anchor_confirmations,
+                                            lease_ms=int(max(30, 6 * settings.anchor_interval) * 1000)),
+                            self.ctx.clock)
+
+
+def start_scheduler(ctx: AppContext) -> tuple[BackgroundScheduler, AnchorRunner]:
+    runner = AnchorRunner(ctx, Backoff(time.monotonic))
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler.add_job(runner.tick, "interval", seconds=ctx.settings.anchor_interval,
+                      id="anchoring", max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler, runner
