@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from anchoring.tables import metadata
 from bench import streams
@@ -250,7 +251,7 @@ def fresh_pg_database() -> str | None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
         admin.dispose()
-    except Exception as exc:  # report and carry on with SQLite only
+    except SQLAlchemyError as exc:  # report and carry on with SQLite only
         print(f"  PostgreSQL unavailable ({type(exc).__name__}: {exc}); skipping it")
         return None
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DATABASE

@@ -17,21 +17,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import os
-from datetime import UTC, datetime
-
 from anchoring.records import build_record, canonical, parse_json, posted_hash, record_from_bytes
 from anchoring.store import Accepted, Pending
-from service.lending import lending_policy, validate_event
 from bench import streams
 from bench.common import print_table, save
 from service.context import build_context
+from service.lending import lending_policy, validate_event
 from service.settings import Settings
 
 BATCHES = 20

@@ -219,12 +219,10 @@ def run(quick: bool = False, leaves: int | None = None) -> dict[str, Any]:
                 select(nodes.c.hash).where(nodes.c.level == 0, nodes.c.idx >= lo,
                                            nodes.c.idx < lo + 200_000).order_by(nodes.c.idx)))
     tree = merkle.MemoryTree(hashes)
-    del hashes
     if tree.root() != root:
         raise SystemExit("stored root differs from the root of the stored leaf hashes")
     t_mem_inc = series(lambda i: tree.inclusion_proof(i, size), inc_idx)
     t_mem_con = series(lambda s: tree.consistency_proof(s, size), con_s1)
-    del tree
     engine.dispose()
 
     stats = {

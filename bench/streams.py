@@ -32,7 +32,7 @@ def _times(value: Any) -> Iterator[datetime]:
         for v in value:
             yield from _times(v)
     elif isinstance(value, str) and _DATETIME.fullmatch(value):
-        yield datetime.fromisoformat(value.replace("Z", "+00:00"))
+        yield datetime.fromisoformat(value)
     elif isinstance(value, str) and _DATE.fullmatch(value):
         yield datetime.fromisoformat(value + "T00:00:00+08:00")
 
