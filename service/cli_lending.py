@@ -1,0 +1,336 @@
+"""CLI commands of the lending side: `cunzheng simulate` and `cunzheng loan show`.
+
+`simulate` plans a portfolio (`lending_core.simulator`), renders its documents
+(`lending_core.documents`) and posts everything through `lending_core.client`, exactly as
+a lending service would: to a running ledger (`--url`, `--key`), or, without a URL, to the
+app built in-process from the settings (same code path, no socket). The producer key is
+kept beside the receipts so a rerun signs identically and is answered as a replay.
+`loan show` reads the database directly, like `fsck`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lending_core.client import LedgerClient, ReceiptStore
+from lending_core.documents import PDF_MEDIA_TYPE, DocumentRenderer
+from lending_core.errors import CunzhengError
+from lending_core.simulator import Portfolio, SimConfig, SimEvent, simulate
+
+console = Console(stderr=True)
+out = Console()
+DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
+DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE_URL)")]
+
+
+@dataclass(frozen=True, slots=True)
+class PostSummary:
+    events: int
+    replays: int
+    documents: int
+    batches: int
+    retries: int
+    seconds: float
+
+
+def _materialize(sim: SimEvent, portfolio: Portfolio, renderer: DocumentRenderer | None,
+                 client: LedgerClient) -> dict[str, Any]:
+    event = dict(sim.event)
+    docs = []
+    if renderer is not None:
+        for spec in sim.documents:
+            loan = portfolio.loan(sim.loan_id)
+            if spec.role == "contract":
+                pdf = renderer.contract(loan.contract, loan_id=loan.loan_id)
+            else:
+                pdf = renderer.loan_receipt(sim.event["payload"], loan.contract,
+                                            loan_id=loan.loan_id, occurred_at=sim.occurred_at)
+            digest = client.upload_document(pdf, PDF_MEDIA_TYPE)
+            docs.append({"role": spec.role, "sha256": digest, "media_type": PDF_MEDIA_TYPE,
+                         "filename": spec.filename, "size": len(pdf)})
+    event["documents"] = docs
+    return event
+
+
+def post_portfolio(client: LedgerClient, portfolio: Portfolio, *,
+                   renderer: DocumentRenderer | None,
+                   advance: Callable[[int], None] | None = None) -> PostSummary:
+    """Post every event of `portfolio` in order, uploading documents first."""
+    started = time.perf_counter()
+    batch: list[dict[str, Any]] = []
+    events = replays = documents = batches = 0
+
+    def flush() -> None:
+        nonlocal batch, events, replays, batches
+        receipts = client.post_batch(batch)
+        events += len(receipts)
+        replays += sum(1 for r in receipts if r.get("replay"))
+        batches += 1
+        if advance is not None:
+            advance(len(batch))
+        batch = []
+
+    for sim in portfolio.events():
+        event = _materialize(sim, portfolio, renderer, client)
+        documents += len(event["documents"])
+        batch.append(client.prepare(event))
+        if len(batch) >= client.batch_size:
+            flush()
+    if batch:
+        flush()
+    return PostSummary(events, replays, documents, batches, client.retries,
+                       time.perf_counter() - started)
+
+
+def _producer_key(directory: Path) -> Ed25519PrivateKey:
+    path = directory / "producer-key.pem"
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise CunzhengError(f"{path} is not an Ed25519 private key")
+        return key
+    key = Ed25519PrivateKey.generate()
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return key
+
+
+@contextmanager
+def _in_process(settings: Any, tenant: str) -> Iterator[tuple[Any, str, str]]:
+    """The app built from `settings`, served in-process, with fresh lender and admin keys."""
+    from fastapi.testclient import TestClient
+
+    from anchoring.records import format_utc
+    from service.app import create_app
+    from service.auth import Role, create_key
+    from service.context import build_context, utc_now
+
+    ctx = build_context(settings)
+    lender, _ = create_key(ctx.engine, Role.LENDER, tenant, "simulate", format_utc(utc_now()))
+    admin, _ = create_key(ctx.engine, Role.ADMIN, None, "simulate", format_utc(utc_now()))
+    try:
+        with TestClient(create_app(settings, ctx)) as http:
+            yield http, lender, admin
+    finally:
+        ctx.engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `simulate` and `loan show` to the `cunzheng` command line."""
+    from service.cli import _fail, _settings
+
+    loan_app = typer.Typer(help="Loans as the ledger knows them.", no_args_is_help=True)
+    app.add_typer(loan_app, name="loan")
+
+    @app.command("simulate")
+    def simulate_cmd(
+        loans: Annotated[int, typer.Option("--loans", help="number of loans")] = 100,
+        months: Annotated[int, typer.Option("--months", help="simulated horizon")] = 12,
+        seed: Annotated[int, typer.Option("--seed", help="random seed")] = 1,
+        start: Annotated[str, typer.Option(help="first simulated day")] = "2024-01-01",
+        url: Annotated[str | None, typer.Option(help="ledger URL (else in-process)")] = None,
+        key: Annotated[str | None, typer.Option(help="lender API key (with --url)")] = None,
+        admin_key: Annotated[str | None, typer.Option(
+            help="admin key to register the producer key (with --url)")] = None,
+        tenant: Annotated[str, typer.Option(help="tenant (in-process / key registration)")]
+        = "bank-a",
+        documents: Annotated[bool, typer.Option(help="render and upload PDFs")] = True,
+        batch_size: Annotated[int, typer.Option(help="events per request")] = 500,
+        receipts_dir: Annotated[Path | None, typer.Option(
+            help="where receipts.jsonl and producer-key.pem live")] = None,
+        data_dir: DataDir = None, database_url: DbUrl = None,
+    ) -> None:
+        """Simulate a loan portfolio and post it through the lending client."""
+        settings = _settings(data_dir, database_url)
+        try:
+            config = SimConfig(loans=loans, months=months, seed=seed,
+                               start=date.fromisoformat(start), documents=documents)
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        directory = receipts_dir or settings.data_dir / "simulator" / f"{tenant}-seed{seed}"
+        try:
+            t0 = time.perf_counter()
+            portfolio = simulate(config)
+            planned = time.perf_counter() - t0
+            renderer = DocumentRenderer(settings.data_dir / "fonts") if documents else None
+            signing = _producer_key(directory)
+            store = ReceiptStore(directory)
+            public = signing.public_key().public_bytes_raw()
+            with _connection(url, key, admin_key, settings, tenant) as (http, lender, admin):
+                if admin is not None:
+                    LedgerClient(url, admin, http=http).register_producer_key(tenant, public)
+                client = LedgerClient(url, lender, http=http, signing_key=signing,
+                                      receipts=store, batch_size=batch_size)
+                with Progress(TextColumn("posting"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console) as progress:
+                    task = progress.add_task("events", total=portfolio.event_count)
+                    summary = post_portfolio(client, portfolio, renderer=renderer,
+                                             advance=lambda n: progress.advance(task, n))
+                client.close()
+        except CunzhengError as exc:
+            _fail(exc)
+        counts = portfolio.counts()
+        out.print(f"{loans} loans over {months} months (seed {seed}): planned in "
+                  f"{planned:.2f} s; posted {summary.events} events "
+                  f"({summary.replays} replays), {summary.documents} documents, "
+                  f"{summary.batches} batches, {summary.retries} retries in "
+                  f"{summary.seconds:.1f} s ({summary.events / max(summary.seconds, 1e-9):.0f} "
+                  f"events/s); receipts in {store.path}")
+        out.print(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+    @loan_app.command("show")
+    def loan_show(
+        loan_id: str,
+        tenant: Annotated[str, typer.Option(help="the loan's tenant")],
+        as_of: Annotated[str, typer.Option("--as-of", help="YYYY-MM-DD")],
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        data_dir: DataDir = None, database_url: DbUrl = None,
+    ) -> None:
+        """A loan's state and its arrears computation table as of a date."""
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            console.print(f"[red]error:[/red] --as-of expects YYYY-MM-DD, found {as_of!r}")
+            raise typer.Exit(2) from None
+        try:
+            view = loan_view(_settings(data_dir, database_url), tenant, loan_id, day)
+        except CunzhengError as exc:
+            _fail(exc)
+        if as_json:
+            print(json.dumps(view, indent=2, ensure_ascii=False))
+        else:
+            _print_view(view)
+
+
+def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str, Any]:
+    """The loan's state, monitoring verdict and arrears statement as JSON-ready values."""
+    from lending_core.interest import compute_arrears
+    from lending_core.interest_model import Disbursement, LoanTerms, Repayment
+    from lending_core.monitoring import assess
+    from lending_core.schedule import RepaymentMethod
+    from service.db import make_engine, migrate
+    from anchoring.store import LogStore
+    from service.monitoring_job import loan_state, schedule_in_force
+
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    try:
+        state = loan_state(LogStore(engine), tenant, loan_id)
+    finally:
+        engine.dispose()
+    if state is None:
+        raise CunzhengError(f"no events for loan {loan_id!r} of tenant {tenant!r}")
+    view: dict[str, Any] = {
+        "loan_id": loan_id, "tenant": tenant, "as_of": as_of.isoformat(),
+        "status": state.status.value, "events": len(state.event_ids),
+        "last_event": state.last_event_id, "classification": state.classification,
+        "disbursed": str(state.disbursed_total), "received": str(state.received_total),
+        "principal_outstanding": str(state.principal_outstanding),
+        "missed_open": [m.installment_no for m in state.open_missed],
+        "notices": [{"notice_id": n.sent.payload.notice_id, "kind": n.sent.payload.kind,
+                     "channel": str(n.sent.payload.channel),
+                     "delivered": n.delivered is not None} for n in state.notices],
+        "accelerated_on": state.acceleration.payload.accelerated_on.isoformat()
+        if state.acceleration else None, "terms": None, "monitoring": None, "arrears": None}
+    t = state.terms
+    if t is None or not state.disbursements:
+        return view
+    view["terms"] = {"principal": str(t.principal), "term_months": t.term_months,
+                     "annual_rate": str(t.annual_rate), "method": t.repayment_method,
+                     "due_day": t.due_day, "agreed_by": t.agreed_by}
+    accel = state.acceleration.payload.accelerated_on if state.acceleration else None
+    schedule, repayments = schedule_in_force(state)
+    report = assess(schedule, repayments, as_of, accelerated_on=accel)
+    view["monitoring"] = {"days_past_due": report.days_past_due,
+                          "category": report.category.value,
+                          "overdue_amount": str(report.overdue_amount),
+                          "warnings": [w.detail for w in report.warnings],
+                          "dispute_candidate": report.dispute_candidate}
+    if state.restructurings:
+        return view  # the arrears engine replays contract terms only
+    terms = LoanTerms(principal=t.principal, annual_rate=t.annual_rate,
+                      method=RepaymentMethod(t.repayment_method), term_months=t.term_months,
+                      due_day=t.due_day, penalty_markup=t.penalty_markup,
+                      compound_allowed=t.compound_interest_allowed,
+                      penalty_clause="8.2", compound_clause="8.3", acceleration_clause="9.1")
+    st = compute_arrears(
+        terms, [Disbursement(d.payload.amount, d.payload.value_date) for d in state.disbursements],
+        [Repayment(r.payload.amount, r.payload.value_date) for r in state.repayments],
+        as_of, accelerated_on=accel)
+    view["arrears"] = {
+        "label": st.accrued_to_label, "outstanding_principal": str(st.outstanding_principal),
+        "overdue_principal": str(st.overdue_principal), "interest_due": str(st.interest_due),
+        "penalty_interest": str(st.penalty_interest),
+        "compound_interest": str(st.compound_interest), "total_due": str(st.total_due),
+        "total_outstanding": str(st.total_outstanding), "daily_accrual": str(st.daily_accrual),
+        "rows": [{"kind": r.kind.value, "base": str(r.base), "from": r.from_date.isoformat(),
+                  "to": r.to_date.isoformat(), "days": r.days, "annual_rate": str(r.annual_rate),
+                  "amount": str(r.amount), "paid": str(r.paid),
+                  "outstanding": str(r.outstanding), "clause": r.clause, "note": r.note}
+                 for r in st.rows]}
+    return view
+
+
+def _print_view(view: dict[str, Any]) -> None:
+    out.print(f"[bold]{view['loan_id']}[/bold] ({view['tenant']}) as of {view['as_of']}: "
+              f"{view['status']}, {view['classification']}; {view['events']} events, "
+              f"last {view['last_event']}")
+    if view["terms"]:
+        t = view["terms"]
+        out.print(f"terms: ¥{t['principal']} × {t['term_months']} months at {t['annual_rate']} "
+                  f"({t['method']}, due day {t['due_day']}, {t['agreed_by']})")
+    out.print(f"disbursed ¥{view['disbursed']}, received ¥{view['received']}, principal "
+              f"outstanding ¥{view['principal_outstanding']}; open missed installments "
+              f"{view['missed_open'] or 'none'}; accelerated {view['accelerated_on'] or 'no'}")
+    for n in view["notices"]:
+        out.print(f"notice {n['notice_id']}: {n['kind']} by {n['channel']}, "
+                  f"{'delivered' if n['delivered'] else 'not delivered'}")
+    if view["monitoring"]:
+        m = view["monitoring"]
+        out.print(f"monitoring: {m['days_past_due']} days past due, {m['category']}, overdue "
+                  f"¥{m['overdue_amount']}, dispute candidate {m['dispute_candidate']}")
+        for w in m["warnings"]:
+            out.print(f"  warning: {w}")
+    a = view["arrears"]
+    if a:
+        table = Table(title=f"计算表（{a['label']}）")
+        for col in ("类型", "基数", "起", "止", "天数", "年利率", "金额", "已还", "未还", "条款"):
+            table.add_column(col, justify="right" if col not in ("类型", "条款") else "left")
+        for r in a["rows"]:
+            table.add_row(r["kind"], r["base"], r["from"], r["to"], str(r["days"]),
+                          r["annual_rate"], r["amount"], r["paid"], r["outstanding"], r["clause"])
+        out.print(table)
+        out.print(f"overdue principal ¥{a['overdue_principal']}, interest ¥{a['interest_due']}, "
+                  f"penalty ¥{a['penalty_interest']}, compound ¥{a['compound_interest']}; total "
+                  f"due ¥{a['total_due']}, total outstanding ¥{a['total_outstanding']}; "
+                  f"accruing ¥{a['daily_accrual']} a day")
+
+
+@contextmanager
+def _connection(url: str | None, key: str | None, admin_key: str | None, settings: Any,
+                tenant: str) -> Iterator[tuple[Any, str, str | None]]:
+    if url:
+        if not key:
+            raise CunzhengError("--url needs --key (a lender API key)")
+        yield None, key, admin_key
+        return
+    with _in_process(settings, tenant) as (http, lender, admin):
+        yield http, lender, admin
