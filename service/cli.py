@@ -183,7 +183,11 @@ def main() -> None:  # pragma: no cover
     app()
 
 
+from service import cli_chain  # noqa: E402
+
+cli_chain.register(app)
 from service import cli_lending  # noqa: E402
 cli_lending.register(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,64 @@
+"""Real EVM nodes for integration tests: the project's devnet as a separate process, and
+anvil (the binary from the npm package @foundry-rs/anvil-linux-amd64, installed by
+`make node-deps`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ANVIL = REPO / "tools" / "node_modules" / ".bin" / "anvil"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rpc(url: str, method: str, params: list | None = None) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        answer = json.load(r)
+    if "error" in answer:
+        raise RuntimeError(f"{method}: {answer['error']}")
+    return answer["result"]
+
+
+def anvil_binary() -> str | None:
+    if ANVIL.exists():
+        return str(ANVIL)
+    return shutil.which("anvil")
+
+
+@contextmanager
+def anvil_node() -> Iterator[str]:
+    binary = anvil_binary()
+    assert binary, "anvil is missing: run `make node-deps` (npm package @foundry-rs/anvil-linux-amd64)"
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--chain-id", "31337", "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                rpc(url, "eth_chainId")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("anvil did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
