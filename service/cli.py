@@ -188,6 +188,8 @@ from service import cli_chain  # noqa: E402
 cli_chain.register(app)
 from service import cli_lending  # noqa: E402
 cli_lending.register(app)
+from service import cli_dispute  # noqa: E402
+cli_dispute.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,71 @@
+"""The dispute module's error family.
+
+Building a package refuses with a `PackageError` that names what is missing (for example
+the records that are logged but not yet anchored). Verifying a package never raises on the
+first problem: it returns a report, and `VerificationReport.raise_for_failures()` raises a
+`PackageVerificationError` whose `diagnostics()` lists every failed step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lending_core.errors import CunzhengError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dispute.verify import VerificationReport
+
+
+class DisputeError(CunzhengError):
+    """Root of the errors raised by case-file building and package verification."""
+
+
+class PackageError(DisputeError):
+    """An evidence package cannot be built as asked (bad venue, no records, bad input)."""
+
+
+class NotYetAnchored(PackageError):
+    """Selected records are in the log but no anchored checkpoint contains them yet.
+
+    `pending` lists `(evidence id, event id)` of each such record; status
+    `logged-not-yet-anchored` in DESIGN.md's terms."""
+
+    status = "logged-not-yet-anchored"
+
+    def __init__(self, pending: Sequence[tuple[str, str]]) -> None:
+        self.pending = list(pending)
+        shown = ", ".join(f"{eid} (event {ev})" for eid, ev in self.pending[:10])
+        more = f" and {len(self.pending) - 10} more" if len(self.pending) > 10 else ""
+        super().__init__(
+            f"{len(self.pending)} selected record(s) are {self.status}: {shown}{more}; "
+            "no anchored checkpoint contains them yet. Wait for the anchoring job to anchor "
+            "a checkpoint that covers them and build the package again"
+        )
+
+
+class PackageKeyError(DisputeError):
+    """The bank's package-signing key file is unreadable, of the wrong type or too open."""
+
+
+class TrustError(DisputeError):
+    """A trusted-key file or flag cannot be read (not base64, not 32 bytes, bad vkey)."""
+
+
+class PackageVerificationError(DisputeError):
+    """A package did not verify; `report` holds every step, `diagnostics()` the failures."""
+
+    def __init__(self, report: VerificationReport) -> None:
+        self.report = report
+        failed = report.failures
+        super().__init__(
+            f"evidence package {report.package_id or '(unknown id)'} did not verify: "
+            f"{len(failed)} step(s) failed"
+        )
+
+    def diagnostics(self) -> str:
+        lines = [str(self)]
+        for step in self.report.failures:
+            where = " ".join(x for x in (step.item and f"item {step.item}", step.subject) if x)
+            lines.append(f"  [{step.step}]{' ' + where if where else ''}: {step.reason}")
+        return "\n".join(lines)

@@ -1,0 +1,402 @@
+"""Building the evidence package (zip) of one loan, exactly as DESIGN.md "Evidence package".
+
+Inputs are the loan's stored records, the exhibits chosen for the venue (an injected
+`select` callable), the claim (`claim`), the case-file renderer (`render`), the log's
+proofs and checkpoints and the anchors the anchoring job recorded. Every exhibit's proof
+goes to the *earliest anchored* checkpoint that contains its record; a record that no
+anchored checkpoint contains yet refuses the whole build (`NotYetAnchored`). The output
+is deterministic for the same inputs and `created_at`: fixed zip timestamps and modes,
+sorted entries, JSON written one way.
+
+The case file embeds the package's items, checkpoints and proofs, but not the `files`
+table: `files` holds the PDF's own hash, so the PDF is rendered first, from the manifest
+without `files`, and hashed after (see VERIFY.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import mimetypes
+import re
+import string
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from anchoring.anchor_store import AnchorRow, Cosignature
+from anchoring.errors import NotFound
+from anchoring.notes import Signer
+from anchoring.receipts import evidence_id
+from anchoring.records import Record, RecordError, format_utc, record_from_bytes
+from anchoring.store import StoredCheckpoint, StoredLeaf
+from dispute.errors import NotYetAnchored, PackageError
+
+PACKAGE_SCHEMA = "cunzheng.package/v1"
+VENUES = ("court", "arbitration", "notary")
+MANIFEST = "manifest.json"
+MANIFEST_SIG = "manifest.sig"
+CASE_FILE = "case/case-file.pdf"
+CLAIM_FILE = "case/claim.json"
+VERIFY_FILE = "VERIFY.md"
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time zip can store: no build clock in the bytes
+ZIP_MODE = 0o100644 << 16
+MAX_EXHIBITS = 1000
+_EXT = re.compile(r"[a-z0-9]{1,10}")
+_TEMPLATE = Path(__file__).with_name("VERIFY_TEMPLATE.md")
+
+
+# --- ports ------------------------------------------------------------------------------
+
+
+class LogReader(Protocol):
+    """What the builder reads from the log (`anchoring.store.LogStore` fits)."""
+
+    def loan_events(self, tenant: str, loan_id: str) -> list[StoredLeaf]: ...
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]: ...
+    def checkpoint(self, size: int) -> StoredCheckpoint: ...
+    def document(self, sha256: str, tenant: str | None = None) -> tuple[str, bytes | None]: ...
+
+
+class AnchorReader(Protocol):
+    """What the builder reads about anchors (`anchoring.anchor_store.AnchorStore` fits)."""
+
+    def covering(self, size: int) -> AnchorRow | None: ...
+    def cosigners(self, size: int) -> list[Cosignature]: ...
+
+
+class Exhibit(Protocol):
+    """An exhibit as the selection names it (证据目录 row)."""
+
+    @property
+    def no(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def leaf_index(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class LoanEvidence:
+    """One loan's stored records, as the selection and the claim read them."""
+
+    tenant: str
+    loan_id: str
+    venue: str
+    as_of: date
+    origin: str
+    leaves: tuple[StoredLeaf, ...]
+    records: tuple[Record, ...]  # the same leaves, parsed (erased ones left out)
+
+
+@dataclass(frozen=True)
+class CaseFileInput:
+    """What the case-file renderer gets: the manifest without `files`, the exhibits, the
+    claim and the attachments to embed (package paths to bytes)."""
+
+    evidence: LoanEvidence
+    manifest: Mapping[str, Any]
+    exhibits: tuple[Any, ...]
+    claim: Mapping[str, Any]
+    attachments: Mapping[str, bytes]
+    selection: Any = None
+
+
+SelectEvidence = Callable[[LoanEvidence], Any]
+"""Returns the exhibits (or an object with `.exhibits`, and optionally `.gaps`)."""
+BuildClaim = Callable[[LoanEvidence], Mapping[str, Any]]
+RenderCaseFile = Callable[[CaseFileInput], bytes]
+
+
+@dataclass(frozen=True)
+class LogIdentity:
+    origin: str
+    key_name: str
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class PackageRequest:
+    tenant: str
+    loan_id: str
+    venue: str
+    as_of: date
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BuiltPackage:
+    data: bytes
+    package_id: str
+    manifest: dict[str, Any]
+    files: dict[str, bytes] = field(repr=False)
+
+
+# --- encodings --------------------------------------------------------------------------
+
+
+def json_bytes(value: Any) -> bytes:
+    """How the package writes JSON: UTF-8, two-space indent, keys as given, final newline."""
+    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def document_extension(filename: str, media_type: str) -> str:
+    """`pdf` for `合同.PDF`; the media type's usual extension otherwise; `bin` at worst."""
+    suffix = filename.rpartition(".")[2].lower() if "." in filename else ""
+    if _EXT.fullmatch(suffix):
+        return suffix
+    guessed = (mimetypes.guess_extension(media_type.split(";")[0].strip()) or "").lstrip(".")
+    return guessed if _EXT.fullmatch(guessed) else "bin"
+
+
+def deterministic_zip(files: Mapping[str, bytes]) -> bytes:
+    """A zip of `files`, entries sorted, fixed time and mode: same files, same bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = ZIP_MODE
+            info.create_system = 3
+            zf.writestr(info, files[name], compresslevel=6)
+    return buf.getvalue()
+
+
+def sign_manifest(manifest_bytes: bytes, signer: Signer) -> bytes:
+    """`manifest.sig`: `{key_name, public_key, key_id, signature}` over the exact bytes."""
+    return json_bytes({
+        "key_name": signer.name,
+        "public_key": b64(signer.public_key),
+        "key_id": signer.key_id.hex(),
+        "signature": b64(signer.sign(manifest_bytes)),
+    })
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+def _exhibits(selection: Any) -> tuple[Any, ...]:
+    found = getattr(selection, "exhibits", selection)
+    exhibits = tuple(found)
+    if not exhibits:
+        raise PackageError("the selection named no exhibits: nothing to put in the package")
+    if len(exhibits) > MAX_EXHIBITS:
+        raise PackageError(f"{len(exhibits)} exhibits, limit {MAX_EXHIBITS}")
+    return exhibits
+
+
+def _load_evidence(log: LogReader, request: PackageRequest, origin: str) -> LoanEvidence:
+    leaves = tuple(log.loan_events(request.tenant, request.loan_id))
+    if not leaves:
+        raise PackageError(
+            f"no records of loan {request.loan_id!r} for tenant {request.tenant!r} in the log")
+    records = []
+    for leaf in leaves:
+        if leaf.record is None:
+            continue
+        try:
+            records.append(record_from_bytes(leaf.record))
+        except RecordError as exc:
+            raise PackageError(f"stored record {evidence_id(origin, leaf.leaf_index)} is "
+                               f"damaged: {exc}") from None
+    return LoanEvidence(request.tenant, request.loan_id, request.venue, request.as_of, origin,
+                        leaves, tuple(records))
+
+
+def _anchor_for(anchors: AnchorReader, leaf: StoredLeaf) -> AnchorRow | None:
+    row = anchors.covering(leaf.leaf_index + 1)
+    if row is None or row.block_number is None or row.block_hash is None or not row.block_time:
+        return None
+    return row
+
+
+def build_package(
+    request: PackageRequest,
+    *,
+    log: LogReader,
+    anchors: AnchorReader,
+    identity: LogIdentity,
+    signer: Signer,
+    select: SelectEvidence,
+    claim: BuildClaim,
+    render: RenderCaseFile,
+) -> BuiltPackage:
+    """Assemble, sign and zip the evidence package of one loan for one venue.
+
+    Raises `NotYetAnchored` naming every selected record no anchored checkpoint contains,
+    and `PackageError` for anything else that keeps the package from being complete."""
+    if request.venue not in VENUES:
+        raise PackageError(f"venue must be one of {', '.join(VENUES)}; got {request.venue!r}")
+    evidence = _load_evidence(log, request, identity.origin)
+    by_index = {leaf.leaf_index: leaf for leaf in evidence.leaves}
+    selection = select(evidence)
+    exhibits = _exhibits(selection)
+
+    chosen: list[tuple[Any, StoredLeaf, AnchorRow]] = []
+    pending: list[tuple[str, str]] = []
+    for ex in exhibits:
+        if ex.leaf_index is None:  # derived exhibits (the computation): in the case file only
+            continue
+        leaf = by_index.get(int(ex.leaf_index))
+        if leaf is None:
+            raise PackageError(f"exhibit {ex.no} names leaf {ex.leaf_index}, which is not a "
+                               f"record of loan {request.loan_id!r}")
+        if leaf.record is None:
+            raise PackageError(f"exhibit {ex.no}: the content of record "
+                               f"{evidence_id(identity.origin, leaf.leaf_index)} was erased")
+        row = _anchor_for(anchors, leaf)
+        if row is None:
+            pending.append((evidence_id(identity.origin, leaf.leaf_index), leaf.event_id))
+        else:
+            chosen.append((ex, leaf, row))
+    if pending:
+        raise NotYetAnchored(pending)
+    if not chosen:
+        raise PackageError("no exhibit of the selection is backed by a logged record")
+
+    files: dict[str, bytes] = {}
+    rows = {row.tree_size: row for _, _, row in chosen}
+    newest = max(rows)
+    chains = {(row.chain_id, row.contract) for row in rows.values()}
+    if len(chains) != 1:
+        raise PackageError(f"the records are anchored on more than one chain or contract: "
+                           f"{sorted(chains)}")
+    chain_id, contract = chains.pop()
+
+    checkpoints = []
+    for size in sorted(rows):
+        row = rows[size]
+        stored = log.checkpoint(size)
+        if stored.root != row.root:
+            raise PackageError(f"the anchor of size {size} names root {row.root.hex()}, the "
+                               f"log's checkpoint {stored.root.hex()}")
+        note_path = f"checkpoints/{size}.txt"
+        files[note_path] = stored.note.encode()
+        checkpoints.append({
+            "tree_size": size,
+            "root": row.root.hex(),
+            "note": note_path,
+            "anchor": {"chain_id": row.chain_id, "contract": row.contract,
+                       "tx_hash": row.tx_hash, "block_number": row.block_number,
+                       "block_hash": row.block_hash, "block_time": row.block_time},
+            "cosigners": [{"address": c.witness, "tx_hash": c.tx_hash,
+                           "block_number": c.block_number} for c in anchors.cosigners(size)],
+        })
+        if size != newest:
+            files[f"proofs/consistency/{size}-{newest}.json"] = json_bytes({
+                "size1": size, "size2": newest,
+                "proof": [h.hex() for h in log.consistency_proof(size, newest)]})
+
+    items = []
+    for ex, leaf, row in chosen:
+        assert leaf.record is not None
+        record = record_from_bytes(leaf.record)
+        record_path = f"records/{leaf.leaf_index}.json"
+        proof_path = f"proofs/{leaf.leaf_index}.json"
+        files[record_path] = leaf.record
+        files[proof_path] = json_bytes({
+            "leaf_index": leaf.leaf_index, "tree_size": row.tree_size,
+            "leaf_hash": leaf.leaf_hash.hex(),
+            "audit_path": [h.hex() for h in log.inclusion_proof(leaf.leaf_index, row.tree_size)]})
+        docs = []
+        for d in record.documents:
+            try:
+                _, content = log.document(d.sha256, request.tenant)
+            except NotFound:
+                content = None
+            path = None
+            if content is not None:
+                if sha256_hex(content) != d.sha256:
+                    raise PackageError(f"stored document {d.sha256} does not hash to its name")
+                path = f"documents/{d.sha256}.{document_extension(d.filename, d.media_type)}"
+                files[path] = content
+            docs.append({"role": d.role, "sha256": d.sha256, "path": path})
+        items.append({
+            "no": str(ex.no), "title": str(ex.title), "source": str(ex.source),
+            "purpose": str(ex.purpose), "leaf_index": leaf.leaf_index,
+            "leaf_hash": leaf.leaf_hash.hex(), "record": record_path, "proof": proof_path,
+            "checkpoint_size": row.tree_size, "documents": docs,
+        })
+
+    created_at = format_utc(request.created_at.replace(microsecond=0))
+    package_id = "pkg-" + sha256_hex(json_bytes([
+        identity.origin, request.tenant, request.loan_id, request.venue, created_at,
+        [(i["no"], i["leaf_hash"]) for i in items], sorted(rows)]))[:32]
+    core: dict[str, Any] = {
+        "schema": PACKAGE_SCHEMA,
+        "package_id": package_id,
+        "created_at": created_at,
+        "venue": request.venue,
+        "log": {"origin": identity.origin, "key_name": identity.key_name,
+                "public_key": b64(identity.public_key)},
+        "chain": {"chain_id": chain_id, "contract": contract},
+        "loan": _loan_summary(evidence, selection),
+        "items": items,
+        "checkpoints": checkpoints,
+    }
+    claim_value = dict(claim(evidence))
+    files[CLAIM_FILE] = json_bytes(claim_value)
+    attachments = {"manifest-without-files.json": json_bytes(core)}
+    attachments.update({p: b for p, b in sorted(files.items())
+                        if p.startswith(("proofs/", "checkpoints/"))})
+    files[CASE_FILE] = render(CaseFileInput(evidence, core, exhibits, claim_value, attachments,
+                                            selection))
+    files[VERIFY_FILE] = render_verify_md(core, files)
+    manifest = {**core, "files": {p: sha256_hex(files[p]) for p in sorted(files)}}
+    manifest_bytes = json_bytes(manifest)
+    files[MANIFEST] = manifest_bytes
+    files[MANIFEST_SIG] = sign_manifest(manifest_bytes, signer)
+    return BuiltPackage(deterministic_zip(files), package_id, manifest, files)
+
+
+def _loan_summary(evidence: LoanEvidence, selection: Any) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "loan_id": evidence.loan_id,
+        "tenant": evidence.tenant,
+        "as_of": evidence.as_of.isoformat(),
+        "event_count": len(evidence.leaves),
+        "first_received_at": evidence.leaves[0].received_at,
+        "last_received_at": evidence.leaves[-1].received_at,
+    }
+    extra = getattr(selection, "summary", None)
+    if isinstance(extra, Mapping):
+        summary.update({k: v for k, v in extra.items() if k not in summary})
+    gaps = getattr(selection, "gaps", None)
+    if gaps:
+        summary["gaps"] = [str(getattr(g, "message", g)) for g in gaps]
+    return summary
+
+
+def render_verify_md(core: Mapping[str, Any], files: Mapping[str, bytes]) -> bytes:
+    """VERIFY.md from the template: the algorithm, and this package's hashes for
+    `sha256sum -c` (every file but VERIFY.md itself and the manifest pair)."""
+    sums = "\n".join(f"{sha256_hex(files[p])}  {p}" for p in sorted(files)
+                     if p not in (VERIFY_FILE, MANIFEST, MANIFEST_SIG))
+    cps = "\n".join(
+        f"| {c['tree_size']} | `{c['root']}` | {c['anchor']['block_number']} | "
+        f"{c['anchor']['block_time']} | `{c['anchor']['tx_hash']}` |" for c in core["checkpoints"])
+    text = string.Template(_TEMPLATE.read_text(encoding="utf-8")).substitute(
+        package_id=core["package_id"], created_at=core["created_at"], venue=core["venue"],
+        origin=core["log"]["origin"], key_name=core["log"]["key_name"],
+        public_key=core["log"]["public_key"], chain_id=core["chain"]["chain_id"],
+        contract=core["chain"]["contract"], checkpoints=cps, sha256sums=sums,
+        schema=PACKAGE_SCHEMA)
+    return text.encode()

@@ -1,0 +1,217 @@
+"""`cunzheng case build`, `cunzheng case key` and `cunzheng verify`: evidence packages.
+
+`case build` wires the dispute module to this deployment's log, anchors, selection, claim
+and case-file renderer, signs with the bank's package key (generated on first use in the
+data directory) and writes the zip. `verify` runs the offline verifier on a zip (and the
+on-chain step with `--rpc`) and exits 0 only when every step checked out: 1 when a step
+failed, 3 when nothing failed but something needs a person's judgement (an untrusted
+signer, too few confirmations, no cosigner), 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Collection
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from anchoring.notes import Signer, verifier_key
+from dispute.errors import PackageError
+from dispute.package import (
+    BuiltPackage,
+    CaseFileInput,
+    LoanEvidence,
+    LogIdentity,
+    PackageRequest,
+    RenderCaseFile,
+    build_package,
+)
+from lending_core.errors import CunzhengError
+from service.cli import DataDir, DbUrl, _fail, _settings, console
+from service.context import AppContext
+
+EXIT_FAILED, EXIT_WARNINGS = 1, 3
+
+
+# --- wiring -------------------------------------------------------------------------------
+
+
+def _selection_records(evidence: LoanEvidence) -> list[Any]:
+    from dispute.selection import StoredRecord
+
+    return [StoredRecord.from_bytes(leaf.leaf_index, leaf.record)
+            for leaf in evidence.leaves if leaf.record is not None]
+
+
+def _select(ctx: AppContext) -> Any:
+    from dispute.selection import select_evidence
+
+    def select(evidence: LoanEvidence) -> Any:
+        cited = sorted({d.sha256 for r in evidence.records for d in r.documents})
+        available: Collection[str] = ctx.store.has_documents(cited)
+        return select_evidence(_selection_records(evidence), evidence.venue,  # type: ignore[arg-type]
+                               documents_available=available)
+    return select
+
+
+def _claim(evidence: LoanEvidence) -> dict[str, Any]:
+    from dispute.claim import build_claim
+
+    return build_claim(_selection_records(evidence), evidence.venue,  # type: ignore[arg-type]
+                       evidence.as_of)
+
+
+def _render(case: CaseFileInput) -> bytes:
+    try:
+        from dispute import casefile
+    except ImportError as exc:  # pragma: no cover - until the renderer lands
+        raise PackageError(f"the case-file renderer is not available: {exc}") from None
+    return casefile.render_for_package(case)  # type: ignore[attr-defined,no-any-return]
+
+
+def build_dispute_package(ctx: AppContext, *, tenant: str, loan_id: str, venue: str,
+                          as_of: date, signer: Signer, created_at: datetime | None = None,
+                          render: RenderCaseFile | None = None) -> BuiltPackage:
+    """Build a loan's package from this deployment's log and anchors."""
+    from dispute.package import AnchorReader, LogReader
+
+    log_reader: LogReader = ctx.store
+    anchor_reader: AnchorReader = ctx.anchors
+    return build_package(
+        PackageRequest(tenant, loan_id, venue, as_of, created_at or ctx.clock()),
+        log=log_reader, anchors=anchor_reader,
+        identity=LogIdentity(ctx.log.origin, ctx.log.signer.name, ctx.log.signer.public_key),
+        signer=signer, select=_select(ctx), claim=_claim, render=render or _render)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _parse_date(text: str | None) -> date:
+    from lending_core.state import CHINA_TZ
+
+    if text is None:
+        return datetime.now(CHINA_TZ).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CunzhengError(f"--as-of must be a date such as 2026-03-31, got {text!r}") from None
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def case_build(
+    loan_id: Annotated[str, typer.Argument(help="the loan id")],
+    tenant: Annotated[str, typer.Option(help="the tenant (lending service) of the loan")],
+    venue: Annotated[str, typer.Option(help="court, arbitration or notary")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="暂计至 date (default today, CST)")] = None,
+    out: Annotated[Path | None, typer.Option(help="where to write the zip")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Build the evidence package (zip) of a loan for a venue."""
+    from dispute.packagekey import package_signer
+    from service.context import build_context
+
+    settings = _settings(data_dir, database_url)
+    try:
+        day = _parse_date(as_of)
+        started = time.perf_counter()
+        ctx = build_context(settings)
+        signer = package_signer(settings.data_dir, settings.log_origin)
+        built = build_dispute_package(ctx, tenant=tenant, loan_id=loan_id, venue=venue,
+                                      as_of=day, signer=signer)
+        target = out or Path(f"{loan_id}-{venue}-{built.package_id}.zip")
+        _write_atomic(target, built.data)
+    except CunzhengError as exc:
+        _fail(exc)
+    m = built.manifest
+    console.print(f"Built {built.package_id}: {len(m['items'])} exhibit(s), "
+                  f"{len(m['checkpoints'])} anchored checkpoint(s), {len(built.data)} bytes, "
+                  f"in {time.perf_counter() - started:.2f} s")
+    console.print(f"Signed by package key {verifier_key(signer.name, signer.public_key)}")
+    print(target)
+
+
+def case_key(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Print the bank's package key (a verifier key for `cunzheng verify --trust`)."""
+    from dispute.packagekey import package_signer
+
+    settings = _settings(data_dir, database_url)
+    try:
+        signer = package_signer(settings.data_dir, settings.log_origin)
+    except CunzhengError as exc:
+        _fail(exc)
+    print(verifier_key(signer.name, signer.public_key))
+
+
+def verify(
+    package: Annotated[Path, typer.Argument(help="the evidence package (zip)")],
+    rpc: Annotated[str | None, typer.Option(help="Ethereum JSON-RPC URL for the on-chain step")] = None,
+    trust: Annotated[Path | None, typer.Option(help="file of trusted package keys, one a line")] = None,
+    trust_key: Annotated[list[str] | None, typer.Option(
+        "--trust-key", help="a trusted package key (base64 or verifier key); repeatable")] = None,
+    log_key: Annotated[str | None, typer.Option(
+        "--log-key", help="pin the log's public key (base64 or verifier key)")] = None,
+    min_confirmations: Annotated[int, typer.Option(help="confirmations an anchor needs")] = 2,
+    artifact: Annotated[Path | None, typer.Option(
+        help="contract artifact (default: the committed contracts/build/AnchorRegistry.json)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Verify an evidence package offline (and on chain with --rpc); exit 0 only if all holds."""
+    from dispute.packagekey import load_trust_file, parse_trusted_key
+    from dispute.verify import MAX_PACKAGE_BYTES, Web3ChainView, report_text, verify_package
+
+    try:
+        trusted: list[bytes] | None = None
+        if trust is not None or trust_key:
+            trusted = (load_trust_file(trust) if trust else []) + [
+                parse_trusted_key(k) for k in trust_key or []]
+        pinned = parse_trusted_key(log_key) if log_key else None
+        try:
+            size = package.stat().st_size
+            if size > MAX_PACKAGE_BYTES:
+                raise CunzhengError(f"{package} is {size} bytes, limit {MAX_PACKAGE_BYTES}")
+            data = package.read_bytes()
+        except OSError as exc:
+            raise CunzhengError(f"cannot read {package}: {exc.strerror}") from None
+        chain, code = None, None
+        if rpc:
+            from anchoring.registry import load_artifact
+
+            chain, code = Web3ChainView.from_url(rpc), load_artifact(artifact).deployed_bytecode
+    except CunzhengError as exc:
+        _fail(exc)
+    report = verify_package(data, trusted_keys=trusted, log_public_key=pinned, chain=chain,
+                            expected_code=code, min_confirmations=min_confirmations)
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        print(report_text(report))
+    sys.exit(EXIT_FAILED if report.failures else EXIT_WARNINGS if report.warnings else 0)
+
+
+def register(app: typer.Typer) -> None:
+    case_app = typer.Typer(help="Case files and evidence packages.", no_args_is_help=True)
+    case_app.command("build")(case_build)
+    case_app.command("key")(case_key)
+    app.add_typer(case_app, name="case")
+    app.command("verify")(verify)
