@@ -153,3 +153,20 @@ job_state = Table(
     Column("expires_at", BigInteger, nullable=True),  # lease expiry, unix ms
     Column("value", Text, nullable=True),
 )
+
+# --- verification API access log (issue 6) --------------------------------------------------
+
+# One row per verification call: who asked (key id and role), when, what kind of thing and
+# its hash or evidence id (never uploaded content), and the answer's status.
+verification_log = Table(
+    "verification_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(300), nullable=True),
+    Column("status", String(32), nullable=False),
+    Index("ix_verification_log_key_id", "key_id"),
+)
