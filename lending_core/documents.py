@@ -11,8 +11,9 @@ outlines converted to TrueType, layout tables dropped. A PDF then takes well und
 A character outside that repertoire raises `MissingGlyphs` naming it, again rather than
 rendering a box.
 
-Determinism. The same inputs give the same bytes: the metadata dates come from the
-document's own date, and the second half of the PDF trailer's `/ID` (random in WeasyPrint)
+Determinism. The same inputs give the same bytes: the metadata dates and the embedded
+font's timestamp (`SOURCE_DATE_EPOCH`, set only while rendering) come from the document's
+own date, and the second half of the PDF trailer's `/ID` (random in WeasyPrint)
 is replaced by a hash of the file, so a rerun of the simulator uploads the same documents
 under the same SHA-256.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -103,10 +105,10 @@ def _gb2312() -> str:
 
 def _prepare_font(source: CjkFont, target: Path) -> None:
     """Subset `source` to GB 2312, convert CFF outlines to TrueType, drop layout tables."""
-    from fontTools import subset
-    from fontTools.pens.cu2quPen import Cu2QuPen
-    from fontTools.pens.ttGlyphPen import TTGlyphPen
-    from fontTools.ttLib import TTFont, newTable
+    from fontTools import subset  # type: ignore[import-untyped]
+    from fontTools.pens.cu2quPen import Cu2QuPen  # type: ignore[import-untyped]
+    from fontTools.pens.ttGlyphPen import TTGlyphPen  # type: ignore[import-untyped]
+    from fontTools.ttLib import TTFont, newTable  # type: ignore[import-untyped]
 
     font = TTFont(str(source.path), fontNumber=source.index, lazy=False)
     options = subset.Options()
@@ -200,7 +202,7 @@ class DocumentRenderer:
                 + "; they would render as boxes")
 
     def _pdf(self, title: str, created: datetime, body: str, texts: list[str]) -> bytes:
-        from weasyprint import HTML
+        from weasyprint import HTML  # type: ignore[import-untyped]
 
         self._check([title, *texts])
         stamp = created.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -211,7 +213,17 @@ class DocumentRenderer:
                f'<meta name="generator" content="cunzheng lending_core.documents">'
                f"<style>{_CSS % {'font': self.font_path.resolve().as_uri()}}</style></head>"
                f"<body>{body}</body></html>")
-        raw: bytes = HTML(string=doc).write_pdf(pdf_identifier=b"cunzheng" + b"0" * 8)
+        # fontTools stamps the embedded font subset's `head.modified` with the time now
+        # unless SOURCE_DATE_EPOCH is set (reproducible builds); use the document's date.
+        saved = os.environ.get("SOURCE_DATE_EPOCH")
+        os.environ["SOURCE_DATE_EPOCH"] = str(int(created.timestamp()))
+        try:
+            raw: bytes = HTML(string=doc).write_pdf(pdf_identifier=b"cunzheng" + b"0" * 8)
+        finally:
+            if saved is None:
+                del os.environ["SOURCE_DATE_EPOCH"]
+            else:
+                os.environ["SOURCE_DATE_EPOCH"] = saved
         return _fix_id(raw)
 
     def contract(self, contract: Mapping[str, Any], *, loan_id: str) -> bytes:
@@ -242,13 +254,13 @@ class DocumentRenderer:
              + ("对不能按时支付的利息，按罚息利率计收复利（第 "
                 f"{c['compound_interest']['clause_no']} 款）。"
                 if c["compound_interest"]["allowed"] else "")),
-            ("第九条 提前到期", "乙方连续两期未按期足额还款的，甲方有权宣布贷款提前到期，"
-             "要求乙方立即偿还全部借款本金、利息、罚息和复利。"),
+            ("第九条 提前到期", ("乙方连续两期未按期足额还款的，甲方有权宣布贷款提前到期，"
+             "要求乙方立即偿还全部借款本金、利息、罚息和复利。")),
             ("第十五条 争议解决", f"因本合同发生的争议，双方同意{venue}（第 {dr['clause_no']} 款）。"),
-            ("第十六条 送达地址确认", f"乙方确认送达地址为{c['service_address']['address']}，"
-             f"并同意通过以下方式接收通知：{channels}（第 {c['service_address']['clause_no']} 款）。"),
-            ("电子签名", f"本合同由乙方于 {signed.strftime('%Y年%m月%d日 %H:%M')} 以电子签名方式签署，"
-             f"数字证书序列号 {c['e_signature']['certificate_serial']}。"),
+            ("第十六条 送达地址确认", (f"乙方确认送达地址为{c['service_address']['address']}，"
+             f"并同意通过以下方式接收通知：{channels}（第 {c['service_address']['clause_no']} 款）。")),
+            ("电子签名", (f"本合同由乙方于 {signed.strftime('%Y年%m月%d日 %H:%M')} 以电子签名方式签署，"
+             f"数字证书序列号 {c['e_signature']['certificate_serial']}。")),
         ]
         body = (f"<h1>流动资金借款合同</h1><p class='no'>合同编号：{_e(c['contract_no'])}</p>"
                 + "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)

@@ -222,12 +222,12 @@ def register(app: typer.Typer) -> None:
 
 def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str, Any]:
     """The loan's state, monitoring verdict and arrears statement as JSON-ready values."""
+    from anchoring.store import LogStore
     from lending_core.interest import compute_arrears
     from lending_core.interest_model import Disbursement, LoanTerms, Repayment
     from lending_core.monitoring import assess
     from lending_core.schedule import RepaymentMethod
     from service.db import make_engine, migrate
-    from anchoring.store import LogStore
     from service.monitoring_job import loan_state, schedule_in_force
 
     engine = make_engine(settings.resolved_database_url)

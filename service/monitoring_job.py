@@ -250,6 +250,13 @@ def format_run(run: MonitoringRun) -> str:
             f"{run.by_category()}")
 
 
-__all__: Sequence[str] = ["MonitoringError", "MonitoringRun", "LoanVerdict", "decide",
-                          "loan_state", "run_monitoring", "schedule_monitoring",
-                          "tenant_loans"]
+__all__: Sequence[str] = [
+    "LoanVerdict",
+    "MonitoringError",
+    "MonitoringRun",
+    "decide",
+    "loan_state",
+    "run_monitoring",
+    "schedule_monitoring",
+    "tenant_loans",
+]

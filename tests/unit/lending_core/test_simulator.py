@@ -1,0 +1,143 @@
+"""The portfolio simulator and the loan documents: determinism per seed, every loan accepted
+by the state machine, money that adds up, and PDFs with real CJK glyphs, byte-stable."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from lending_core import documents
+from lending_core.documents import DocumentRenderer, FontUnavailable, MissingGlyphs
+from lending_core.interest import compute_arrears
+from lending_core.interest_model import Disbursement, LoanTerms, Repayment
+from lending_core.products import load_catalogue
+from lending_core.schedule import RepaymentMethod
+from lending_core.simulator import AMOUNT_MAX, AMOUNT_MIN, SimConfig, simulate
+from lending_core.state import LoanEvent, LoanStatus, rebuild
+
+CATALOGUE = load_catalogue()
+CONFIG = SimConfig(loans=120, months=24, seed=9)
+
+
+@pytest.fixture(scope="module")
+def portfolio():  # type: ignore[no-untyped-def]
+    return simulate(CONFIG)
+
+
+def _wire(p) -> str:  # type: ignore[no-untyped-def]
+    return json.dumps([e.event for e in p.events()], ensure_ascii=False, sort_keys=True)
+
+
+def test_same_seed_same_events_other_seed_others(portfolio) -> None:  # type: ignore[no-untyped-def]
+    assert _wire(simulate(CONFIG)) == _wire(portfolio)
+    assert _wire(simulate(SimConfig(loans=120, months=24, seed=10))) != _wire(portfolio)
+
+
+def test_a_loan_does_not_change_when_the_portfolio_grows(portfolio) -> None:  # type: ignore[no-untyped-def]
+    small = simulate(SimConfig(loans=7, months=24, seed=9))
+    assert [lo.events for lo in small.loans] == [lo.events for lo in portfolio.loans[:7]]
+
+
+def test_every_loan_is_accepted_by_the_state_machine(portfolio) -> None:  # type: ignore[no-untyped-def]
+    for loan in portfolio.loans:
+        state = rebuild([LoanEvent.from_record(e.event) for e in loan.events],
+                        catalogue=CATALOGUE)
+        assert (state.status is LoanStatus.SETTLED) == loan.settled
+        assert (state.status is LoanStatus.ACCELERATED) == loan.accelerated
+        if loan.settled:
+            assert state.principal_outstanding == 0
+
+
+def test_posting_order_is_by_time_and_within_the_horizon(portfolio) -> None:  # type: ignore[no-untyped-def]
+    events = list(portfolio.events())
+    assert len(events) == portfolio.event_count
+    times = [e.occurred_at for e in events]
+    assert times == sorted(times)
+    assert all(CONFIG.start <= t.date() < CONFIG.end for t in times)
+    assert len({e.event["event_id"] for e in events}) == len(events)
+
+
+def test_terms_and_mix(portfolio) -> None:  # type: ignore[no-untyped-def]
+    for loan in portfolio.loans:
+        product = CATALOGUE.get(loan.product_code)
+        assert AMOUNT_MIN <= loan.amount <= AMOUNT_MAX and 6 <= loan.term_months <= 36
+        assert product.annual_rate.min <= loan.annual_rate <= product.annual_rate.max
+        assert not product.violations(loan.amount, loan.term_months, loan.annual_rate,
+                                      loan.method.value)
+    counts = portfolio.counts()
+    assert counts["loans_late"] >= 5 and counts["loans_default"] >= 1
+    assert counts["acceleration"] >= 1 and counts["notice_delivered"] == counts["notice_sent"]
+    assert counts["loans_good"] > counts["loans_late"] + counts["loans_default"]
+
+
+def test_repayments_agree_with_the_arrears_engine(portfolio) -> None:  # type: ignore[no-untyped-def]
+    """For a late payer who cured, nothing is owed once the last installment is paid."""
+    for loan in (lo for lo in portfolio.loans if lo.behaviour == "late" and lo.settled):
+        pays = [e.event["payload"] for e in loan.events if e.type == "repayment_received"]
+        disb = next(e.event["payload"] for e in loan.events if e.type == "disbursement")
+        c = loan.contract
+        terms = LoanTerms(principal=loan.amount, annual_rate=loan.annual_rate,
+                          method=RepaymentMethod(loan.method), term_months=loan.term_months,
+                          due_day=c["due_day"], penalty_markup=Decimal(c["penalty"]["markup"]),
+                          compound_allowed=c["compound_interest"]["allowed"])
+        last = max(p["value_date"] for p in pays)
+        st = compute_arrears(
+            terms, [Disbursement(loan.amount, _d(disb["value_date"]))],
+            [Repayment(Decimal(p["amount"]), _d(p["value_date"])) for p in pays], _d(last))
+        assert st.total_outstanding == 0, loan.loan_id
+
+
+def _d(text: str):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    return date.fromisoformat(text)
+
+
+def test_config_bounds() -> None:
+    with pytest.raises(ValueError):
+        SimConfig(loans=0, months=12, seed=1)
+    with pytest.raises(ValueError):
+        SimConfig(loans=1, months=12, seed=1, default_share=1.5)
+
+
+# --- documents -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def renderer() -> DocumentRenderer:
+    return DocumentRenderer()
+
+
+def test_contract_pdf_is_deterministic_and_embeds_the_cjk_font(portfolio, renderer) -> None:  # type: ignore[no-untyped-def]
+    loan = portfolio.loans[0]
+    first = renderer.contract(loan.contract, loan_id=loan.loan_id)
+    assert first.startswith(b"%PDF") and first == renderer.contract(loan.contract,
+                                                                     loan_id=loan.loan_id)
+    disb = next(e for e in loan.events if e.type == "disbursement")
+    jieju = renderer.loan_receipt(disb.event["payload"], loan.contract, loan_id=loan.loan_id,
+                                  occurred_at=disb.occurred_at)
+    assert jieju == renderer.loan_receipt(disb.event["payload"], loan.contract,
+                                          loan_id=loan.loan_id,
+                                          occurred_at=disb.occurred_at + timedelta(0))
+    assert jieju != first
+
+
+def test_characters_outside_the_font_fail_loudly(portfolio, renderer) -> None:  # type: ignore[no-untyped-def]
+    loan = portfolio.loans[0]
+    contract = json.loads(json.dumps(loan.contract))
+    contract["parties"][1]["name"] = "重庆𠀀有限公司"  # U+20000, CJK extension B
+    with pytest.raises(MissingGlyphs, match=r"U\+20000"):
+        renderer.contract(contract, loan_id=loan.loan_id)
+
+
+def test_no_cjk_font_is_an_error_not_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents.shutil, "which", lambda _: None)
+    with pytest.raises(FontUnavailable, match="fonts-noto-cjk"):
+        documents.cjk_font()
+    monkeypatch.setattr(documents, "CJK_FAMILIES", ("No Such Font CJK",))
+    monkeypatch.undo()
+    monkeypatch.setattr(documents, "CJK_FAMILIES", ("No Such Font CJK",))
+    with pytest.raises(FontUnavailable, match="apt-get install"):
+        documents.cjk_font()
