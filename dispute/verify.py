@@ -467,15 +467,18 @@ class _Verifier:
             return f"leaf hash {found}"
         self.check("record.leaf_hash", leaf_hash, no, it["record"])
 
-        def canonical() -> Any:
+        parsed: list[Any] = []
+
+        def canonical() -> str:
             rec = record_from_bytes(content)
             if (rec.tenant, rec.loan_id) != (self.tenant, self.loan_id):
                 raise Problem(f"record is of loan {rec.loan_id!r} of {rec.tenant!r}, the "
                               f"package of {self.loan_id!r} of {self.tenant!r}")
-            return rec
-        rec = self.check("record.canonical", canonical, no, it["record"])
-        if rec is None:
+            parsed.append(rec)
+            return f"RFC 8785 canonical {rec.type} record {rec.event_id} of loan {rec.loan_id}"
+        if self.check("record.canonical", canonical, no, it["record"]) is None:
             return
+        rec = parsed[0]
         committed = {d.sha256: d for d in rec.documents}
         named = set()
         for j, d in enumerate(it["documents"]):

@@ -34,10 +34,12 @@ from dispute.package import (
     build_package,
 )
 from lending_core.errors import CunzhengError
-from service.cli import DataDir, DbUrl, _fail, _settings, console
 from service.context import AppContext
 
 EXIT_FAILED, EXIT_WARNINGS = 1, 3
+# Declared here, not imported: service.cli imports this module while it loads.
+DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
+DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE_URL)")]
 
 
 # --- wiring -------------------------------------------------------------------------------
@@ -129,6 +131,7 @@ def case_build(
 ) -> None:
     """Build the evidence package (zip) of a loan for a venue."""
     from dispute.packagekey import package_signer
+    from service.cli import _fail, _settings, console
     from service.context import build_context
 
     settings = _settings(data_dir, database_url)
@@ -154,6 +157,7 @@ def case_build(
 def case_key(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Print the bank's package key (a verifier key for `cunzheng verify --trust`)."""
     from dispute.packagekey import package_signer
+    from service.cli import _fail, _settings
 
     settings = _settings(data_dir, database_url)
     try:
@@ -179,6 +183,7 @@ def verify(
     """Verify an evidence package offline (and on chain with --rpc); exit 0 only if all holds."""
     from dispute.packagekey import load_trust_file, parse_trusted_key
     from dispute.verify import MAX_PACKAGE_BYTES, Web3ChainView, report_text, verify_package
+    from service.cli import _fail
 
     try:
         trusted: list[bytes] | None = None
