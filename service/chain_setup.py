@@ -76,7 +76,8 @@ def start_embedded_devnet(settings: Settings) -> Any:
         return None
     from cunzheng_devnet import start_devnet_process
 
-    return start_devnet_process(settings.data_dir / "devnet", port=settings.devnet_port)
+    return start_devnet_process(settings.data_dir / "devnet", port=settings.devnet_port,
+                                extra_args=("--block-time", str(settings.devnet_block_time)))
 
 
 def ensure_deployment(w3: Web3, settings: Settings) -> DeploymentRecord:

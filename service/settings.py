@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(50 * 1024 * 1024, description="largest document upload")
     chain_rpc: str | None = Field(None, description="Ethereum JSON-RPC URL; the devnet by default")
     devnet_port: int = Field(8545, description="port of the embedded devnet (when chain_rpc is unset)")
+    devnet_block_time: float = Field(
+        2.0, ge=0, description="the embedded devnet mines an empty block this often (confirmations)")
     anchor_enabled: bool = Field(True, description="run the anchoring job in `serve`")
     anchor_interval: float = Field(5.0, gt=0, description="seconds between anchoring rounds")
     anchor_confirmations: int = Field(2, ge=1, description="confirmations before an anchor is final")

@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the chain is kept")
     parser.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID)
     parser.add_argument(
+        "--block-time",
+        type=float,
+        default=0.0,
+        help="also mine an empty block every SECONDS, so confirmations accrue on a quiet "
+        "chain (0: only transactions make blocks)",
+    )
+    parser.add_argument(
         "--i-know-keys-are-public",
         dest="allow_non_loopback",
         action="store_true",
@@ -34,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             args.data_dir,
             args.chain_id,
             allow_non_loopback=args.allow_non_loopback,
+            block_time=args.block_time,
         )
     except DevnetError as exc:
         print(f"cunzheng-devnet: {exc.diagnostics()}", file=sys.stderr)

@@ -14,7 +14,9 @@ import os
 import signal
 import socket
 import sys
+import json
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,16 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+def _mine_every(url: str, seconds: float, stop: threading.Event) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}).encode()
+    while not stop.wait(seconds):
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=30).read()
+        except OSError:
+            pass  # shutting down, or busy: the next round mines
+
+
 def run_devnet(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
@@ -114,8 +126,12 @@ def run_devnet(
     chain_id: int = DEFAULT_CHAIN_ID,
     *,
     allow_non_loopback: bool = False,
+    block_time: float = 0.0,
 ) -> None:
-    """Serve the devnet until SIGTERM/SIGINT. Blocks; call from the main thread."""
+    """Serve the devnet until SIGTERM/SIGINT. Blocks; call from the main thread.
+
+    With `block_time` > 0 an empty block is also mined every `block_time` seconds (through
+    the server's own `evm_mine`, so it is persisted like any block)."""
     check_settings(host, port, chain_id, allow_non_loopback)
     accounts = dev_accounts()
     store = ChainStore.open(Path(data_dir))
@@ -142,6 +158,9 @@ def run_devnet(
         print(f"chain id {chain_id}, data in {store.data_dir.resolve()}")
         print(f"head block #{head.block_number} 0x{head.hash.hex()}")
         print(f"{LISTENING_MARK}http://{url_host}:{bound_port}", flush=True)
+        if block_time > 0:
+            threading.Thread(target=_mine_every, args=(f"http://{url_host}:{bound_port}",
+                                                        block_time, stop), daemon=True).start()
         try:
             server.serve_forever(poll_interval=0.2)
         finally:

@@ -248,3 +248,19 @@ def test_block_tags_and_fee_fields(node: DevnetProcess, probe: Any) -> None:
     assert history.oldestBlock == latest.number - 1 and len(history.baseFeePerGas) == 3
     assert w3.eth.gas_price > 0 and w3.eth.max_priority_fee > 0
     assert w3.eth.estimate_gas({"to": probe.address, "data": "0x6d4ce63c"}) > 21000
+
+
+def test_block_time_mines_empty_blocks_that_persist(tmp_path: Path) -> None:
+    import time
+
+    with start_devnet_process(tmp_path, extra_args=("--block-time", "0.3")) as running:
+        w3 = connect(running)
+        start = w3.eth.block_number
+        deadline = time.monotonic() + 20
+        while w3.eth.block_number < start + 3:
+            assert time.monotonic() < deadline, "no empty blocks were mined"
+            time.sleep(0.1)
+        mined = w3.eth.block_number
+        head_hash = w3.eth.get_block(mined)["hash"]
+    with start_devnet_process(tmp_path) as again:
+        assert connect(again).eth.get_block(mined)["hash"] == head_hash
