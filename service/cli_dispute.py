@@ -23,7 +23,6 @@ from typing import Annotated, Any
 import typer
 
 from anchoring.notes import Signer, verifier_key
-from dispute.errors import PackageError
 from dispute.package import (
     BuiltPackage,
     CaseFileInput,
@@ -70,12 +69,29 @@ def _claim(evidence: LoanEvidence) -> dict[str, Any]:
                        evidence.as_of)
 
 
-def _render(case: CaseFileInput) -> bytes:
-    try:
-        from dispute import casefile
-    except ImportError as exc:  # pragma: no cover - until the renderer lands
-        raise PackageError(f"the case-file renderer is not available: {exc}") from None
-    return casefile.render_for_package(case)  # type: ignore[attr-defined,no-any-return]
+_ATTACHMENT_TEXT = (
+    ("manifest-", "包清单（不含 files 哈希表，见 VERIFY.md） / the manifest without its files table"),
+    ("proofs/consistency/", "一致性证明 / consistency proof between checkpoints"),
+    ("proofs/", "包含证明 / inclusion proof of a record"),
+    ("checkpoints/", "日志签名检查点 / signed checkpoint of the log"),
+)
+
+
+def _renderer(ctx: AppContext) -> RenderCaseFile:
+    """`dispute.casefile.render_case_file` fed from what the package builder has."""
+    settings = ctx.settings
+    base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+
+    def render(case: CaseFileInput) -> bytes:
+        from dispute.casefile import PreservationFacts, render_case_file
+
+        attachments = [(name, data, next(t for p, t in _ATTACHMENT_TEXT if name.startswith(p)))
+                       for name, data in case.attachments.items()]
+        created = datetime.fromisoformat(str(case.manifest["created_at"]))
+        return render_case_file(case.evidence.venue, case.claim,  # type: ignore[arg-type]
+                                case.selection, PreservationFacts.from_manifest(case.manifest),
+                                base_url, attachments, created)
+    return render
 
 
 def build_dispute_package(ctx: AppContext, *, tenant: str, loan_id: str, venue: str,
@@ -90,7 +106,7 @@ def build_dispute_package(ctx: AppContext, *, tenant: str, loan_id: str, venue: 
         PackageRequest(tenant, loan_id, venue, as_of, created_at or ctx.clock()),
         log=log_reader, anchors=anchor_reader,
         identity=LogIdentity(ctx.log.origin, ctx.log.signer.name, ctx.log.signer.public_key),
-        signer=signer, select=_select(ctx), claim=_claim, render=render or _render)
+        signer=signer, select=_select(ctx), claim=_claim, render=render or _renderer(ctx))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
