@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     problems.install(app)
     for module in (events, documents, log, admin):
         app.include_router(module.router)
+    app.include_router(__import__("service.pages", fromlist=["router"]).router)  # /ui pages
 
     @app.get("/healthz", tags=["health"], summary="Liveness and the log's size")
     def healthz() -> dict[str, Any]:
