@@ -83,7 +83,7 @@ def test_same_inputs_same_bytes(world: World, package: BuiltPackage) -> None:
 
 def test_verify_md_sums_match_for_sha256sum(package: BuiltPackage) -> None:
     text = package.files["VERIFY.md"].decode()
-    sums = re.findall(r"^([0-9a-f]{64})  (\S+)$", text, re.M)
+    sums = re.findall(r"^([0-9a-f]{64})  (\S+)$", text, re.MULTILINE)
     assert len(sums) == len(package.files) - 3
     for digest, path in sums:
         assert hashlib.sha256(package.files[path]).hexdigest() == digest
