@@ -183,7 +183,20 @@ def _ordered(records: Sequence[StoredRecord]) -> list[StoredRecord]:
         raise SelectionError("expected each leaf index once, found a repeated one")
     # The ledger's order is the loan's order; occurred_at first keeps a late-posted
     # delivery receipt after its notice even when its leaf came later.
-    return sorted(records, key=lambda r: (str(r.content.get("occurred_at", "")), r.leaf_index))
+    return sorted(records, key=lambda r: (_instant(r), r.leaf_index))
+
+
+def _instant(record: StoredRecord) -> datetime:
+    # Compared as instants, not text: "…00.5Z" sorts before "…00Z" as a string.
+    text = record.content.get("occurred_at")
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise SelectionError(f"record {record.leaf_index}: expected occurred_at as RFC 3339 "
+                             f"with an offset, found {text!r}")
+    return moment
 
 
 def loan_state(records: Sequence[StoredRecord]) -> LoanState:

@@ -108,3 +108,17 @@ def test_selection_refuses_mixed_loans_and_unknown_venues() -> None:
         select_evidence([*records, other], "court")
     with pytest.raises(SelectionError, match="venue"):
         select_evidence(records, "mediation")  # type: ignore[arg-type]
+
+
+def test_records_are_ordered_by_instant_not_by_text() -> None:
+    records = story_records(dispute_venue="court")
+    sent, delivered = records[6], records[7]
+    # A delivery receipt logged first with a fractional time a string sort would misplace.
+    late_sent = {**sent.content, "occurred_at": "2024-05-27T10:00:00Z"}
+    early_delivered = {**delivered.content, "occurred_at": "2024-05-27T10:00:00.500000Z"}
+    reordered = [*records[:6], StoredRecord(sent.leaf_index, sent.leaf_hash, late_sent),
+                 StoredRecord(delivered.leaf_index, delivered.leaf_hash, early_delivered),
+                 *records[8:]]
+    s = select_evidence(reordered, "court")
+    assert [e.event_type for e in s.exhibits if e.group == "notices"] == [
+        "notice_sent", "notice_delivered"]
