@@ -241,7 +241,7 @@ def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str
     view: dict[str, Any] = {
         "loan_id": loan_id, "tenant": tenant, "as_of": as_of.isoformat(),
         "status": state.status.value, "events": len(state.event_ids),
-        "last_event": state.last_event_id, "classification": state.classification,
+        "last_event": state.last_event_id, "recorded_classification": state.classification,
         "disbursed": str(state.disbursed_total), "received": str(state.received_total),
         "principal_outstanding": str(state.principal_outstanding),
         "missed_open": [m.installment_no for m in state.open_missed],
@@ -291,7 +291,8 @@ def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str
 
 def _print_view(view: dict[str, Any]) -> None:
     out.print(f"[bold]{view['loan_id']}[/bold] ({view['tenant']}) as of {view['as_of']}: "
-              f"{view['status']}, {view['classification']}; {view['events']} events, "
+              f"{view['status']}, recorded classification {view['recorded_classification']}; "
+              f"{view['events']} events, "
               f"last {view['last_event']}")
     if view["terms"]:
         t = view["terms"]
