@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from anchoring.anchor_store import AnchorRow, Cosignature
-from anchoring.errors import NotFound
+from anchoring.errors import NotFound, RecordError
 from anchoring.notes import Signer
 from anchoring.receipts import evidence_id
-from anchoring.records import Record, RecordError, format_utc, record_from_bytes
+from anchoring.records import Record, format_utc, record_from_bytes
 from anchoring.store import StoredCheckpoint, StoredLeaf
 from dispute.errors import NotYetAnchored, PackageError
 
@@ -264,7 +264,9 @@ def build_package(
                                f"{evidence_id(identity.origin, leaf.leaf_index)} was erased")
         row = _anchor_for(anchors, leaf)
         if row is None:
-            pending.append((evidence_id(identity.origin, leaf.leaf_index), leaf.event_id))
+            missing = (evidence_id(identity.origin, leaf.leaf_index), leaf.event_id)
+            if missing not in pending:  # two exhibits may cite one record
+                pending.append(missing)
         else:
             chosen.append((ex, leaf, row))
     if pending:

@@ -749,7 +749,7 @@ class Web3ChainView:
         return int(self.w3.eth.block_number)
 
     def code(self, address: str) -> bytes:
-        from eth_utils import to_checksum_address
+        from eth_utils.address import to_checksum_address
 
         return bytes(self.w3.eth.get_code(to_checksum_address(address)))
 
