@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -15,8 +15,10 @@ from anchoring.errors import Conflict, RecordError
 from anchoring.log import producer_key_id
 from anchoring.records import format_utc
 from anchoring.tables import producer_keys
+from service import verification
 from service.auth import Role, create_key, list_keys, revoke_key
 from service.deps import Admin, Ctx
+from service.verification import MAX_ACCESS_LOG_PAGE
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -69,3 +71,19 @@ def new_producer_key(body: NewProducerKey, ctx: Ctx, who: Admin) -> dict[str, An
         raise Conflict(f"producer key {kid} is already registered for {body.tenant}",
                        existing_hash=kid, new_hash=kid) from None
     return {"tenant": body.tenant, "key_id": kid}
+
+
+@router.get("/access-log", summary="The verification API's access log, newest first",
+            description="Who (key id, role) asked what (kind and hash or evidence id, never "
+            "uploaded content) when, and the answer's status (`rejected` for refused input). "
+            "Page with `before=<id of the last entry seen>`.",
+            responses={200: {"content": {"application/json": {"example": {"entries": [{
+                "id": 42, "at": "2026-03-02T01:31:07Z", "key_id": "5f1c0a9e3b7d2c11",
+                "role": "verifier", "kind": "evidence-id",
+                "subject": "cunzheng.local/evidence-log#5", "status": "anchored"}],
+                "next_before": 42}}}}})
+def access_log(ctx: Ctx, who: Admin,
+               limit: Annotated[int, Query(ge=1, le=MAX_ACCESS_LOG_PAGE)] = 100,
+               before: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> dict[str, Any]:
+    entries = verification.access_log(ctx, limit, before)
+    return {"entries": entries, "next_before": entries[-1]["id"] if len(entries) == limit else None}
