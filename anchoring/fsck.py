@@ -81,6 +81,9 @@ def fsck(store: LogStore, *, key_name: str, public_key: bytes, origin: str,
             note(Finding(kind, f"expected leaf {expected_index}, found leaf {leaf.leaf_index}",
                          leaf_index=expected_index))
         h = leaf.leaf_hash
+        if leaf.problem is not None:
+            note(Finding("record-sealed", f"leaf {leaf.leaf_index}: {leaf.problem}",
+                         leaf_index=leaf.leaf_index))
         if leaf.record is not None:
             computed = merkle.leaf_hash(leaf.record)
             if computed != leaf.leaf_hash:

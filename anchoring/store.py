@@ -19,9 +19,19 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, tuple_, u
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from anchoring import merkle
-from anchoring.errors import Conflict, LogError, NotFound
+from anchoring.crypto import Cipher, CryptoError, document_label, is_sealed, loan_label
+from anchoring.errors import Conflict, IntegrityError, LogError, NotFound
 from anchoring.records import Record
-from anchoring.tables import checkpoints, document_tenants, documents, leaves, log_state, nodes
+from anchoring.tables import (
+    checkpoints,
+    data_keys,
+    document_tenants,
+    documents,
+    leaves,
+    log_state,
+    nodes,
+    record_documents,
+)
 
 MAX_RANGE = 1000  # leaf hashes per read
 
@@ -61,6 +71,7 @@ class StoredLeaf:
     event_type: str
     received_at: str
     record: bytes | None
+    problem: str | None = None  # set (by fsck reads) when stored content cannot be opened
 
 
 class BatchItemError(LogError):
@@ -77,16 +88,32 @@ LoanPolicy = Callable[[Sequence[bytes], Sequence[Record]], None]
 machine); raises to refuse. Receives the stored record bytes of the loan, oldest first."""
 
 
+def _now_text() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _blob(value: Any) -> bytes:
     # SQLite hands back TEXT if someone rewrote a BLOB with a string function; fsck must
     # still read it (and find it changed) rather than crash.
     return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
 
 
+class ErasedLoan(LogError):
+    """The loan's personal data was erased: it takes no new events."""
+
+
 class LogStore:
-    def __init__(self, engine: Engine) -> None:
+    """With a `Cipher`, record contents and documents are sealed at rest (see
+    `anchoring.crypto`); without one they are stored in the clear. Either way the leaf hash
+    is over the plaintext record bytes."""
+
+    def __init__(self, engine: Engine, cipher: Cipher | None = None) -> None:
         self.engine = engine
+        self.cipher = cipher
         self._postgres = engine.dialect.name == "postgresql"
+        self._loan_keys: dict[tuple[str, str], bytes | None] = {}
 
     # --- transactions -------------------------------------------------------------------
 
@@ -137,14 +164,23 @@ class LogStore:
                 else:
                     seen[key] = (i, item.posted_hash)
                     fresh.append((i, item))
+            loans = {(item.tenant, item.record.loan_id) for _, item in fresh}
+            keys = self._loan_keys_for(conn, loans, create=True)
+            for i, item in fresh:
+                if keys.get((item.tenant, item.record.loan_id), b"") is None:
+                    raise BatchItemError(i, ErasedLoan(
+                        f"the personal data of loan {item.record.loan_id!r} was erased; "
+                        f"it takes no new events"))
             if policy is not None:
                 self._check_loans(conn, fresh, policy)
             size = self._size(conn)
             frontier = merkle.Frontier(size, self._reader(conn, merkle.nodes_for_root(size)))
-            leaf_rows, node_rows = [], []
+            leaf_rows, node_rows, doc_rows = [], [], []
             for i, item in fresh:
                 rec = item.record
                 index = frontier.size
+                doc_rows.extend({"leaf_index": index, "sha256": sha}
+                                for sha in sorted({d.sha256 for d in rec.documents}))
                 node_rows.extend(
                     {"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.append(rec.leaf_hash)
                 )
@@ -152,12 +188,14 @@ class LogStore:
                     "leaf_index": index, "leaf_hash": rec.leaf_hash, "tenant": item.tenant,
                     "event_id": rec.event_id, "loan_id": rec.loan_id, "event_type": rec.type,
                     "posted_hash": item.posted_hash, "received_at": rec.received_at,
-                    "record": rec.data,
+                    "record": self._seal_record(keys, item.tenant, rec),
                 })
                 results[i] = Accepted(index, rec.leaf_hash, rec.received_at, replay=False)
             if leaf_rows:
                 conn.execute(insert(leaves), leaf_rows)
                 conn.execute(insert(nodes), node_rows)
+                if doc_rows:
+                    conn.execute(insert(record_documents), doc_rows)
                 conn.execute(
                     update(log_state).where(log_state.c.id == 1)
                     .values(tree_size=frontier.size, root=frontier.root())
@@ -196,9 +234,8 @@ class LogStore:
                 found[(t, e)] = (Accepted(int(idx), bytes(lh), at, replay=True), ph)
         return found
 
-    @staticmethod
     def _check_loans(
-        conn: Connection, fresh: Sequence[tuple[int, Pending]], policy: LoanPolicy
+        self, conn: Connection, fresh: Sequence[tuple[int, Pending]], policy: LoanPolicy
     ) -> None:
         by_loan: dict[tuple[str, str], list[tuple[int, Pending]]] = {}
         for i, item in fresh:
@@ -207,13 +244,15 @@ class LogStore:
         keys = list(by_loan)
         for chunk in range(0, len(keys), 500):
             rows = conn.execute(
-                select(leaves.c.tenant, leaves.c.loan_id, leaves.c.record)
+                select(leaves.c.tenant, leaves.c.loan_id, leaves.c.record, leaves.c.leaf_hash)
                 .where(tuple_(leaves.c.tenant, leaves.c.loan_id).in_(keys[chunk:chunk + 500]))
                 .where(leaves.c.record.is_not(None))
                 .order_by(leaves.c.leaf_index)
             )
-            for t, loan, data in rows:
-                histories[(t, loan)].append(bytes(data))
+            for t, loan, data, lh in rows:
+                opened = self._open_record(t, loan, _blob(data), _blob(lh), conn)
+                if opened is not None:
+                    histories[(t, loan)].append(opened)
         for key, group in by_loan.items():
             try:
                 policy(histories[key], [item.record for _, item in group])
@@ -286,10 +325,18 @@ class LogStore:
     _LEAF_COLUMNS = (leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.tenant, leaves.c.event_id,
                      leaves.c.loan_id, leaves.c.event_type, leaves.c.received_at, leaves.c.record)
 
-    @staticmethod
-    def _leaf(row: Any) -> StoredLeaf:
-        return StoredLeaf(int(row[0]), _blob(row[1]), row[2], row[3], row[4], row[5], row[6],
-                          None if row[7] is None else _blob(row[7]))
+    def _leaf(self, row: Any, strict: bool = True) -> StoredLeaf:
+        leaf_hash = _blob(row[1])
+        problem = None
+        try:
+            record = (None if row[7] is None
+                      else self._open_record(row[2], row[4], _blob(row[7]), leaf_hash))
+        except CryptoError as exc:
+            if strict:
+                raise IntegrityError(f"leaf {row[0]}: {exc}") from None
+            record, problem = None, str(exc)
+        return StoredLeaf(int(row[0]), leaf_hash, row[2], row[3], row[4], row[5], row[6], record,
+                          problem)
 
     def leaf(self, index: int) -> StoredLeaf:
         with self.engine.connect() as conn:
@@ -350,7 +397,7 @@ class LogStore:
             if not rows:
                 return
             for r in rows:
-                yield self._leaf(r)
+                yield self._leaf(r, strict=False)
             start = int(rows[-1][0]) + 1
 
     def count_leaves(self) -> int:
@@ -411,6 +458,142 @@ class LogStore:
             rows = conn.execute(select(*self._CP_COLUMNS).order_by(checkpoints.c.tree_size)).all()
         return iter([self._checkpoint(r) for r in rows])
 
+    # --- encryption at rest -------------------------------------------------------------
+
+    def _loan_keys_for(self, conn: Connection, loans: set[tuple[str, str]],
+                       create: bool) -> dict[tuple[str, str], bytes | None]:
+        """Data keys of the loans (None: erased); new loans get one when `create`."""
+        if self.cipher is None:
+            return self._erased_marks(conn, loans)
+        found: dict[tuple[str, str], bytes | None] = {}
+        wanted = [k for k in loans if k not in self._loan_keys]
+        for chunk in range(0, len(wanted), 500):
+            rows = conn.execute(select(data_keys.c.tenant, data_keys.c.loan_id, data_keys.c.wrapped,
+                                       data_keys.c.master_key_id)
+                                .where(tuple_(data_keys.c.tenant, data_keys.c.loan_id)
+                                       .in_(wanted[chunk:chunk + 500])))
+            for t, loan, wrapped, mid in rows:
+                self._loan_keys[(t, loan)] = (None if wrapped is None else self.cipher.unwrap(
+                    _blob(wrapped), mid, loan_label(t, loan)))
+        new_rows = []
+        for key in loans:
+            if key not in self._loan_keys and create:
+                dek, wrapped, mid = self.cipher.new_data_key(loan_label(*key))
+                new_rows.append({"tenant": key[0], "loan_id": key[1], "wrapped": wrapped,
+                                 "master_key_id": mid, "created_at": _now_text()})
+                found[key] = dek
+            elif key in self._loan_keys:
+                found[key] = self._loan_keys[key]
+        if new_rows:
+            # not cached here: if the batch rolls back, the key must not outlive it
+            conn.execute(insert(data_keys), new_rows)
+        return found
+
+    def _erased_marks(self, conn: Connection, loans: set[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+        erased: dict[tuple[str, str], bytes | None] = {}
+        keys = list(loans)
+        for chunk in range(0, len(keys), 500):
+            rows = conn.execute(select(data_keys.c.tenant, data_keys.c.loan_id)
+                                .where(tuple_(data_keys.c.tenant, data_keys.c.loan_id).in_(keys[chunk:chunk + 500]))
+                                .where(data_keys.c.erased_at.is_not(None)))
+            erased.update({(t, loan): None for t, loan in rows})
+        return erased
+
+    def _seal_record(self, keys: dict[tuple[str, str], bytes | None], tenant: str, rec: Record) -> bytes:
+        if self.cipher is None:
+            return rec.data
+        dek = keys[(tenant, rec.loan_id)]
+        assert dek is not None
+        return self.cipher.seal(dek, rec.data, rec.leaf_hash)
+
+    def _open_record(self, tenant: str, loan_id: str, blob: bytes, leaf_hash: bytes,
+                     conn: Connection | None = None) -> bytes | None:
+        if not is_sealed(blob):
+            return blob
+        if self.cipher is None:
+            raise LogError("records are encrypted at rest but no master key is configured")
+        key = (tenant, loan_id)
+        if key not in self._loan_keys:
+            if conn is None:
+                with self.engine.connect() as c:
+                    self._loan_keys_for(c, {key}, create=False)
+            else:
+                self._loan_keys_for(conn, {key}, create=False)
+        dek = self._loan_keys.get(key)
+        if dek is None:
+            return None  # erased (or never had a key): the content is gone
+        return self.cipher.open(dek, blob, leaf_hash, f"the record of leaf hash {leaf_hash.hex()}")
+
+    def erase_loan(self, tenant: str, loan_id: str, erased_at: str) -> dict[str, int]:
+        """Crypto-shred a loan: destroy its data key, its record contents and the documents
+        only its records cite. Leaf hashes, nodes and checkpoints stay."""
+        with self._write() as conn:
+            indices = [int(r[0]) for r in conn.execute(
+                select(leaves.c.leaf_index).where(and_(leaves.c.tenant == tenant,
+                                                        leaves.c.loan_id == loan_id)))]
+            if not indices:
+                raise NotFound(f"no events for loan {loan_id!r} of tenant {tenant!r}")
+            done = conn.execute(update(data_keys).where(and_(data_keys.c.tenant == tenant,
+                                                             data_keys.c.loan_id == loan_id))
+                                .values(wrapped=None, erased_at=erased_at))
+            if done.rowcount == 0:
+                conn.execute(insert(data_keys).values(tenant=tenant, loan_id=loan_id, wrapped=None,
+                                                      master_key_id="", created_at=erased_at,
+                                                      erased_at=erased_at))
+            records = conn.execute(update(leaves).where(leaves.c.leaf_index.in_(indices))
+                                   .where(leaves.c.record.is_not(None)).values(record=None)).rowcount
+            cited = {r[0] for r in conn.execute(select(record_documents.c.sha256)
+                                                .where(record_documents.c.leaf_index.in_(indices)))}
+            shared = {r[0] for r in conn.execute(
+                select(record_documents.c.sha256).where(record_documents.c.sha256.in_(cited))
+                .where(record_documents.c.leaf_index.not_in(indices)))} if cited else set()
+            gone = sorted(cited - shared)
+            docs = conn.execute(update(documents).where(documents.c.sha256.in_(gone))
+                                .where(documents.c.content.is_not(None))
+                                .values(content=None, wrapped_key=None, erased_at=erased_at)
+                                ).rowcount if gone else 0
+        self._loan_keys[(tenant, loan_id)] = None
+        return {"leaves": len(indices), "records_erased": records, "documents_erased": docs,
+                "documents_kept_shared": len(shared)}
+
+    def rotate_master(self, new_cipher: Cipher) -> int:
+        """Rewrap every data key under `new_cipher`'s current master key (which must still
+        accept the old one); returns how many keys were rewrapped."""
+        count = 0
+        with self._write() as conn:
+            for t, loan, wrapped, mid in conn.execute(select(
+                    data_keys.c.tenant, data_keys.c.loan_id, data_keys.c.wrapped,
+                    data_keys.c.master_key_id).where(data_keys.c.wrapped.is_not(None))).all():
+                new, new_id = new_cipher.rewrap(_blob(wrapped), mid, loan_label(t, loan))
+                conn.execute(update(data_keys).where(and_(data_keys.c.tenant == t,
+                                                          data_keys.c.loan_id == loan))
+                             .values(wrapped=new, master_key_id=new_id))
+                count += 1
+            for sha, wrapped, mid in conn.execute(select(
+                    documents.c.sha256, documents.c.wrapped_key, documents.c.master_key_id)
+                    .where(documents.c.wrapped_key.is_not(None))).all():
+                new, new_id = new_cipher.rewrap(_blob(wrapped), mid, document_label(sha))
+                conn.execute(update(documents).where(documents.c.sha256 == sha)
+                             .values(wrapped_key=new, master_key_id=new_id))
+                count += 1
+        self.cipher = new_cipher
+        return count
+
+    def is_erased(self, tenant: str, loan_id: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(data_keys.c.erased_at).where(and_(
+                data_keys.c.tenant == tenant, data_keys.c.loan_id == loan_id))).first()
+        return row is not None and row[0] is not None
+
+    def leaves_citing(self, sha256: str) -> list[tuple[int, bytes]]:
+        """(leaf index, leaf hash) of every record whose `documents` list cites the hash."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(leaves.c.leaf_index, leaves.c.leaf_hash)
+                                .join(record_documents, record_documents.c.leaf_index == leaves.c.leaf_index)
+                                .where(record_documents.c.sha256 == sha256)
+                                .order_by(leaves.c.leaf_index)).all()
+        return [(int(i), _blob(h)) for i, h in rows]
+
     # --- documents ----------------------------------------------------------------------
 
     def put_document(self, tenant: str, sha256: str, media_type: str, content: bytes,
@@ -419,9 +602,15 @@ class LogStore:
         with self.engine.begin() as conn:
             have = conn.execute(select(documents.c.sha256).where(documents.c.sha256 == sha256)).first()
             if have is None:
+                wrapped = mid = None
+                stored = content
+                if self.cipher is not None:
+                    dek, wrapped, mid = self.cipher.new_data_key(document_label(sha256))
+                    stored = self.cipher.seal(dek, content, sha256.encode())
                 conn.execute(insert(documents).values(sha256=sha256, media_type=media_type,
-                                                      size=len(content), content=content,
-                                                      created_at=created_at))
+                                                      size=len(content), content=stored,
+                                                      created_at=created_at, wrapped_key=wrapped,
+                                                      master_key_id=mid))
             owned = conn.execute(select(document_tenants.c.sha256).where(and_(
                 document_tenants.c.sha256 == sha256, document_tenants.c.tenant == tenant))).first()
             if owned is None:
@@ -430,7 +619,8 @@ class LogStore:
 
     def document(self, sha256: str, tenant: str | None = None) -> tuple[str, bytes | None]:
         """(media type, content) of a document; with `tenant`, only if that tenant owns it."""
-        query = select(documents.c.media_type, documents.c.content).where(documents.c.sha256 == sha256)
+        query = select(documents.c.media_type, documents.c.content, documents.c.wrapped_key,
+                       documents.c.master_key_id).where(documents.c.sha256 == sha256)
         if tenant is not None:
             query = query.where(documents.c.sha256.in_(
                 select(document_tenants.c.sha256).where(document_tenants.c.tenant == tenant)))
@@ -438,7 +628,15 @@ class LogStore:
             row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no document with SHA-256 {sha256}")
-        return row[0], None if row[1] is None else bytes(row[1])
+        if row[1] is None:
+            return row[0], None
+        content = _blob(row[1])
+        if row[2] is not None:
+            if self.cipher is None:
+                raise LogError("documents are encrypted at rest but no master key is configured")
+            dek = self.cipher.unwrap(_blob(row[2]), row[3], document_label(sha256))
+            content = self.cipher.open(dek, content, sha256.encode(), f"document {sha256}")
+        return row[0], content
 
     def has_documents(self, hashes: Sequence[str]) -> set[str]:
         if not hashes:

@@ -83,6 +83,10 @@ documents = Table(
     Column("size", BigInteger, nullable=False),
     Column("content", LargeBinary, nullable=True),
     Column("created_at", String(32), nullable=False),
+    # the document's own data key wrapped by the master key (NULL: stored in the clear)
+    Column("wrapped_key", LargeBinary, nullable=True),
+    Column("master_key_id", String(16), nullable=True),
+    Column("erased_at", String(32), nullable=True),
 )
 
 document_tenants = Table(
@@ -169,4 +173,26 @@ verification_log = Table(
     Column("subject", String(300), nullable=True),
     Column("status", String(32), nullable=False),
     Index("ix_verification_log_key_id", "key_id"),
+)
+
+# --- encryption at rest and erasure (issue 7) -----------------------------------------------
+
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("loan_id", String(128), primary_key=True),
+    # the loan's data key wrapped by the master key; NULL once erased (crypto-shredding)
+    Column("wrapped", LargeBinary, nullable=True),
+    Column("master_key_id", String(16), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("erased_at", String(32), nullable=True),
+)
+
+record_documents = Table(
+    "record_documents",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("sha256", String(64), primary_key=True),
+    Index("ix_record_documents_sha256", "sha256"),
 )

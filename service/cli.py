@@ -153,7 +153,7 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Self-audit: recompute every leaf hash, node and checkpoint; exit 0 only if all hold."""
     from anchoring.fsck import fsck as run_fsck
-    from anchoring.store import LogStore
+    from service.context import open_store
     from service.db import make_engine, migrate
     from service.logkey import log_signer
 
@@ -162,7 +162,7 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
         signer = log_signer(settings.resolved_log_key_file, settings.log_origin)
-        report = run_fsck(LogStore(engine), key_name=signer.name, public_key=signer.public_key,
+        report = run_fsck(open_store(settings, engine), key_name=signer.name, public_key=signer.public_key,
                           origin=settings.log_origin)
     except CunzhengError as exc:
         _fail(exc)
@@ -177,6 +177,65 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
         for f in report.findings[1:20]:
             print(f"  [{f.kind}] {f.detail}")
     sys.exit(0 if report.ok else 1)
+
+
+@app.command()
+def erase(tenant: Annotated[str, typer.Option(help="the loan's tenant")],
+          loan: Annotated[str, typer.Option(help="loan id")],
+          yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
+          data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Erase a loan's personal data (crypto-shredding); leaf hashes and proofs stay."""
+    from anchoring.records import format_utc
+    from service.context import open_store, utc_now
+    from service.db import make_engine, migrate
+
+    if not yes:
+        _fail(CunzhengError("erasure cannot be undone: add --yes to confirm"))
+    settings = _settings(data_dir, database_url)
+    try:
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        counts = open_store(settings, engine).erase_loan(tenant, loan, format_utc(utc_now()))
+    except CunzhengError as exc:
+        _fail(exc)
+    print(json.dumps({"tenant": tenant, "loan_id": loan, **counts}))
+
+
+@keys_app.command("rotate-master")
+def keys_rotate_master(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Rotate the master key: rewrap every data key under a new one. Safe to rerun after a
+    crash (the new key waits in <key file>.new until every key is rewrapped)."""
+    import base64
+    import os
+
+    from anchoring.crypto import Cipher
+    from service.context import open_store
+    from service.db import make_engine, migrate
+    from service.logkey import load_master_keys
+
+    settings = _settings(data_dir, database_url)
+    path = settings.resolved_master_key_file
+    new = path.with_name(path.name + ".new")
+    try:
+        if not path.exists():
+            raise CunzhengError(f"no master key at {path}")
+        if not new.exists():
+            fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(base64.b64encode(os.urandom(32)) + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        store = open_store(settings, engine)
+        count = store.rotate_master(Cipher(load_master_keys(path, create=False)))
+        os.replace(new, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        os.fsync(dir_fd)
+        os.close(dir_fd)
+    except CunzhengError as exc:
+        _fail(exc)
+    console.print(f"rewrapped {count} data keys under the new master key in {path}")
 
 
 def main() -> None:  # pragma: no cover

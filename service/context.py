@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from anchoring.anchor_store import AnchorStore
+from anchoring.crypto import Cipher
 from anchoring.log import EvidenceLog
 from anchoring.store import LogStore
 from anchoring.tables import producer_keys
 from service.db import make_engine, migrate
 from service.lending import lending_policy, validate_event
-from service.logkey import log_signer
+from service.logkey import load_master_keys, log_signer
 from service.settings import Settings
 
 
@@ -32,11 +33,20 @@ class AppContext:
     clock: Callable[[], datetime]
 
 
+def open_store(settings: Settings, engine: Engine) -> LogStore:
+    """The log store with the configured cipher (for commands that read the database)."""
+    cipher = (Cipher(load_master_keys(settings.resolved_master_key_file, create=False))
+              if settings.encrypt_at_rest and settings.resolved_master_key_file.exists() else None)
+    return LogStore(engine, cipher)
+
+
 def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    store = LogStore(engine)
+    cipher = (Cipher(load_master_keys(settings.resolved_master_key_file))
+              if settings.encrypt_at_rest else None)
+    store = LogStore(engine, cipher)
     signer = log_signer(settings.resolved_log_key_file, settings.log_origin)
 
     def producer_key(tenant: str, key_id: str) -> bytes | None:

@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir by default")
     log_origin: str = Field("cunzheng.local/evidence-log", description="the log's origin line")
     log_key_file: Path | None = Field(None, description="Ed25519 PEM key; data_dir/log-key.pem by default")
+    encrypt_at_rest: bool = Field(True, description="seal record contents and documents (AES-GCM)")
+    master_key_file: Path | None = Field(
+        None, description="32-byte master key (base64), data_dir/master-key by default; created "
+        "with mode 0600 on first start")
     checkpoint_interval: float = Field(1.0, gt=0, description="seconds between checkpoint checks")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -41,6 +45,10 @@ class Settings(BaseSettings):
     @property
     def resolved_deployment_file(self) -> Path:
         return self.deployment_file or self.data_dir / "deployment.json"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master-key"
 
     @property
     def resolved_log_key_file(self) -> Path:

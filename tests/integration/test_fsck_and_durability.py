@@ -48,13 +48,29 @@ def test_fsck_is_clean_then_names_each_tampering(sqlite_settings: Settings) -> N
     engine = log.store.engine
     with engine.begin() as conn:
         data = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 7)).scalar_one())
-        tampered = data.replace(b"core-banking", b"core-bankinG")
-        conn.execute(update(leaves).where(leaves.c.leaf_index == 7).values(record=tampered))
+        flipped = data[:-1] + bytes([data[-1] ^ 1])  # a byte of the sealed record
+        conn.execute(update(leaves).where(leaves.c.leaf_index == 7).values(record=flipped))
     first = _fsck(log)[0]
-    assert first.kind == "leaf-hash" and first.leaf_index == 7
+    assert first.kind == "record-sealed" and first.leaf_index == 7
 
+    # someone holding the keys re-seals an edited record: the leaf hash gives it away
+    plain = log.store.leaf(6).record
+    assert plain is not None
+    key = log.store._loan_keys[("bank-a", "L-6")]
+    assert key is not None and log.store.cipher is not None
+    resealed = log.store.cipher.seal(key, plain.replace(b"core-banking", b"core-bankinG"),
+                                     log.store.leaf(6).leaf_hash)
     with engine.begin() as conn:
         conn.execute(update(leaves).where(leaves.c.leaf_index == 7).values(record=data))
+        conn.execute(update(leaves).where(leaves.c.leaf_index == 6).values(record=resealed))
+    first = _fsck(log)[0]
+    assert first.kind == "leaf-hash" and first.leaf_index == 6
+    with engine.begin() as conn:
+        conn.execute(update(leaves).where(leaves.c.leaf_index == 6)
+                     .values(record=log.store.cipher.seal(key, plain, log.store.leaf(6).leaf_hash)))
+    assert _fsck(log) == []
+
+    with engine.begin() as conn:
         conn.execute(update(nodes).where(nodes.c.level == 2, nodes.c.idx == 1).values(hash=b"\x01" * 32))
     first = _fsck(log)[0]
     assert first.kind == "node-hash" and "level 2 index 1" in first.detail
@@ -80,11 +96,12 @@ def test_fsck_command_exits_nonzero_on_a_changed_byte(sqlite_settings: Settings)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["ok"] is True
     with log.store.engine.begin() as conn:
-        conn.execute(text("UPDATE leaves SET record = replace(record, 'REF-e-2', 'REF-e-X') "
-                          "WHERE leaf_index = 2"))
+        data = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 2)).scalar_one())
+        conn.execute(update(leaves).where(leaves.c.leaf_index == 2)
+                     .values(record=data[:30] + bytes([data[30] ^ 0x20]) + data[31:]))
     bad = subprocess.run([*CLI, "fsck"], env=env, capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 1
-    assert "leaf 2" in bad.stdout and "leaf-hash" in bad.stdout
+    assert "leaf 2" in bad.stdout and "record-sealed" in bad.stdout
 
 
 def _free_port() -> int:
