@@ -14,10 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests and the case-file PDF need (CJK font). Needs root.
+# Debian packages: a CJK font for the PDFs (fonts-noto-cjk, fontconfig) and Chromium for
+# the browser tests. Needs root; installs only what is missing.
+DEBIAN_PACKAGES := fonts-noto-cjk fontconfig chromium
 system-deps:
-	@if ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-noto-cjk; \
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
 # npm packages: solc-js (compiles the contract) and a real anvil binary for the chain tests.
