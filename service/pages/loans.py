@@ -1,0 +1,196 @@
+"""The legal workbench's read model: every loan rebuilt from its stored records, classified
+by the post-loan monitoring rules (五级分类, days past due) as of a date, and one loan's
+timeline with each event's evidence status.
+
+Loans are rebuilt with `lending_core.state` (through `service.monitoring_job.loan_state`)
+and assessed with `lending_core.monitoring.assess`, the same rules the monitoring job
+posts flags with. Nothing is cached: the page reads the ledger as it is. `MAX_LOANS`
+bounds one page's work.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import distinct, select
+
+from anchoring.receipts import evidence_id
+from anchoring.tables import leaves
+from lending_core.errors import CunzhengError
+from lending_core.monitoring import MonitoringReport, RiskCategory, assess
+from lending_core.state import LoanState, LoanStatus
+from service.context import AppContext
+from service.monitoring_job import loan_state, schedule_in_force
+
+MAX_LOANS = 500
+"""Loans read for one page; the summary says when there were more."""
+
+CATEGORIES = tuple(c.value for c in RiskCategory)
+CATEGORY_EN = {"正常": "normal", "关注": "special mention", "次级": "substandard",
+               "可疑": "doubtful", "损失": "loss"}
+DPD_BUCKETS = ((0, 0, "0"), (1, 30, "1–30"), (31, 90, "31–90"), (91, 180, "91–180"),
+               (181, 360, "181–360"), (361, 10**9, "360+"))
+_NOT_SERVICED = (LoanStatus.DECLINED, LoanStatus.APPROVED, LoanStatus.CONTRACTED)
+
+
+@dataclass(frozen=True, slots=True)
+class LoanRow:
+    tenant: str
+    loan_id: str
+    status: str
+    category: str | None  # None when not assessable (not yet disbursed, settled, unreadable)
+    days_past_due: int | None
+    overdue_amount: Decimal | None
+    principal: Decimal | None
+    dispute_candidate: bool
+    events: int
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    as_of: date
+    rows: tuple[LoanRow, ...]
+    truncated: bool
+
+    def by_category(self) -> dict[str, int]:
+        counts = Counter(r.category for r in self.rows if r.category)
+        return {c: counts.get(c, 0) for c in CATEGORIES}
+
+    def by_dpd(self) -> list[tuple[str, int]]:
+        out = []
+        for lo, hi, label in DPD_BUCKETS:
+            out.append((label, sum(1 for r in self.rows if r.days_past_due is not None
+                                   and lo <= r.days_past_due <= hi)))
+        return out
+
+    @property
+    def dispute_candidates(self) -> int:
+        return sum(1 for r in self.rows if r.dispute_candidate)
+
+
+def loan_keys(ctx: AppContext, limit: int = MAX_LOANS + 1) -> list[tuple[str, str]]:
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(distinct(leaves.c.tenant), leaves.c.loan_id)
+                            .order_by(leaves.c.tenant, leaves.c.loan_id).limit(limit)).all()
+    return [(str(t), str(loan)) for t, loan in rows]
+
+
+def report_for(state: LoanState, as_of: date) -> MonitoringReport | None:
+    if (state.status in _NOT_SERVICED or state.status is LoanStatus.SETTLED
+            or state.terms is None or state.first_value_date is None):
+        return None
+    schedule, repayments = schedule_in_force(state)
+    accel = state.acceleration.payload.accelerated_on if state.acceleration else None
+    return assess(schedule, repayments, as_of, accelerated_on=accel)
+
+
+def loan_row(ctx: AppContext, tenant: str, loan_id: str, as_of: date) -> LoanRow:
+    count = len(ctx.store.loan_events(tenant, loan_id))
+    try:
+        state = loan_state(ctx.store, tenant, loan_id)
+    except CunzhengError as exc:
+        return LoanRow(tenant, loan_id, "unreadable", None, None, None, None, False, count,
+                       f"cannot rebuild: {exc}")
+    if state is None:
+        return LoanRow(tenant, loan_id, "erased", None, None, None, None, False, count)
+    try:
+        report = report_for(state, as_of)
+    except CunzhengError as exc:
+        return LoanRow(tenant, loan_id, state.status.value, None, None, None, None, False,
+                       count, f"cannot assess: {exc}")
+    principal = state.terms.principal if state.terms is not None else None
+    if report is None:
+        return LoanRow(tenant, loan_id, state.status.value, None, None, None, principal,
+                       False, count)
+    return LoanRow(tenant, loan_id, state.status.value, report.category.value,
+                   report.days_past_due, report.overdue_amount, principal,
+                   report.dispute_candidate, count)
+
+
+def portfolio(ctx: AppContext, as_of: date, *, tenant: str | None = None,
+              category: str | None = None) -> Portfolio:
+    keys = loan_keys(ctx)
+    truncated = len(keys) > MAX_LOANS
+    keys = keys[:MAX_LOANS]
+    if tenant:
+        keys = [k for k in keys if k[0] == tenant]
+    rows = [loan_row(ctx, t, loan, as_of) for t, loan in keys]
+    if category:
+        rows = [r for r in rows if r.category == category]
+    rows.sort(key=lambda r: (-(r.days_past_due or 0), r.tenant, r.loan_id))
+    return Portfolio(as_of, tuple(rows), truncated)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    leaf_index: int
+    evidence_id: str
+    leaf_hash: str
+    event_id: str
+    type: str
+    occurred_at: str | None
+    received_at: str
+    summary: str
+    documents: list[dict[str, Any]]
+    status: str  # anchored | logged-not-yet-anchored | erased
+    checkpoint_size: int | None
+    block_number: int | None
+    block_time: str | None
+    tx_hash: str | None
+    cosigners: int
+
+
+_SUMMARY_FIELDS = ("amount", "principal", "installment_no", "due_date", "amount_due",
+                   "classification", "days_past_due", "channel", "accelerated_on", "decision")
+
+
+def _summary(payload: Any) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    parts = [f"{k}={payload[k]}" for k in _SUMMARY_FIELDS if k in payload
+             and not isinstance(payload[k], (dict, list))]
+    return ", ".join(parts)[:160]
+
+
+def timeline(ctx: AppContext, tenant: str, loan_id: str) -> list[TimelineEntry]:
+    import json
+
+    out = []
+    anchor_cache: dict[int, Any] = {}
+    for leaf in ctx.store.loan_events(tenant, loan_id):
+        content: dict[str, Any] = {}
+        if leaf.record is not None:
+            try:
+                content = json.loads(leaf.record)
+            except ValueError:
+                content = {}
+        row = ctx.anchors.covering(leaf.leaf_index + 1)
+        anchored = row is not None and bool(row.block_time)
+        cosigners = 0
+        if anchored and row is not None:
+            if row.tree_size not in anchor_cache:
+                anchor_cache[row.tree_size] = len(ctx.anchors.cosigners(row.tree_size))
+            cosigners = anchor_cache[row.tree_size]
+        status = "erased" if leaf.record is None else (
+            "anchored" if anchored else "logged-not-yet-anchored")
+        out.append(TimelineEntry(
+            leaf.leaf_index, evidence_id(ctx.log.origin, leaf.leaf_index), leaf.leaf_hash.hex(),
+            leaf.event_id, leaf.event_type, content.get("occurred_at"), leaf.received_at,
+            _summary(content.get("payload")),
+            [d for d in content.get("documents", []) if isinstance(d, dict)],
+            status, row.tree_size if anchored and row else None,
+            row.block_number if anchored and row else None,
+            row.block_time if anchored and row else None,
+            row.tx_hash if anchored and row else None, cosigners))
+    return out
+
+
+def tenants(ctx: AppContext) -> list[str]:
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(distinct(leaves.c.tenant)).order_by(leaves.c.tenant)).all()
+    return [str(r[0]) for r in rows]
