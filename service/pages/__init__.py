@@ -26,9 +26,8 @@ from lending_core.state import CHINA_TZ
 from service.auth import AuthError, Principal, authenticate
 from service.context import AppContext
 from service.pages import audit as audit_model
-from service.pages import cases
+from service.pages import cases, session
 from service.pages import loans as loans_model
-from service.pages import session
 from service.pages.charts import bar_chart, fmt_seconds, line_chart
 from service.pages.labels import LANG_COOKIE, LANGS, label, text
 from service.pages.verifying import MAX_UPLOAD_BYTES, InputError, verify_input

@@ -17,8 +17,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "logout": ("退出", "Log out"),
     "api_key": ("API 密钥", "API key"),
     "login_help": ("输入由管理员发放的 API 密钥。密钥只保存在本站 HttpOnly Cookie 中。",
-                   "Enter the API key an administrator gave you. It is kept only in an "
-                   "HttpOnly cookie for these pages."),
+                   ("Enter the API key an administrator gave you. It is kept only in an "
+                   "HttpOnly cookie for these pages.")),
     "drop": ("拖入文件：记录、文件或证据包", "Drop a file: a record, a document or a package"),
     "or_paste": ("或粘贴记录 JSON、哈希或存证编号", "or paste a record (JSON), a hash or an evidence id"),
     "kind": ("类型", "Kind"), "auto": ("自动识别", "detect"),

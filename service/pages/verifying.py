@@ -184,7 +184,7 @@ def verify_document(ctx: AppContext, sha256: str, size: int | None = None) -> Ve
     v.status = answer["status"]
     v.add("document.cited", "ok" if answer["records"] else "failed", answer["reason"])
     for r in answer["records"][:MAX_CITING]:
-        sub = Verdict("record", f"record citing the document")
+        sub = Verdict("record", "record citing the document")
         _leaf_checks(ctx, r, sub)
         v.related.append(sub)
     best = next((r for r in v.related if r.status == v.status), None)

@@ -35,7 +35,7 @@ def record_anchor(ctx: AppContext, size: int, block_number: int, *, lag: float =
     """Record that the checkpoint of `size` was anchored `lag` seconds after it was signed."""
     cp = ctx.store.checkpoint(size)
     previous = ctx.anchors.latest()
-    signed = datetime.fromisoformat(cp.signed_at.replace("Z", "+00:00"))
+    signed = datetime.fromisoformat(cp.signed_at)
     block_time = format_utc(signed + timedelta(seconds=lag))
     tx = "0x" + hashlib.sha256(f"tx{size}".encode()).hexdigest()
     row = AnchorRow(size, cp.root, previous.tree_size if previous else 0, 31337, CONTRACT, tx,
