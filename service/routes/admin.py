@@ -58,7 +58,7 @@ def delete_key(key_id: str, ctx: Ctx, who: Admin) -> None:
 def new_producer_key(body: NewProducerKey, ctx: Ctx, who: Admin) -> dict[str, Any]:
     try:
         raw = base64.b64decode(body.public_key, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
         raise RecordError("public_key is not base64", field="public_key") from None
     if len(raw) != 32:
         raise RecordError(f"public_key must be 32 bytes, got {len(raw)}", field="public_key")
