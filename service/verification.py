@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from anchoring.errors import AnchoringError, NotFound, RecordError
 from anchoring.merkle import leaf_hash as compute_leaf_hash
@@ -39,7 +39,7 @@ from anchoring.records import (
     record_from_bytes,
 )
 from anchoring.store import StoredCheckpoint
-from anchoring.tables import leaves, verification_log
+from anchoring.tables import verification_log
 from service.auth import Principal
 from service.context import AppContext
 
@@ -216,32 +216,9 @@ def by_evidence_id(ctx: AppContext, text: str, leaf_hash: bytes | None = None) -
 
 
 def _committing_leaves(ctx: AppContext, sha256: str) -> tuple[list[Leaf], bool]:
-    """Leaves whose record lists the document (erased records no longer say so).
-
-    A scan of the records (canonical JSON makes the pattern exact), confirmed by parsing
-    each candidate; see the report on issue 6 for the index this wants at scale."""
-    needle = f'"sha256":"{sha256}"'.encode()
-    # LIKE does not match BLOBs on SQLite; instr does. PostgreSQL has LIKE for bytea.
-    where = (func.instr(leaves.c.record, needle) > 0 if ctx.engine.dialect.name == "sqlite"
-             else leaves.c.record.like(b"%" + needle + b"%"))
-    found: list[Leaf] = []
-    start = -1
-    while len(found) <= MAX_DOCUMENT_LEAVES:
-        with ctx.engine.connect() as conn:
-            rows = conn.execute(
-                select(leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.record)
-                .where(where).where(leaves.c.leaf_index > start)
-                .order_by(leaves.c.leaf_index).limit(200)).all()
-        if not rows:
-            break
-        for index, lh, data in rows:
-            start = int(index)
-            try:
-                record = record_from_bytes(bytes(data))
-            except RecordError:
-                continue  # fsck's business, not the verifier's
-            if any(d.sha256 == sha256 for d in record.documents):
-                found.append(Leaf(int(index), bytes(lh)))
+    """Leaves whose record lists the document, from the record-documents index (kept at
+    ingestion, so it holds for encrypted and erased records too)."""
+    found = [Leaf(i, h) for i, h in ctx.store.leaves_citing(sha256)]
     return found[:MAX_DOCUMENT_LEAVES], len(found) > MAX_DOCUMENT_LEAVES
 
 
