@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from anchoring import merkle
 from anchoring.errors import AnchoringError, RecordError
 from anchoring.notes import verify_checkpoint
 from anchoring.records import record_from_bytes
-from anchoring.store import LogStore, StoredCheckpoint
+from anchoring.store import LogStore, StoredCheckpoint, pairs_in
 from anchoring.tables import nodes
 
 BATCH = 5000
@@ -147,7 +147,7 @@ def _compare_nodes(store: LogStore, created: list[tuple[int, int, bytes]], note:
     with store.engine.connect() as conn:
         for i in range(0, len(keys), 500):
             rows = conn.execute(select(nodes.c.level, nodes.c.idx, nodes.c.hash)
-                                .where(tuple_(nodes.c.level, nodes.c.idx).in_(keys[i:i + 500])))
+                                .where(pairs_in(nodes.c.level, nodes.c.idx, keys[i:i + 500])))
             stored.update({(int(a), int(b)): bytes(c) for a, b, c in rows})
     for lv, ix, h in created:
         have = stored.get((lv, ix))

@@ -82,7 +82,6 @@ def parse_json(data: bytes, *, max_bytes: int) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedJSON(f"body is not valid UTF-8 at byte {exc.start}") from None
-    _check_depth(text)
     try:
         value = json.loads(
             text,
@@ -93,44 +92,27 @@ def parse_json(data: bytes, *, max_bytes: int) -> Any:
         )
     except json.JSONDecodeError as exc:
         raise MalformedJSON(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # the C parser guards its own stack
+        raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     _check_ints(value, "")
     return value
 
 
-def _check_depth(text: str) -> None:
-    # Cheap pre-scan so a deeply nested body cannot exhaust the parser's recursion.
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        elif ch in "]}":
-            depth -= 1
-
-
-def _check_ints(value: Any, where: str) -> None:
+def _check_ints(value: Any, where: str, depth: int = 0) -> None:
+    """Integers within +-2^53, no floats, nesting within MAX_JSON_DEPTH."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
+    if depth >= MAX_JSON_DEPTH and isinstance(value, (dict, list)):
+        raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise RecordError(f"integer at {where or 'top level'} is outside +-2^53", field=where)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _check_ints(v, f"{where}.{k}" if where else k)
+            _check_ints(v, f"{where}.{k}" if where else k, depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_ints(v, f"{where}[{i}]")
+            _check_ints(v, f"{where}[{i}]", depth + 1)
     elif isinstance(value, float):
         raise RecordError(f"non-integer number at {where}", field=where)
 
@@ -313,7 +295,11 @@ def build_record(
     data = canonical(content)
     if len(data) > MAX_RECORD_BYTES:
         raise TooLarge(f"record is {len(data)} bytes, limit {MAX_RECORD_BYTES}")
-    return record_from_bytes(data)
+    # built here from checked parts, so no need to re-read it as `record_from_bytes` would
+    return Record(data=data, leaf_hash=leaf_hash(data), tenant=tenant,
+                  event_id=content["event_id"], loan_id=content["loan_id"], type=content["type"],
+                  occurred_at=content["occurred_at"], received_at=content["received_at"],
+                  documents=_documents(content["documents"]))
 
 
 def record_from_bytes(data: bytes) -> Record:

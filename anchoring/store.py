@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from anchoring import merkle
@@ -86,6 +86,17 @@ class BatchItemError(LogError):
 LoanPolicy = Callable[[Sequence[bytes], Sequence[Record]], None]
 """Checks new records of one loan against the records it already has (the lending state
 machine); raises to refuse. Receives the stored record bytes of the loan, oldest first."""
+
+
+def pairs_in(first: Any, second: Any, pairs: Sequence[tuple[Any, Any]]) -> ColumnElement[bool]:
+    """`(first, second) IN pairs`, written so every database uses its index: SQLite 3.40
+    plans a row-value IN as a full table scan, so group by the first column instead."""
+    grouped: dict[Any, list[Any]] = {}
+    for a, b in pairs:
+        grouped.setdefault(a, []).append(b)
+    if not grouped:
+        return false()
+    return or_(*[and_(first == a, second.in_(bs)) for a, bs in grouped.items()])
 
 
 def _now_text() -> str:
@@ -228,7 +239,7 @@ class LogStore:
             rows = conn.execute(
                 select(leaves.c.tenant, leaves.c.event_id, leaves.c.leaf_index,
                        leaves.c.leaf_hash, leaves.c.received_at, leaves.c.posted_hash)
-                .where(tuple_(leaves.c.tenant, leaves.c.event_id).in_(keys[chunk:chunk + 500]))
+                .where(pairs_in(leaves.c.tenant, leaves.c.event_id, keys[chunk:chunk + 500]))
             )
             for t, e, idx, lh, at, ph in rows:
                 found[(t, e)] = (Accepted(int(idx), bytes(lh), at, replay=True), ph)
@@ -245,7 +256,7 @@ class LogStore:
         for chunk in range(0, len(keys), 500):
             rows = conn.execute(
                 select(leaves.c.tenant, leaves.c.loan_id, leaves.c.record, leaves.c.leaf_hash)
-                .where(tuple_(leaves.c.tenant, leaves.c.loan_id).in_(keys[chunk:chunk + 500]))
+                .where(pairs_in(leaves.c.tenant, leaves.c.loan_id, keys[chunk:chunk + 500]))
                 .where(leaves.c.record.is_not(None))
                 .order_by(leaves.c.leaf_index)
             )
@@ -273,7 +284,7 @@ class LogStore:
                 continue
             rows = conn.execute(
                 select(nodes.c.level, nodes.c.idx, nodes.c.hash)
-                .where(tuple_(nodes.c.level, nodes.c.idx).in_(part))
+                .where(pairs_in(nodes.c.level, nodes.c.idx, part))
             )
             found.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in rows})
 
@@ -470,8 +481,8 @@ class LogStore:
         for chunk in range(0, len(wanted), 500):
             rows = conn.execute(select(data_keys.c.tenant, data_keys.c.loan_id, data_keys.c.wrapped,
                                        data_keys.c.master_key_id)
-                                .where(tuple_(data_keys.c.tenant, data_keys.c.loan_id)
-                                       .in_(wanted[chunk:chunk + 500])))
+                                .where(pairs_in(data_keys.c.tenant, data_keys.c.loan_id,
+                                                wanted[chunk:chunk + 500])))
             for t, loan, wrapped, mid in rows:
                 self._loan_keys[(t, loan)] = (None if wrapped is None else self.cipher.unwrap(
                     _blob(wrapped), mid, loan_label(t, loan)))
@@ -494,7 +505,7 @@ class LogStore:
         keys = list(loans)
         for chunk in range(0, len(keys), 500):
             rows = conn.execute(select(data_keys.c.tenant, data_keys.c.loan_id)
-                                .where(tuple_(data_keys.c.tenant, data_keys.c.loan_id).in_(keys[chunk:chunk + 500]))
+                                .where(pairs_in(data_keys.c.tenant, data_keys.c.loan_id, keys[chunk:chunk + 500]))
                                 .where(data_keys.c.erased_at.is_not(None)))
             erased.update({(t, loan): None for t, loan in rows})
         return erased

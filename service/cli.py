@@ -242,9 +242,10 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-from service import cli_chain  # noqa: E402
+from service import cli_chain, demo  # noqa: E402
 
 cli_chain.register(app)
+demo.register(app)
 from service import cli_lending  # noqa: E402
 cli_lending.register(app)
 from service import cli_dispute  # noqa: E402
