@@ -277,6 +277,8 @@ def build_record(
     posted: Mapping[str, Any], *, tenant: str, received_at: datetime, salt: bytes
 ) -> Record:
     """The canonical record for a posted event, accepted by `tenant` at `received_at`."""
+    if not isinstance(posted, Mapping):
+        raise RecordError(f"an event must be a JSON object, got {type(posted).__name__}")
     posted = check_posted(dict(posted))
     if not TENANT_ID.fullmatch(tenant):
         raise RecordError(f"tenant {tenant!r} is not a valid tenant id")

@@ -610,7 +610,10 @@ class LogStore:
     def put_document(self, tenant: str, sha256: str, media_type: str, content: bytes,
                      created_at: str) -> bool:
         """Store a document (content-addressed); False if it was there already."""
-        with self.engine.begin() as conn:
+        # a read then a write: take the write lock up front, or SQLite refuses the upgrade
+        # with "database is locked" when another writer got in between
+        with self.engine.connect() as c, c.execution_options(cunzheng_write=True).begin() as tx:
+            conn = tx.connection
             have = conn.execute(select(documents.c.sha256).where(documents.c.sha256 == sha256)).first()
             if have is None:
                 wrapped = mid = None

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anchoring.errors import (
@@ -81,6 +82,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CunzhengError)
     async def _domain(_request: Request, exc: CunzhengError) -> JSONResponse:
         return for_error(exc)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if "locked" in text or "could not serialize" in text or "deadlock" in text:
+            response = problem(503, "busy", "the database is busy; retry shortly (nothing was written)")
+            response.headers["Retry-After"] = "1"
+            return response
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -58,8 +58,8 @@ def builder_available() -> tuple[bool, str]:
         from dispute import casefile
     except ImportError as exc:
         return False, f"the case-file renderer is not in this build: {exc}"
-    if not hasattr(casefile, "render_for_package"):
-        return False, "the case-file renderer (dispute.casefile.render_for_package) is not ready"
+    if not hasattr(casefile, "render_case_file"):
+        return False, "the case-file renderer (dispute.casefile.render_case_file) is not ready"
     return True, ""
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -58,6 +58,8 @@ async def post_event(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
     body = await json_body(request, ctx)
     if isinstance(body, list):
         raise RecordError("POST /v1/events takes one event object; use /v1/events/batch for a list")
+    if not isinstance(body, dict):
+        raise RecordError(f"an event must be a JSON object, got {type(body).__name__}")
     try:
         [done] = await run_in_threadpool(ctx.log.submit, who.tenant or "", [body])
     except BatchItemError as exc:  # one event: report its error without batch wording
@@ -90,7 +92,7 @@ def get_event(event_id: str, ctx: Ctx, who: Lender) -> dict[str, Any]:
 
 
 @router.get("/records/{leaf_index}", summary="Read a record by leaf index (legal; lenders: own tenant)")
-def get_record(leaf_index: int, ctx: Ctx, who: LenderOrLegal) -> dict[str, Any]:
+def get_record(leaf_index: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx, who: LenderOrLegal) -> dict[str, Any]:
     leaf = ctx.store.leaf(leaf_index)
     if who.role is Role.LENDER and leaf.tenant != who.tenant:
         raise NotFound(f"no leaf at index {leaf_index}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from anchoring.errors import LogError, NotFound
@@ -75,13 +75,13 @@ def list_checkpoints(ctx: Ctx, who: LogReader, limit: Annotated[int, Query(ge=1,
 
 
 @router.get("/checkpoints/{tree_size}", summary="The signed checkpoint of a size")
-def checkpoint(tree_size: int, ctx: Ctx, who: LogReader) -> dict[str, Any]:
+def checkpoint(tree_size: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx, who: LogReader) -> dict[str, Any]:
     return checkpoint_view(ctx.store.checkpoint(tree_size), ctx)
 
 
 @router.get("/checkpoints/{tree_size}/note", response_class=PlainTextResponse,
             summary="The signed note of a checkpoint, as text")
-def checkpoint_note(tree_size: int, ctx: Ctx, who: LogReader) -> PlainTextResponse:
+def checkpoint_note(tree_size: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx, who: LogReader) -> PlainTextResponse:
     return PlainTextResponse(ctx.store.checkpoint(tree_size).note)
 
 

@@ -214,10 +214,6 @@ def test_verify_logged_tampered_unknown_and_by_id(ledger: Ledger) -> None:
     assert r.status_code == 422 and 'id="verify-error"' in r.text
 
 
-@pytest.mark.xfail(strict=False, reason="service.verification scans leaves.record for the "
-                   "document's hash, which encryption at rest (c907fa8) seals; the store's "
-                   "leaves_citing index is the fix (tests/integration/test_verify_api.py "
-                   "fails the same way)")
 def test_verify_a_document(ledger: Ledger) -> None:
     import hashlib
 

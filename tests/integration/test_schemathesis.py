@@ -29,14 +29,7 @@ schemathesis.serializer.alias("application/zip", "application/octet-stream")
 
 # 5xx found by this test in routes of other slices, reported to the lead with the request;
 # their failures are reported as warnings until fixed (remove the entry with the fix).
-KNOWN_5XX: dict[tuple[str, str], str] = {
-    ("POST", "/v1/events"): "a body of null or a list of non-pairs reaches build_record: "
-                            "TypeError/ValueError in anchoring.records.check_posted(dict(...))",
-    ("GET", "/v1/records/{leaf_index}"): "leaf_index beyond 2**63: OverflowError in the query "
-                                         "(no Path(ge=0, le=2**62) bound)",
-    ("GET", "/v1/log/checkpoints/{tree_size}"): "tree_size beyond 2**63: OverflowError",
-    ("GET", "/v1/log/checkpoints/{tree_size}/note"): "tree_size beyond 2**63: OverflowError",
-}
+KNOWN_5XX: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
