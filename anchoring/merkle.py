@@ -242,8 +242,20 @@ class MemoryTree:
 
 
 def root(leaf_hashes: Sequence[bytes]) -> bytes:
-    """MTH over a list of leaf hashes."""
-    return MemoryTree(leaf_hashes).root()
+    """MTH over a list of leaf hashes, level by level: pairing left to right and carrying an
+    odd last node up unchanged gives exactly RFC 9162's split-at-a-power-of-two tree."""
+    level = list(leaf_hashes)
+    for h in level:
+        _check_hash(h, "leaf hash")
+    if not level:
+        return EMPTY_ROOT
+    sha256, prefix = hashlib.sha256, NODE_PREFIX
+    while len(level) > 1:
+        odd = level[-1] if len(level) % 2 else None
+        level = [sha256(prefix + a + b).digest() for a, b in zip(level[::2], level[1::2])]
+        if odd is not None:
+            level.append(odd)
+    return level[0]
 
 
 def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:

@@ -132,3 +132,10 @@ def test_frontier_appends_like_the_full_tree(start: int, more: int) -> None:
         for level, index, value in frontier.append(h):
             assert full.node(level, index) == value
     assert frontier.root() == full.root()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2100))
+def test_level_by_level_root_equals_the_recursive_definition(n: int) -> None:
+    hs = _leaves(n)
+    assert merkle.root(hs) == _mth(hs) == merkle.MemoryTree(hs).root()
