@@ -45,10 +45,22 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         app.state.ctx = context
         publisher = asyncio.create_task(_publish_checkpoints(context))
         scheduler = None
-        if settings.anchor_enabled:
-            from service.chain_setup import start_scheduler
+        if settings.anchor_enabled or settings.monitoring_tenant_list:
+            from apscheduler.schedulers.background import BackgroundScheduler
 
-            scheduler, app.state.anchor_runner = start_scheduler(context)
+            scheduler = BackgroundScheduler(daemon=True)
+            if settings.anchor_enabled:
+                from service.chain_setup import add_anchoring
+
+                app.state.anchor_runner = add_anchoring(scheduler, context)
+            if settings.monitoring_tenant_list:
+                from service.monitoring_job import schedule_monitoring
+
+                for tenant in settings.monitoring_tenant_list:
+                    schedule_monitoring(scheduler, context, tenant, context.clock,
+                                        settings.monitoring_interval)
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:

@@ -141,10 +141,9 @@ class AnchorRunner:
                             self.ctx.clock)
 
 
-def start_scheduler(ctx: AppContext) -> tuple[BackgroundScheduler, AnchorRunner]:
+def add_anchoring(scheduler: BackgroundScheduler, ctx: AppContext) -> AnchorRunner:
+    """Schedule the anchoring job; it connects and deploys on its first good round."""
     runner = AnchorRunner(ctx, Backoff(time.monotonic))
-    scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(runner.tick, "interval", seconds=ctx.settings.anchor_interval,
                       id="anchoring", max_instances=1, coalesce=True)
-    scheduler.start()
-    return scheduler, runner
+    return runner

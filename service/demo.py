@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,7 +44,8 @@ class Demo:
         self.url = f"http://127.0.0.1:{port}"
         self.rpc = f"http://127.0.0.1:{devnet_port}"
         self.env = {**os.environ, "CUNZHENG_DATA_DIR": str(self.data),
-                    "CUNZHENG_DEVNET_PORT": str(devnet_port), "CUNZHENG_ANCHOR_INTERVAL": "2"}
+                    "CUNZHENG_DEVNET_PORT": str(devnet_port), "CUNZHENG_ANCHOR_INTERVAL": "2",
+                    "CUNZHENG_MONITORING_TENANTS": TENANT, "CUNZHENG_MONITORING_INTERVAL": "60"}
         self.env.pop("CUNZHENG_CHAIN_RPC", None)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(timeout=60)
@@ -136,10 +138,15 @@ class Demo:
         return contract
 
     def simulate(self, keys: dict[str, str], loans: int, months: int, seed: int) -> None:
-        self.step(f"simulating {loans} loans over {months} months (seed {seed}) through the lending client")
+        # the simulated months end about now, so the monitoring job (as of today) agrees
+        today = datetime.now(UTC).date()
+        first = (today.replace(day=1) - timedelta(days=31 * months)).replace(day=1)
+        self.step(f"simulating {loans} loans over {months} months from {first} (seed {seed}) "
+                  "through the lending client")
         started = time.monotonic()
         proc = subprocess.run([*CLI, "simulate", "--loans", str(loans), "--months", str(months),
-                               "--seed", str(seed), "--url", self.url, "--key", keys["lender"],
+                               "--seed", str(seed), "--start", first.isoformat(),
+                               "--url", self.url, "--key", keys["lender"],
                                "--admin-key", keys["admin"], "--tenant", TENANT,
                                "--receipts-dir", str(self.data / "receipts")],
                               env=self.env, timeout=7200)

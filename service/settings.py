@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     anchor_confirmations: int = Field(2, ge=1, description="confirmations before an anchor is final")
     anchor_key_file: Path | None = Field(
         None, description="hex private key of the anchorer; the devnet's dev account 1 by default")
+    monitoring_tenants: str = Field(
+        "", description="comma-separated tenants the post-loan monitoring job watches")
+    monitoring_interval: float = Field(3600.0, gt=0, description="seconds between monitoring runs")
     deployment_file: Path | None = Field(None, description="data_dir/deployment.json by default")
     public_base_url: str | None = Field(None, description="URL used in QR codes and links")
 
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'cunzheng.db').resolve()}"
+
+    @property
+    def monitoring_tenant_list(self) -> list[str]:
+        return [t.strip() for t in self.monitoring_tenants.split(",") if t.strip()]
 
     @property
     def resolved_deployment_file(self) -> Path:

@@ -206,3 +206,11 @@ def test_impossible_event_is_a_422_that_says_why(api: Api) -> None:
     assert r.status_code == 422
     assert r.json()["reason_code"] and "contract" in r.json()["detail"]
     assert api.ctx.store.tree_size() == 0
+
+
+def test_serve_schedules_the_monitoring_job_per_tenant(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "m", anchor_enabled=False,
+                        monitoring_tenants="bank-a, bank-b", monitoring_interval=3600)
+    with running_api(settings) as a:
+        scheduler = a.client.app.state.scheduler
+        assert {j.id for j in scheduler.get_jobs()} == {"monitoring:bank-a", "monitoring:bank-b"}
