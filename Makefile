@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup system-deps node-deps run test bench lint clean
+.PHONY: setup system-deps maybe-system-deps node-deps demo run test bench lint clean
 
 setup: $(STAMP)
 
@@ -25,16 +25,29 @@ system-deps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-# npm packages: solc-js (compiles the contract) and a real anvil binary for the chain tests.
-node-deps:
-	@if [ -f tools/package.json ]; then cd tools && npm install --no-audit --no-fund --silent; fi
+# npm packages: solc-js (compiles the contract) and a real anvil binary for the chain tests,
+# exactly as pinned in tools/package-lock.json.
+node-deps: tools/node_modules/.installed
 
-# Runs the service on the embedded defaults (SQLite and the local devnet under ./data).
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund
+	touch $@
+
+# Debian packages need root; elsewhere install them by hand (see README).
+maybe-system-deps:
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory system-deps; fi
+
+# The whole system on the embedded defaults: devnet, service, witnesses, a simulated
+# portfolio, anchors, a court package verified. ARGS="--fresh" starts over.
+demo: setup maybe-system-deps
+	$(BIN)/cunzheng demo $(ARGS)
+
+# Only the service on the embedded defaults (SQLite and the local devnet under ./data).
 run: setup
 	$(BIN)/cunzheng serve
 
-test: setup
-	$(BIN)/pytest
+test: setup maybe-system-deps node-deps
+	$(BIN)/pytest $(ARGS)
 
 bench: setup
 	$(BIN)/python -m bench.run

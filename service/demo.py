@@ -213,7 +213,7 @@ def register(app: typer.Typer) -> None:
         fresh: Annotated[bool, typer.Option("--fresh", help="delete the data directory first")] = False,
         loans: Annotated[int, typer.Option(help="loans to simulate")] = 300,
         months: Annotated[int, typer.Option(help="simulated months")] = 18,
-        seed: Annotated[int, typer.Option(help="simulation seed")] = 7,
+        seed: Annotated[int, typer.Option(help="simulation seed")] = 1,
         port: Annotated[int, typer.Option(help="service port")] = 8000,
         devnet_port: Annotated[int, typer.Option(help="devnet port")] = 8545,
         exit_after: Annotated[bool, typer.Option("--exit", help="stop everything at the end")] = False,
