@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from anchoring.errors import (
     AnchoringError,
     Conflict,
+    IntegrityError,
     LogError,
     MerkleError,
     NotFound,
@@ -39,6 +40,8 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (MerkleError, 400, "bad-proof-request"),
     (LogError, 400, "bad-request"),
     (LendingError, 422, "invalid-lending-data"),
+    # stored data failed a check (found by fsck too): the server's fault, not the request's
+    (IntegrityError, 500, "stored-data-damaged"),
     (AnchoringError, 400, "bad-request"),
     (CunzhengError, 400, "bad-request"),
 ]
