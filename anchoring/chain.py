@@ -66,7 +66,7 @@ class Web3Chain:
     def block_hash(self, number: int) -> bytes | None:
         try:
             return bytes(self.w3.eth.get_block(number)["hash"])
-        except Exception:  # block not (yet) on the canonical chain
+        except Exception:  # noqa: BLE001 - nodes differ in how they say "no such block"
             return None
 
     def block_time(self, number: int) -> int:

@@ -21,7 +21,14 @@ from anchoring.errors import IntegrityError, RecordError, SignatureError
 from anchoring.notes import Checkpoint, Signer, sign_checkpoint, verify_signature
 from anchoring.receipts import Receipt, sign_receipt
 from anchoring.records import build_record, canonical, format_utc, posted_hash
-from anchoring.store import Accepted, BatchItemError, LoanPolicy, LogStore, Pending, StoredCheckpoint
+from anchoring.store import (
+    Accepted,
+    BatchItemError,
+    LoanPolicy,
+    LogStore,
+    Pending,
+    StoredCheckpoint,
+)
 
 MAX_BATCH = 1000
 

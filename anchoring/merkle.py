@@ -382,14 +382,13 @@ def verify_consistency(
 ) -> None:
     """Raise `ConsistencyProofError` unless the tree (size2, root2) extends (size1, root1)."""
     _check_hash(root2, "second root")
-    if size1 == 0:
-        # Every tree extends the empty tree; its root must still be the empty root.
-        if root1 != EMPTY_ROOT:
-            raise ConsistencyProofError(
-                f"a tree of size 0 has root {EMPTY_ROOT.hex()}, got {root1.hex()}",
-                expected=EMPTY_ROOT,
-                found=root1,
-            )
+    # Every tree extends the empty tree; its root must still be the empty root.
+    if size1 == 0 and root1 != EMPTY_ROOT:
+        raise ConsistencyProofError(
+            f"a tree of size 0 has root {EMPTY_ROOT.hex()}, got {root1.hex()}",
+            expected=EMPTY_ROOT,
+            found=root1,
+        )
     if size1 == size2 and root1 != root2:
         raise ConsistencyProofError(
             f"trees of equal size {size1} have different roots: "

@@ -154,7 +154,7 @@ def parse_rfc3339(text: Any, field: str) -> datetime:
     if frac and len(frac.group(1)) > 6:  # keep microseconds, the precision records carry
         text = text.replace(frac.group(0), "." + frac.group(1)[:6])
     try:
-        moment = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError as exc:
         raise RecordError(f"{field} is not a valid time: {exc}", field=field) from None
     return moment.astimezone(UTC)

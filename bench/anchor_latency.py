@@ -61,7 +61,7 @@ def run(seconds: float, rate: float, interval: float, confirmations: int, batch:
         args = ["keys", "create", "--role", role] + (["--tenant", tenant] if tenant else [])
         keys[role] = subprocess.run([*CLI, *args], env=env, cwd=REPO, check=True,
                                     capture_output=True, text=True).stdout.strip()
-    log = open(data / "serve.log", "wb")
+    log = open(data / "serve.log", "wb")  # noqa: SIM115 - the child process writes it
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=REPO,
                             stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-from anchoring.anchor_job import AnchorJobConfig, AnchoringJob, Backoff, RoundReport, run_guarded
+from anchoring.anchor_job import AnchoringJob, AnchorJobConfig, Backoff, RoundReport, run_guarded
 from anchoring.anchor_store import AnchorStore
 from anchoring.chain import Web3Chain
 from anchoring.errors import AnchoringError
@@ -118,7 +118,7 @@ class AnchorRunner:
                     return None
                 try:
                     self.job = self._build()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any failure to connect: back off
                     delay = self.backoff.failure()
                     logger.warning("chain not ready (%s: %s); retrying in %.0f s",
                                    type(exc).__name__, exc, delay)

@@ -80,8 +80,8 @@ def _bootstrap_admin(ctx: Any) -> None:
     """On a fresh data directory, create an admin key and write it to a 0600 file once."""
     import os
 
-    from service.auth import Role, create_key, list_keys
     from anchoring.records import format_utc
+    from service.auth import Role, create_key, list_keys
 
     if list_keys(ctx.engine):
         return
@@ -242,13 +242,15 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-from service import cli_chain, demo  # noqa: E402
+from service import cli_chain, demo
 
 cli_chain.register(app)
 demo.register(app)
-from service import cli_lending  # noqa: E402
+from service import cli_lending
+
 cli_lending.register(app)
-from service import cli_dispute  # noqa: E402
+from service import cli_dispute
+
 cli_dispute.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,7 +42,12 @@ def register(app: typer.Typer) -> None:
                force: Annotated[bool, typer.Option(help="deploy again even if a record exists")] = False) -> None:
         """Deploy the anchor registry, grant roles and write the deployment record; or check
         an existing deployment's code against the committed artifact."""
-        from anchoring.registry import check_deployed_code, deploy_registry, load_deployment, save_deployment
+        from anchoring.registry import (
+            check_deployed_code,
+            deploy_registry,
+            load_deployment,
+            save_deployment,
+        )
         from service.chain_setup import DEV_ROLES, anchorer_address, web3_for
 
         settings = _settings(data_dir, None)

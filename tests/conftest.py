@@ -25,7 +25,7 @@ def _postgres_reason() -> str | None:
             conn.execute(text("select 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # pragma: no cover - depends on the machine
+    except Exception as exc:  # noqa: BLE001  # pragma: no cover - depends on the machine
         return f"no PostgreSQL at {POSTGRES_URL}: {type(exc).__name__}"
 
 

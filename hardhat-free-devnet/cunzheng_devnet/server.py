@@ -10,11 +10,11 @@ with them for anyone who can reach the port.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import signal
 import socket
 import sys
-import json
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -13,8 +13,8 @@ from anchoring.errors import NotFound, RecordError
 from anchoring.log import MAX_BATCH
 from anchoring.store import BatchItemError, StoredLeaf
 from lending_core.events import example_payload
-from service.deps import Ctx, Lender, LenderOrLegal, json_body
 from service.auth import Role
+from service.deps import Ctx, Lender, LenderOrLegal, json_body
 from service.routes.log import anchor_facts
 
 router = APIRouter(prefix="/v1", tags=["events"])

@@ -42,7 +42,7 @@ class Service:
 
     def start(self) -> None:
         Path(self.env["CUNZHENG_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
-        log = open(Path(self.env["CUNZHENG_DATA_DIR"]) / f"serve-{self.port}.log", "ab")
+        log = open(Path(self.env["CUNZHENG_DATA_DIR"]) / f"serve-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([*CLI, "serve", "--port", str(self.port)], env=self.env,
                                      cwd=REPO, stdout=log, stderr=log)
         deadline = time.monotonic() + 60

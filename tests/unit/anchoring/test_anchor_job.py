@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
-from anchoring.anchor_job import AnchorJobConfig, AnchoringJob, Backoff, run_guarded
+from anchoring.anchor_job import AnchoringJob, AnchorJobConfig, Backoff, run_guarded
 from anchoring.anchor_store import AnchorStore
 from anchoring.chain import Web3Chain
 from anchoring.errors import IntegrityError

@@ -12,7 +12,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anchoring import merkle
 from anchoring.errors import CheckpointError, RecordError, SignatureError
-from anchoring.notes import Checkpoint, Signer, key_id, parse_checkpoint, sign_checkpoint, verify_checkpoint
+from anchoring.notes import (
+    Checkpoint,
+    Signer,
+    key_id,
+    parse_checkpoint,
+    sign_checkpoint,
+    verify_checkpoint,
+)
 from anchoring.receipts import Receipt, sign_receipt, verify_receipt
 from anchoring.records import (
     MalformedJSON,

@@ -10,7 +10,7 @@ import pytest
 from web3 import EthereumTesterProvider, Web3
 
 from anchoring import merkle
-from anchoring.anchor_job import AnchorJobConfig, AnchoringJob
+from anchoring.anchor_job import AnchoringJob, AnchorJobConfig
 from anchoring.anchor_store import AnchorStore
 from anchoring.chain import Web3Chain
 from anchoring.registry import deploy_registry
@@ -83,7 +83,7 @@ def test_witness_refuses_a_root_the_log_never_signed(setup, tmp_path: Path) -> N
 
 
 def test_witness_refuses_a_checkpoint_signed_by_another_key(setup, tmp_path: Path) -> None:
-    api, job, chain, witness = setup
+    api, job, _chain, witness = setup
     witness.state.public_key = "A" * 43 + "="  # pinned key differs from the log's
     _post(api, 0, 2)
     job.run_once()
@@ -92,7 +92,7 @@ def test_witness_refuses_a_checkpoint_signed_by_another_key(setup, tmp_path: Pat
 
 
 def test_witness_state_must_match_the_chain(setup, tmp_path: Path) -> None:
-    api, job, chain, witness = setup
+    _api, _job, _chain, witness = setup
     other = WitnessState(**{**witness.state.__dict__, "contract": "0x" + "11" * 20})
     with pytest.raises(WitnessError, match="watches contract"):
         Witness(witness.chain, witness.log, other, tmp_path / "x.json")
