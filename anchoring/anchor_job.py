@@ -203,7 +203,7 @@ class Backoff:
 
     def failure(self) -> float:
         self.failures += 1
-        delay = min(self._cap, self._base * 2 ** (self.failures - 1))
+        delay: float = min(self._cap, self._base * 2.0 ** (self.failures - 1))
         self._until = self._clock() + delay
         return delay
 

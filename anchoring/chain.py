@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
@@ -74,7 +75,7 @@ class Web3Chain:
 
     def receipt(self, tx_hash: bytes) -> TxReceipt | None:
         try:
-            r = self.w3.eth.get_transaction_receipt(tx_hash)
+            r = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:
             return None
         if r is None or r.get("blockNumber") is None:
@@ -83,7 +84,7 @@ class Web3Chain:
 
     def tx_known(self, tx_hash: bytes) -> bool:
         try:
-            return self.w3.eth.get_transaction(tx_hash) is not None
+            return self.w3.eth.get_transaction(HexBytes(tx_hash)) is not None
         except TransactionNotFound:
             return False
 

@@ -188,7 +188,8 @@ class Record:
 
     @property
     def content(self) -> dict[str, Any]:
-        return json.loads(self.data)
+        content: dict[str, Any] = json.loads(self.data)
+        return content
 
 
 def posted_hash(posted: Mapping[str, Any]) -> str:

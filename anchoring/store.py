@@ -197,7 +197,9 @@ class LogStore:
                 self._check_loans(conn, fresh, policy)
             size = self._size(conn)
             frontier = merkle.Frontier(size, self._reader(conn, merkle.nodes_for_root(size)))
-            leaf_rows, node_rows, doc_rows = [], [], []
+            leaf_rows: list[dict[str, Any]] = []
+            node_rows: list[dict[str, Any]] = []
+            doc_rows: list[dict[str, Any]] = []
             for i, item in fresh:
                 rec = item.record
                 index = frontier.size

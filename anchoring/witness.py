@@ -25,7 +25,7 @@ import httpx
 
 from anchoring import merkle
 from anchoring.chain import AnchorChain
-from anchoring.errors import AnchoringError
+from anchoring.errors import AnchoringError, MerkleError
 from anchoring.notes import verify_checkpoint
 
 logger = logging.getLogger("cunzheng.witness")
@@ -176,7 +176,7 @@ class Witness:
             proof = self.log.consistency_proof(last_size, size)
             try:
                 merkle.verify_consistency(last_size, size, proof, last_root, root)
-            except merkle.MerkleError as exc:
+            except MerkleError as exc:
                 raise WitnessRefusal(
                     f"size {size} is not an append-only extension of the size {last_size} "
                     f"this witness cosigned: {exc}") from None
