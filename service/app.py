@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import problems
+from service import openapi_examples, problems
 from service.context import AppContext, build_context
 from service.routes import admin, documents, erasure, events, log, verify
 from service.settings import Settings
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     app = FastAPI(title="Cunzheng evidence ledger", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
     problems.install(app)
+    openapi_examples.install(app)
     for module in (events, documents, log, admin, erasure, verify):
         app.include_router(module.router)
     app.include_router(__import__("service.pages", fromlist=["router"]).router)  # /ui pages

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -50,7 +50,8 @@ def get_keys(ctx: Ctx, who: Admin) -> dict[str, Any]:
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
-def delete_key(key_id: str, ctx: Ctx, who: Admin) -> None:
+def delete_key(key_id: Annotated[str, Path(examples=["72d9c94a5498230f"])], ctx: Ctx,
+               who: Admin) -> None:
     revoke_key(ctx.engine, key_id, format_utc(ctx.clock()))
 
 

@@ -77,3 +77,20 @@ def test_every_operation_has_a_summary() -> None:
     missing = [f"{m.upper()} {p}" for p, ops in paths.items() for m, op in ops.items()
                if not op.get("summary")]
     assert not missing, f"operations without a summary: {missing}"
+
+
+def test_every_operation_documents_an_example() -> None:
+    spec = create_app(Settings(anchor_enabled=False)).openapi()
+    missing = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            bodies = list(op.get("requestBody", {}).get("content", {}).values())
+            bodies += [c for r in op.get("responses", {}).values()
+                       for c in r.get("content", {}).values()]
+            params = op.get("parameters", [])
+            if not (any("example" in b or "examples" in b for b in bodies)
+                    or any("example" in p or "examples" in p or "examples" in p.get("schema", {})
+                           for p in params)):
+                missing.append(f"{method.upper()} {path}")
+            assert op.get("summary"), f"{method.upper()} {path} has no summary"
+    assert missing == []
