@@ -9,12 +9,13 @@ stops early after `SERIES_BUDGET_S` seconds; the call count is reported) and rep
 median and p99. Every 100th proof is verified against the stored root, so the figures are
 for correct proofs.
 
-The build skips one step of `append`: its duplicate check (`LogStore._existing`), whose
-`(tenant, event_id) IN (VALUES ...)` query SQLite 3.40 answers with a full scan, which
-makes the build quadratic (about 40 minutes for 1M leaves). Event ids here are unique by
-construction and the UNIQUE constraint still refuses any duplicate; everything else
-(frontier, nodes, leaves, log state, one transaction per batch) is the real code. The cost
-of that check for one 1000-event batch at size N is measured separately and reported.
+The build is the real `LogStore.append` (duplicate check included) with the service's
+cipher: records are sealed at rest with AES-GCM under a per-loan data key wrapped by a
+master key, exactly as `cunzheng serve` stores them (`data_keys` gets one row per loan; each
+leaf here is a new loan). The log lives in a data directory with its master key, so
+`cunzheng serve` can open it (`bench.serve_api` serves proofs from it and measures RSS).
+The cost of the duplicate check and frontier load for one 1000-event batch at size N is
+measured and reported.
 
 Records are real canonical records: one is built with `build_record` from the example
 credit decision, and each leaf is that record with its event id, loan id and salt replaced
@@ -22,8 +23,9 @@ by same-length values (the bytes stay RFC 8785 canonical; a sample is re-read wi
 `record_from_bytes` to prove it). This skips only the per-event JSON work of the HTTP
 path, which `bench.ingest` measures.
 
-The database is kept under /tmp (`/tmp/cunzheng-bench/proofs-<N>.db`) and reused when a
-complete log of that size is already there, so only the first run pays for the build.
+The data directory is kept under /tmp (`/tmp/cunzheng-bench/log-<N>/`, database
+`cunzheng.db`, key `master-key`) and reused when a complete log of that size at the current
+schema is already there, so only the first run pays for the build.
 
 Baselines in the same run: the same proofs from `merkle.MemoryTree` over the same leaf
 hashes (pure computation, no database); a single-row primary-key read of `nodes` (the floor
@@ -45,12 +47,14 @@ from typing import Any
 from sqlalchemy import select
 
 from anchoring import merkle
+from anchoring.crypto import Cipher
 from anchoring.records import Record, build_record, record_from_bytes
 from anchoring.store import LogStore, Pending
 from anchoring.tables import nodes
 from bench.common import latency_stats, print_table, save, timed
 from lending_core.events import example_payload
 from service.db import make_engine, migrate
+from service.logkey import load_master_keys
 
 DB_DIR = Path("/tmp/cunzheng-bench")
 BATCH = 50_000
@@ -87,12 +91,19 @@ def synthetic(tpl: bytes, i: int, received_at: str) -> Record:
                   received_at=received_at, documents=())
 
 
-class _BuildStore(LogStore):
-    """`LogStore` without the duplicate lookup (see the module docstring)."""
+def log_dir(n: int) -> Path:
+    """The data directory (database and master key) of the cached log of n leaves."""
+    return DB_DIR / f"log-{n}"
 
-    @staticmethod
-    def _existing(conn: Any, items: Any) -> dict[Any, Any]:
-        return {}
+
+def open_log(n: int) -> tuple[Any, LogStore, Path]:
+    """Engine and encrypting `LogStore` of the cached log of n leaves, at the schema head."""
+    directory = log_dir(n)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "cunzheng.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    return engine, LogStore(engine, Cipher(load_master_keys(directory / "master-key"))), path
 
 
 def indexed_reader(conn: Any, keys: list[merkle.NodeKey]) -> merkle.NodeReader:
@@ -113,6 +124,7 @@ def build(store: LogStore, n: int) -> dict[str, Any]:
     start = store.tree_size()
     t0 = time.perf_counter()
     t_append = 0.0
+    marks: list[tuple[int, float]] = [(start, 0.0)]
     for lo in range(start, n, BATCH):
         items = [Pending(TENANT, f"{i:064x}", synthetic(tpl, i, received_at))
                  for i in range(lo, min(n, lo + BATCH))]
@@ -122,11 +134,18 @@ def build(store: LogStore, n: int) -> dict[str, Any]:
         done = lo + len(items)
         if done % 100_000 == 0 or done == n:
             el = time.perf_counter() - t0
+            marks.append((done, el))
             print(f"  built {done:,} leaves, {el:.0f} s, {(done - start) / el:,.0f} leaves/s",
                   flush=True)
     total = time.perf_counter() - t0
     built = n - start
+    # the rate over the last stretch, not the average, says what the next leaves cost
+    (d0, t_0), (d1, t_1) = marks[max(0, len(marks) - 3)], marks[-1]
+    last_rate = (d1 - d0) / (t_1 - t_0) if t_1 > t_0 else None
     return {"leaves_built": built, "build_s": round(total, 1),
+            "progress_leaves_s": [[d, round(t, 1)] for d, t in marks],
+            "last_stretch_leaves_per_s": round(last_rate) if last_rate else None,
+            "projected_10m_build_s_at_last_rate": round(1e7 / last_rate) if last_rate else None,
             "build_leaves_per_s": round(built / total) if built else None,
             "append_only_leaves_per_s": round(built / t_append) if built else None,
             "batch": BATCH}
@@ -135,19 +154,14 @@ def build(store: LogStore, n: int) -> dict[str, Any]:
 def run(quick: bool = False, leaves: int | None = None) -> dict[str, Any]:
     n = leaves or (100_000 if quick else 1_000_000)
     calls = QUICK_CALLS if quick else CALLS
-    DB_DIR.mkdir(parents=True, exist_ok=True)
-    path = DB_DIR / f"proofs-{n}.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    store = LogStore(engine)
-    builder = _BuildStore(engine)
+    engine, store, path = open_log(n)
     size = store.tree_size()
     if size > n:
         raise SystemExit(f"{path} holds {size} leaves, more than {n}; delete it")
     build_info = {"reused_existing_db": size == n}
     if size < n:
         print(f"building a log of {n:,} leaves in {path} (from {size:,})", flush=True)
-        build_info.update(build(builder, n))
+        build_info.update(build(store, n))
     size, root = store.tree_head()
     build_info["db_bytes"] = path.stat().st_size + sum(
         p.stat().st_size for p in path.parent.glob(path.name + "-*"))
@@ -247,7 +261,7 @@ def run(quick: bool = False, leaves: int | None = None) -> dict[str, Any]:
         print(f"  reused {path} ({b['db_bytes'] / 1e9:.2f} GB)")
     print(f"  append at this size, one {HTTP_BATCH}-event batch: duplicate check "
           f"{append_steps['duplicate_check_s']} s, frontier load "
-          f"{append_steps['frontier_load_s']} s (both full scans on SQLite)")
+          f"{append_steps['frontier_load_s']} s")
     figures = {
         "tree_size": size, "database": str(path), "build": build_info,
         "append_steps_at_size": append_steps, **stats,

@@ -1,0 +1,136 @@
+"""Evidence package build and verification time, on a real anchored log.
+
+Run: `.venv/bin/python -m bench.package [--quick]`.
+
+The log is the one the package tests use (`tests.unit.dispute.packaging.make_world`): a
+real SQLite log (records sealed at rest) in a temporary data directory holding the example
+loan's story (9 events, 3 documents) among other loans, anchored in three rounds on an
+in-process EVM (eth-tester, registry deployed, every checkpoint cosigned by a witness) and
+settled. Then, each repeated `REPEATS` times (median and max reported):
+
+- build with the real case-file renderer (`service.cli_dispute.build_dispute_package` with
+  its default renderer: `dispute.casefile.render_case_file`, WeasyPrint), which is what
+  `cunzheng case build` runs;
+- build with the tests' minimal PDF writer in place of the renderer (the package work
+  alone: selection, claim, proofs to the earliest anchored checkpoints, manifest, zip);
+- verify offline (`dispute.verify.verify_package` with the package key trusted, no chain),
+  and with the on-chain step (`Web3ChainView` on the same in-process chain).
+
+Baselines in the same run: writing the same files with `dispute.package.deterministic_zip`
+(the zip alone) and reading every entry of the package back with `zipfile` plus one
+SHA-256 per entry (the least any verifier must do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import tempfile
+import time
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import latency_stats, print_table, save
+
+REPEATS = 10
+QUICK_REPEATS = 3
+
+
+def _series(fn: Callable[[], Any], repeats: int) -> tuple[dict[str, float], Any]:
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return latency_stats(times), out
+
+
+def _read_and_hash(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return sum(len(hashlib.sha256(zf.read(i)).digest()) for i in zf.infolist())
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from anchoring.registry import load_artifact
+    from dispute.fonts import require_cjk_font
+    from dispute.package import deterministic_zip
+    from dispute.verify import Web3ChainView, verify_package
+    from service.cli_dispute import build_dispute_package
+    from tests.unit.dispute import LOAN_ID, TENANT
+    from tests.unit.dispute.packaging import AS_OF, BUILT_AT, make_world, simple_pdf
+
+    warnings.simplefilter("ignore", ResourceWarning)  # WeasyPrint leaves its ICC file open
+    repeats = QUICK_REPEATS if quick else REPEATS
+    work = Path(tempfile.mkdtemp(prefix="cunzheng-bench-package-"))
+    t_world = time.perf_counter()
+    world = make_world(work)
+    t_world = time.perf_counter() - t_world
+
+    def build(render: Any) -> Any:
+        return build_dispute_package(world.ctx, tenant=TENANT, loan_id=LOAN_ID, venue="court",
+                                     as_of=AS_OF, signer=world.signer, created_at=BUILT_AT,
+                                     render=render)
+
+    stats: dict[str, Any] = {}
+    stats["build_minimal_pdf"], light = _series(lambda: build(simple_pdf), repeats)
+    try:
+        require_cjk_font()
+        renderer_missing = None
+    except Exception as exc:  # noqa: BLE001 - any reason the renderer cannot run
+        renderer_missing = f"{type(exc).__name__}: {exc}"
+    full = None
+    if renderer_missing is None:
+        build(None)  # first render loads fonts; report it apart
+        stats["build_real_renderer"], full = _series(lambda: build(None), repeats)
+
+    package = full or light
+    keys = [world.signer.public_key]
+
+    def offline() -> Any:
+        report = verify_package(package.data, trusted_keys=keys)
+        report.raise_for_failures()
+        return report
+
+    chain = Web3ChainView(world.w3)
+    code = load_artifact().deployed_bytecode
+
+    def on_chain() -> Any:
+        report = verify_package(package.data, trusted_keys=keys, chain=chain, expected_code=code)
+        report.raise_for_failures()
+        return report
+
+    stats["verify_offline"], report = _series(offline, repeats)
+    stats["verify_with_chain"], _ = _series(on_chain, repeats)
+    stats["baseline_zip_same_files"], _ = _series(lambda: deterministic_zip(package.files), repeats)
+    stats["baseline_read_and_hash_entries"], _ = _series(lambda: _read_and_hash(package.data),
+                                                         repeats)
+    items = len(package.manifest["items"])
+    rows = [[name, s["calls"], s["median_ms"], s["max_ms"]] for name, s in stats.items()]
+    print_table(f"Evidence package ({items} records, {len(package.files)} files, "
+                f"{len(package.data):,} bytes with the {'real' if full else 'minimal'} PDF; ms)",
+                ["step", "runs", "median", "max"], rows)
+    if renderer_missing:
+        print(f"  real renderer not measured: {renderer_missing}")
+    figures = {
+        "records": items, "files": len(package.files), "package_bytes": len(package.data),
+        "minimal_pdf_package_bytes": len(light.data),
+        "world_setup_s": round(t_world, 2), "renderer_missing": renderer_missing,
+        "verification_steps": len(report.steps), "verification_result": report.result,
+        **stats,
+    }
+    save("package", quick, figures)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    run(parser.parse_args().quick)
+
+
+if __name__ == "__main__":
+    main()
