@@ -6,10 +6,18 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
 
 from anchoring.records import TooLarge, parse_json
-from service.auth import ForbiddenError, Principal, Role, authenticate
+from lending_core.errors import CunzhengError
+from service.auth import AuthError, ForbiddenError, Principal, Role, authenticate
 from service.context import AppContext
+
+MAX_API_KEY_LENGTH = 256  # keys are ~50 characters; anything longer is not one
+
+
+class IncompleteBody(CunzhengError):
+    """The request body ended before its declared length (the client went away)."""
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -25,7 +33,11 @@ def get_principal(request: Request, ctx: Ctx) -> Principal:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer":
         key = request.headers.get("x-api-key", "")
-    principal = authenticate(ctx.engine, key.strip() or None)
+    key = key.strip()
+    if not key.isprintable() or len(key) > MAX_API_KEY_LENGTH:  # NUL, control bytes, huge
+        raise AuthError(f"malformed API key: printable characters only, at most "
+                        f"{MAX_API_KEY_LENGTH}")
+    principal = authenticate(ctx.engine, key or None)
     request.state.principal = principal
     return principal
 
@@ -56,11 +68,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"body is {declared} bytes, limit {limit}")
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise TooLarge(f"body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise TooLarge(f"body is larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # a client that hangs up mid-body is not a server error
+        raise IncompleteBody(f"the client disconnected after {total} bytes of the body; "
+                             "nothing was written") from None
     return b"".join(chunks)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anchoring.errors import (
@@ -93,6 +93,16 @@ def install(app: FastAPI) -> None:
             response = problem(503, "busy", "the database is busy; retry shortly (nothing was written)")
             response.headers["Retry-After"] = "1"
             return response
+        raise exc
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refuses NUL in any text parameter (SQLite takes it): an id, tenant or
+        # key from the URL or a header that holds one can match nothing
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if "NUL" in text:
+            return problem(400, "malformed-request", "a value in the request (path, query or "
+                           "header) contains a NUL character (0x00); no id, key or name holds one")
         raise exc
 
     @app.exception_handler(RequestValidationError)
