@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from anchoring.keyfiles import KeyFileError, load_or_create_ed25519
 from anchoring.notes import ED25519_ALG, Signer, key_id
 from dispute.errors import PackageKeyError, TrustError
 
@@ -32,28 +31,10 @@ def package_key_name(origin: str) -> str:
 
 def load_or_create_package_key(path: Path) -> Ed25519PrivateKey:
     """Read the PEM key at `path`, or generate one there (mode 0600) if there is none."""
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise PackageKeyError(
-                f"package key {path} is readable by others (mode {mode:o}); chmod 600 it")
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except ValueError as exc:
-            raise PackageKeyError(f"package key {path} is not a PEM private key: {exc}") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise PackageKeyError(f"package key {path} is not an Ed25519 key")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-        f.flush()
-        os.fsync(f.fileno())
-    return key
+    try:
+        return load_or_create_ed25519(path, "package key")
+    except KeyFileError as exc:
+        raise PackageKeyError(str(exc)) from None
 
 
 def package_signer(data_dir: Path, origin: str) -> Signer:

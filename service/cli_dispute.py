@@ -11,9 +11,7 @@ signer, too few confirmations, no cosigner), 2 for bad usage.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Collection
 from datetime import date, datetime
@@ -22,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from anchoring.keyfiles import write_atomic
 from anchoring.notes import Signer, verifier_key
 from dispute.package import (
     BuiltPackage,
@@ -109,20 +108,6 @@ def build_dispute_package(ctx: AppContext, *, tenant: str, loan_id: str, venue: 
         signer=signer, select=_select(ctx), claim=_claim, render=render or _renderer(ctx))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _parse_date(text: str | None) -> date:
     from lending_core.state import CHINA_TZ
 
@@ -159,7 +144,7 @@ def case_build(
         built = build_dispute_package(ctx, tenant=tenant, loan_id=loan_id, venue=venue,
                                       as_of=day, signer=signer)
         target = out or Path(f"{loan_id}-{venue}-{built.package_id}.zip")
-        _write_atomic(target, built.data)
+        write_atomic(target, built.data)
     except CunzhengError as exc:
         _fail(exc)
     m = built.manifest

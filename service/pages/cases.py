@@ -11,9 +11,7 @@ error. Package ids are checked against a strict pattern before any file is touch
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from anchoring.errors import AnchoringError
+from anchoring.keyfiles import write_atomic
 from service.context import AppContext
 
 CASES_DIR = "cases"
@@ -84,22 +83,8 @@ def build(ctx: AppContext, *, tenant: str, loan_id: str, venue: str, as_of: date
             raise CaseBuildUnavailable(str(exc)) from None
         raise
     path = cases_dir(ctx) / f"{built.package_id}.zip"
-    _write_atomic(path, built.data)
+    write_atomic(path, built.data)
     return BuiltCase(built.package_id, path, built.manifest, CASE_FILE in built.files)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def package_path(ctx: AppContext, package_id: str) -> Path | None:
