@@ -28,20 +28,13 @@ from lending_core.events.types import (
     Text,
     Timestamp,
 )
+from lending_core.schedule import RepaymentMethod  # one enum for payloads and arithmetic
 
 MAX_TERM_MONTHS = 360
 MAX_PARTIES = 16
 MAX_SERVICE_CHANNELS = 8
 MAX_IDENTITY_CHECKS = 16
 CREDIT_SCORE_MAX = 1000
-
-
-class RepaymentMethod(StrEnum):
-    """How the principal comes back."""
-
-    EQUAL_INSTALLMENT = "equal_installment"  # 等额本息
-    EQUAL_PRINCIPAL = "equal_principal"  # 等额本金
-    INTEREST_ONLY = "interest_only"  # 按月付息、到期还本
 
 
 class NoticeChannel(StrEnum):
