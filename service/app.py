@@ -91,3 +91,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
                 "checkpoint_size": latest.tree_size if latest else 0}
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment alone: the import string each uvicorn
+    worker process loads (`cunzheng serve --workers N`, `uvicorn --factory`)."""
+    return create_app(Settings())

@@ -40,8 +40,13 @@ DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE
 @app.command()
 def serve(data_dir: DataDir = None, database_url: DbUrl = None,
           host: Annotated[str | None, typer.Option(help="bind address")] = None,
-          port: Annotated[int | None, typer.Option(help="port")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="port")] = None,
+          workers: Annotated[int, typer.Option(min=1, help="worker processes (each runs the "
+                                               "checkpoint and anchoring jobs; the database "
+                                               "lease lets one submit)")] = 1) -> None:
     """Run the API (and its jobs) on the embedded defaults unless told otherwise."""
+    import os
+
     import uvicorn
 
     from service.app import create_app
@@ -69,8 +74,17 @@ def serve(data_dir: DataDir = None, database_url: DbUrl = None,
                   f"(data in {settings.data_dir.resolve()}, database "
                   f"{ctx.engine.url.render_as_string(hide_password=True)})")
     try:
-        uvicorn.run(create_app(settings, ctx), host=host or settings.host,
-                    port=port or settings.port, log_level="info")
+        if workers > 1:
+            # uvicorn forks workers from an import string; they read settings from the
+            # environment, so the flags given here go there first
+            os.environ["CUNZHENG_DATA_DIR"] = str(settings.data_dir)
+            os.environ["CUNZHENG_DATABASE_URL"] = settings.resolved_database_url
+            ctx.engine.dispose()
+            uvicorn.run("service.app:app_from_env", factory=True, workers=workers,
+                        host=host or settings.host, port=port or settings.port, log_level="info")
+        else:
+            uvicorn.run(create_app(settings, ctx), host=host or settings.host,
+                        port=port or settings.port, log_level="info")
     finally:
         if devnet is not None:
             devnet.stop()
