@@ -62,3 +62,47 @@ def anvil_node() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+class DevnetNode:
+    """The project's devnet as a process this test owns, on a fixed port and data
+    directory, so it can be stopped (a chain outage) and started again with its chain
+    intact. `cunzheng serve` pointed at it (CUNZHENG_CHAIN_RPC) does not start its own."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, block_time: float = 1.0) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.block_time = block_time
+        self.process: object | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        from cunzheng_devnet import start_devnet_process
+
+        # the port of a stopped devnet may linger a moment
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.process = start_devnet_process(
+                    self.data_dir, port=self.port,
+                    extra_args=("--block-time", str(self.block_time)))
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()  # type: ignore[attr-defined]
+            self.process = None
+
+
+@contextmanager
+def devnet_node(data_dir: Path, block_time: float = 1.0) -> Iterator[DevnetNode]:
+    node = DevnetNode(data_dir, block_time=block_time)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
