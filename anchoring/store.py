@@ -369,6 +369,24 @@ class LogStore:
             raise NotFound(f"no leaf at index {index}")
         return self._leaf(row)
 
+    def locate(self, leaf_hash: bytes) -> int:
+        """The index of the first leaf with this hash, reading no content (verification
+        answers from hashes alone, even when a record's stored content is damaged)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(leaves.c.leaf_index).where(leaves.c.leaf_hash == leaf_hash)
+                               .order_by(leaves.c.leaf_index).limit(1)).first()
+        if row is None:
+            raise NotFound(f"no leaf with hash {leaf_hash.hex()}")
+        return int(row[0])
+
+    def hash_at(self, index: int) -> bytes:
+        """The leaf hash at `index`, reading no content."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(leaves.c.leaf_hash).where(leaves.c.leaf_index == index)).first()
+        if row is None:
+            raise NotFound(f"no leaf at index {index}")
+        return _blob(row[0])
+
     def leaf_by_hash(self, leaf_hash: bytes) -> StoredLeaf:
         with self.engine.connect() as conn:
             row = conn.execute(

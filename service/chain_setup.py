@@ -5,6 +5,7 @@ and the job connects, deploys and catches up when the node answers."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
@@ -84,6 +85,18 @@ def ensure_deployment(w3: Web3, settings: Settings) -> DeploymentRecord:
     """The deployment record, deploying the registry first if there is none. Checks the
     code at the recorded address is the committed artifact."""
     path = settings.resolved_deployment_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Several workers (or `serve` processes on this data directory) start at once: one
+    # deploys, the others wait for its record instead of deploying registries of their own.
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _ensure_deployment_locked(w3, settings, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ensure_deployment_locked(w3: Web3, settings: Settings, path: Path) -> DeploymentRecord:
     if path.exists():
         record = load_deployment(path)
         check_deployed_code(w3, record)

@@ -133,10 +133,9 @@ def _not_found(status: Verdict, reason: str, leaf_hash: bytes | None = None) -> 
 
 def _find(ctx: AppContext, leaf_hash: bytes) -> Leaf | None:
     try:
-        found = ctx.store.leaf_by_hash(leaf_hash)
+        return Leaf(ctx.store.locate(leaf_hash), leaf_hash)
     except NotFound:
         return None
-    return Leaf(found.leaf_index, found.leaf_hash)
 
 
 def by_leaf_hash(ctx: AppContext, leaf_hash: bytes) -> dict[str, Any]:
@@ -203,10 +202,9 @@ def by_evidence_id(ctx: AppContext, text: str, leaf_hash: bytes | None = None) -
         return _not_found(Verdict.UNKNOWN, f"the evidence id names log {origin[:100]!r}; this "
                           f"is {ctx.log.origin!r}", leaf_hash)
     try:
-        stored = ctx.store.leaf(index)
+        leaf = Leaf(index, ctx.store.hash_at(index))
     except NotFound:
         return _not_found(Verdict.UNKNOWN, f"this log has no leaf {index}", leaf_hash)
-    leaf = Leaf(stored.leaf_index, stored.leaf_hash)
     if leaf_hash is not None and leaf_hash != leaf.leaf_hash:
         return _mismatch(ctx, leaf, leaf_hash, f"the leaf hash given is not that of leaf {index}")
     return leaf_facts(ctx, leaf)
