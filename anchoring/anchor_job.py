@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 
 from anchoring.anchor_store import FINAL, INCLUDED, SUBMITTED, AnchorRow, AnchorStore, Cosignature
 from anchoring.chain import AnchorChain
-from anchoring.errors import IntegrityError
+from anchoring.errors import AnchoringError, IntegrityError
 from anchoring.log import EvidenceLog
 from anchoring.records import format_utc
 
 logger = logging.getLogger("cunzheng.anchoring")
 LEASE = "anchoring"
+DROPPED = "dropped"
 COSIGN_CURSOR = "anchoring.cosign_cursor"
 
 
@@ -133,7 +134,7 @@ class AnchoringJob:
 
     def _resubmit(self, row: AnchorRow, why: str) -> str:
         logger.warning("anchor %s: %s; resubmitting", row.tree_size, why)
-        self.anchors.save(self._replace(row, status="dropped", note=why))
+        self.anchors.save(self._replace(row, status=DROPPED, note=why))
         self._submit_if_grown()
         return f"resubmitted ({why})"
 
@@ -162,7 +163,7 @@ class AnchoringJob:
         if cp is None:
             return None
         chain_size, chain_root = self.chain.latest_anchored()
-        if cp.tree_size <= chain_size:
+        if cp.tree_size < chain_size:
             return None
         if chain_size > 0:
             ours = self.log.store.root(chain_size)
@@ -170,6 +171,15 @@ class AnchoringJob:
                 raise IntegrityError(
                     f"the chain holds root {chain_root.hex()} for size {chain_size}, the log's "
                     f"root for that size is {ours.hex()}: refusing to anchor")
+            known = self.anchors.get(chain_size)
+            if known is None or known.status == DROPPED:
+                # sent, then the process died before recording it (or gave it up for dropped
+                # just before it was mined): without a row the evidence it covers never
+                # shows this anchor
+                self._adopt(chain_size, chain_root, known)
+                return None
+        if cp.tree_size == chain_size:
+            return None
         proof = self.log.store.consistency_proof(chain_size, cp.tree_size) if chain_size else []
         previous = self.anchors.get(cp.tree_size)
         tx = self.chain.send_anchor(cp.tree_size, cp.root, proof)
@@ -182,6 +192,31 @@ class AnchoringJob:
             submitted_at=now, updated_at=now))
         logger.info("anchor %s submitted in %s (from %s)", cp.tree_size, "0x" + tx.hex(), chain_size)
         return cp.tree_size
+
+
+    def _adopt(self, size: int, root: bytes, known: AnchorRow | None) -> None:
+        """Record the anchor of `size` the chain holds from its `Anchored` event; the next
+        round's reconciliation fills in its block and confirmations."""
+        latest = self.anchors.latest()
+        head = self.chain.head()
+        start = latest.block_number if latest is not None and latest.block_number is not None else 0
+        event = next((e for e in self.chain.anchored_events(start, head) if e.tree_size == size), None)
+        if event is None and start > 0:
+            event = next((e for e in self.chain.anchored_events(0, head) if e.tree_size == size), None)
+        if event is None:
+            raise AnchoringError(f"the chain holds size {size} but no Anchored event for it up to "
+                                 f"block {head}")
+        now = self._now()
+        self.anchors.add(AnchorRow(
+            tree_size=size, root=root, previous_size=event.previous_size,
+            chain_id=self.chain.chain_id, contract=self.chain.contract,
+            tx_hash="0x" + event.tx_hash.hex(), status=SUBMITTED, block_number=None,
+            block_hash=None, block_time=None, confirmations=0,
+            attempts=known.attempts if known else 1,
+            submitted_at=known.submitted_at if known else now, updated_at=now,
+            note="found on chain: sent but not recorded (a crash or a late drop)"))
+        logger.warning("anchor %s found on chain in %s but not recorded; recording it",
+                       size, "0x" + event.tx_hash.hex())
 
 
 class Backoff:

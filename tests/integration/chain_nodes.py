@@ -10,9 +10,10 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "tools" / "node_modules" / ".bin" / "anvil"
@@ -106,3 +107,60 @@ def devnet_node(data_dir: Path, block_time: float = 1.0) -> Iterator[DevnetNode]
         yield node
     finally:
         node.stop()
+
+
+class RpcProxy:
+    """A JSON-RPC proxy in front of a node, for faults at an exact call: `on(method, hook)`
+    arms a one-shot hook that runs after the node answered that method and before the
+    answer is passed on; when the hook returns False the caller gets no answer (the
+    connection is closed), as if the caller had died or the network dropped the reply."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+
+        self.upstream = upstream
+        self.calls: list[str] = []
+        self._hooks: dict[str, Callable[[object], bool]] = {}
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = json.loads(body)
+                methods = [r["method"] for r in request] if isinstance(request, list) else [request["method"]]
+                upstream = urllib.request.Request(proxy.upstream, data=body,
+                                                  headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(upstream, timeout=30) as r:
+                    answer = r.read()
+                with proxy._lock:
+                    proxy.calls.extend(methods)
+                    hooks = [proxy._hooks.pop(m) for m in methods if m in proxy._hooks]
+                if not all(hook(json.loads(answer)) for hook in hooks):
+                    self.close_connection = True
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def on(self, method: str, hook: Callable[[object], bool]) -> None:
+        with self._lock:
+            self._hooks[method] = hook
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
