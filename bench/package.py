@@ -84,7 +84,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         renderer_missing = f"{type(exc).__name__}: {exc}"
     full = None
     if renderer_missing is None:
-        build(None)  # first render loads fonts; report it apart
+        warnings.simplefilter("ignore", ResourceWarning)  # again: imports since reset it
+        build(None)  # the first render loads the fonts; not counted
         stats["build_real_renderer"], full = _series(lambda: build(None), repeats)
 
     package = full or light
