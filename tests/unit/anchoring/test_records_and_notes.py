@@ -8,6 +8,9 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anchoring import merkle
@@ -149,3 +152,29 @@ def test_receipts_verify_and_detect_changes() -> None:
             verify_receipt({**signed, field: value, "evidence_id": signed["evidence_id"]
                             if field != "leaf_index" else "example.com/log#5"},
                            key_name=signer.name, public_key=signer.public_key)
+
+
+_json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text()
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_values)
+def test_canonical_fast_path_equals_the_reference_jcs(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        with pytest.raises(RecordError):
+            canonical(value)
+        return
+    assert canonical(value) == expected
+
+
+def test_canonical_orders_keys_by_utf16_and_escapes_like_jcs() -> None:
+    value = {"\U0001f600": 1, "\ue000": 2, "a\u0000\u001f\"\\\u2028": "\u00e9\u007f"}
+    assert canonical(value) == rfc8785.dumps(value)
+    assert canonical({"x": 1.5}) == rfc8785.dumps({"x": 1.5})  # floats take the reference path
