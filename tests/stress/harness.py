@@ -47,27 +47,38 @@ def create_key(env: dict[str, str], role: str, tenant: str | None = None) -> str
                           text=True, timeout=120).stdout.strip()
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def end_group(pgid: int, timeout: float = 15.0) -> None:
-    """SIGTERM a process group we started, then SIGKILL what is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def _members(pgids: set[int], marker: str) -> list[int]:
+    """Processes in these groups whose command line names `marker` (a data directory): the
+    ones a drill started, found by id even after their parent was SIGKILLed."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
+            stat = (entry / "stat").read_text()
+            pgid = int(stat.rsplit(")", 1)[1].split()[2])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if pgid in pgids and marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def end_processes(pgids: set[int], marker: str, timeout: float = 15.0) -> None:
+    """SIGTERM what a drill started (see `_members`), then SIGKILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = _members(pgids, marker)
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and group_alive(pgid):
+        while pids and time.monotonic() < deadline:
+            pids = _members(pgids, marker)
             time.sleep(0.1)
-        if not group_alive(pgid):
+        if not pids:
             return
 
 
@@ -124,10 +135,9 @@ class Serve:
             self.proc = None
 
     def cleanup(self) -> None:
-        """End serve and every process it started (the devnet), group by group."""
+        """End serve and every process it started (the devnet a killed serve left behind)."""
         self.stop()
-        for pgid in self.groups:
-            end_group(pgid)
+        end_processes(set(self.groups), self.env["CUNZHENG_DATA_DIR"])
 
     def tail(self, chars: int = 3000) -> str:
         try:

@@ -16,7 +16,7 @@ FULL = os.environ.get("CUNZHENG_STRESS_FULL") == "1"
 
 
 def test_acknowledged_events_checkpoints_and_anchors_survive_sigkill(tmp_path: Path) -> None:
-    kills, seconds = (20, 300.0) if FULL else (5, 35.0)
+    kills, seconds = (20, 300.0) if FULL else (5, 30.0)
     report = run(kills, rate=15, seconds=seconds, workdir=tmp_path, say=print)
     print(report.summary())
     assert report.kills == kills and report.fsck_ok, report.summary()
