@@ -40,7 +40,7 @@ class AnchorRow:
                 "tx_hash": self.tx_hash, "status": self.status, "block_number": self.block_number,
                 "block_hash": self.block_hash, "block_time": self.block_time,
                 "confirmations": self.confirmations, "attempts": self.attempts,
-                "submitted_at": self.submitted_at}
+                "submitted_at": self.submitted_at, "note": self.note}
 
 
 @dataclass(frozen=True, slots=True)

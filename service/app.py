@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
+                runner = getattr(app.state, "anchor_runner", None)
+                if runner is not None:
+                    await run_in_threadpool(runner.close)
             publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await publisher

@@ -20,7 +20,14 @@ from eth_account import Account
 from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-from anchoring.anchor_job import AnchoringJob, AnchorJobConfig, Backoff, RoundReport, run_guarded
+from anchoring.anchor_job import (
+    LEASE,
+    AnchoringJob,
+    AnchorJobConfig,
+    Backoff,
+    RoundReport,
+    run_guarded,
+)
 from anchoring.anchor_store import AnchorStore
 from anchoring.chain import Web3Chain
 from anchoring.errors import AnchoringError
@@ -141,6 +148,12 @@ class AnchorRunner:
         finally:
             self.lock.release()
 
+    def close(self) -> None:
+        """Give the submitter lease back, so another process need not wait for it to lapse."""
+        with self.lock:
+            if self.job is not None:
+                self.job.anchors.release_lease(LEASE, self.job.config.holder)
+
     def _build(self) -> AnchoringJob:
         settings = self.ctx.settings
         w3 = web3_for(settings)
@@ -150,6 +163,7 @@ class AnchorRunner:
         return AnchoringJob(self.ctx.log, AnchorStore(self.ctx.engine), chain,
                             AnchorJobConfig(holder=holder,
                                             confirmations=settings.anchor_confirmations,
+                                            drop_after_seconds=settings.anchor_drop_after,
                                             lease_ms=int(max(30, 6 * settings.anchor_interval) * 1000)),
                             self.ctx.clock)
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     anchor_enabled: bool = Field(True, description="run the anchoring job in `serve`")
     anchor_interval: float = Field(5.0, gt=0, description="seconds between anchoring rounds")
     anchor_confirmations: int = Field(2, ge=1, description="confirmations before an anchor is final")
+    anchor_drop_after: float = Field(
+        60.0, gt=0, description="seconds before an unseen anchoring transaction counts as dropped")
     anchor_key_file: Path | None = Field(
         None, description="hex private key of the anchorer; the devnet's dev account 1 by default")
     monitoring_tenants: str = Field(

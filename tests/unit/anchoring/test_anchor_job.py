@@ -150,3 +150,14 @@ def test_chain_down_backs_off_and_keeps_accepting(tmp_path: Path) -> None:
     assert backoff.failures == 2
     _post(ctx, 0, 2)  # the log keeps accepting while the chain is down
     assert ctx.store.tree_size() == 2
+
+
+def test_a_released_lease_lets_another_process_submit_at_once(tmp_path: Path, chain: Web3Chain) -> None:
+    clock = Clock()
+    ctx = _ctx(tmp_path, clock)
+    _post(ctx, 0, 3)
+    first, second = _job(ctx, chain, clock, "a"), _job(ctx, chain, clock, "b")
+    assert first.run_once().leased
+    assert not second.run_once().leased
+    AnchorStore(ctx.engine).release_lease("anchoring", "a")  # a clean stop gives it back
+    assert second.run_once().leased
