@@ -14,7 +14,7 @@ from anchoring.log import EvidenceLog
 from anchoring.store import LogStore
 from anchoring.tables import producer_keys
 from service.db import make_engine, migrate
-from service.lending import LendingPolicy, validate_event
+from service.lending import LendingPolicy
 from service.logkey import load_master_keys, log_signer
 from service.settings import Settings
 
@@ -56,6 +56,6 @@ def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -
         return None if row is None else bytes(row[0])
 
     log = EvidenceLog(store, signer, settings.log_origin, clock=clock,
-                      validator=validate_event, policy=LendingPolicy(),
+                      policy=LendingPolicy(),  # validates each payload too
                       producer_keys=producer_key)
     return AppContext(settings, engine, store, log, AnchorStore(engine), clock)
