@@ -73,6 +73,22 @@ def _int(text: str) -> int:
     return int(text)
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _check_depth(text: str) -> None:
+    # Before parsing: the C parser recurses once per level and trusts the interpreter's
+    # recursion limit, which libraries raise (py-evm does), so a deeply nested body could
+    # overflow the C stack. Strings are cut out first; then only brackets are walked.
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    depth = 0
+    for ch in brackets:
+        depth += 1 if ch in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
 def parse_json(data: bytes, *, max_bytes: int) -> Any:
     """Parse untrusted JSON: UTF-8 only, no floats, no duplicate keys, bounded size,
     integers and nesting. Raises `RecordError` saying what is wrong."""
@@ -82,6 +98,7 @@ def parse_json(data: bytes, *, max_bytes: int) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedJSON(f"body is not valid UTF-8 at byte {exc.start}") from None
+    _check_depth(text)
     try:
         value = json.loads(
             text,
@@ -92,7 +109,7 @@ def parse_json(data: bytes, *, max_bytes: int) -> Any:
         )
     except json.JSONDecodeError as exc:
         raise MalformedJSON(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:  # the C parser guards its own stack
+    except RecursionError:
         raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     _check_ints(value, "")
     return value

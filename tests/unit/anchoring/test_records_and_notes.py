@@ -178,3 +178,19 @@ def test_canonical_orders_keys_by_utf16_and_escapes_like_jcs() -> None:
     value = {"\U0001f600": 1, "\ue000": 2, "a\u0000\u001f\"\\\u2028": "\u00e9\u007f"}
     assert canonical(value) == rfc8785.dumps(value)
     assert canonical({"x": 1.5}) == rfc8785.dumps({"x": 1.5})  # floats take the reference path
+
+
+def test_deep_nesting_is_refused_before_parsing_whatever_the_recursion_limit() -> None:
+    import sys
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)  # as some libraries do; the parser must not rely on it
+    try:
+        for body in (b"[" * 200_000, b'{"a":' * 100_000, b'["' + b"[" * 100 + b'"]'):
+            if body.startswith(b'["'):
+                assert parse_json(body, max_bytes=10**7) == ["[" * 100]
+                continue
+            with pytest.raises(MalformedJSON, match="nested deeper"):
+                parse_json(body, max_bytes=10**7)
+    finally:
+        sys.setrecursionlimit(old)
