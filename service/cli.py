@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -73,6 +74,13 @@ def serve(data_dir: DataDir = None, database_url: DbUrl = None,
     console.print(f"Cunzheng serving on http://{host or settings.host}:{port or settings.port} "
                   f"(data in {settings.data_dir.resolve()}, database "
                   f"{ctx.engine.url.render_as_string(hide_password=True)})")
+    # uvicorn restores the previous SIGTERM/SIGINT handlers when it stops and raises the
+    # signal again; with the default handler the process would die there and leave the
+    # devnet child running. With this one, the `finally` below runs.
+    def _stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
     try:
         if workers > 1:
             # uvicorn forks workers from an import string; they read settings from the
