@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cunzheng_devnet import start_devnet_process
 
 from tests.integration.chain_nodes import REPO, free_port
 
@@ -36,6 +37,18 @@ def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
     keys = json.loads((data / "demo-keys.json").read_text())
     assert set(keys) == {"admin", "lender", "legal", "auditor", "verifier"}
     assert oct((data / "demo-keys.json").stat().st_mode & 0o777) == "0o600"
+    env = {**os.environ, "CUNZHENG_DATA_DIR": str(data)}
     fsck = subprocess.run([sys.executable, "-m", "service.cli", "fsck"], cwd=REPO, text=True,
-                          capture_output=True, env={**os.environ, "CUNZHENG_DATA_DIR": str(data)})
+                          capture_output=True, env=env)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+    # Everything has stopped. The package built today still verifies, on chain too, once
+    # the devnet is restarted from its data directory.
+    key = subprocess.run([sys.executable, "-m", "service.cli", "case", "key"], cwd=REPO,
+                         text=True, capture_output=True, env=env).stdout.strip().splitlines()[-1]
+    with start_devnet_process(data / "devnet") as node:
+        again = subprocess.run([sys.executable, "-m", "service.cli", "verify", str(packages[0]),
+                                "--rpc", node.url, "--trust-key", key], cwd=REPO, text=True,
+                               capture_output=True, env=env)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "0 failed" in again.stdout and "chain.anchor" in again.stdout
