@@ -10,6 +10,7 @@ the O(log n) complete-subtree nodes they need in one query.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from anchoring.tables import (
 )
 
 MAX_RANGE = 1000  # leaf hashes per read
+MAX_CACHED_KEYS = 100_000  # unwrapped loan data keys kept in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,8 @@ class LogStore:
         self.engine = engine
         self.cipher = cipher
         self._postgres = engine.dialect.name == "postgresql"
-        self._loan_keys: dict[tuple[str, str], bytes | None] = {}
+        # unwrapped data keys of recently used loans (None: erased), least recently used first
+        self._loan_keys: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()
 
     # --- transactions -------------------------------------------------------------------
 
@@ -524,6 +527,8 @@ class LogStore:
             for t, loan, wrapped, mid in rows:
                 self._loan_keys[(t, loan)] = (None if wrapped is None else self.cipher.unwrap(
                     _blob(wrapped), mid, loan_label(t, loan)))
+        while len(self._loan_keys) > MAX_CACHED_KEYS:
+            self._loan_keys.popitem(last=False)
         new_rows = []
         for key in loans:
             if key not in self._loan_keys and create:

@@ -37,7 +37,7 @@ class LendingPolicy:
     a history is kept, keyed by the history's last record (records carry a random salt, so
     the last record and the count identify the whole history of an append-only log)."""
 
-    def __init__(self, max_loans: int = 50_000) -> None:
+    def __init__(self, max_loans: int = 10_000) -> None:
         self._states: OrderedDict[tuple[int, bytes], LoanState] = OrderedDict()
         self._max = max_loans
 
@@ -46,7 +46,9 @@ class LendingPolicy:
         if history:
             key = (len(history), hashlib.sha256(history[-1]).digest())
             state = self._states.get(key)
-            if state is None:
+            if state is not None:
+                self._states.move_to_end(key)
+            else:
                 for data in history:
                     state = apply(state, loan_event(json.loads(data)))
         for i, record in enumerate(new):
