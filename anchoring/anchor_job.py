@@ -117,8 +117,7 @@ class AnchoringJob:
         size, _root = self.chain.latest_anchored()
         if size >= row.tree_size:
             # anchored by another transaction for this size (an earlier attempt) or beyond
-            event = next((e for e in self.chain.anchored_events(0, self.chain.head())
-                          if e.tree_size == row.tree_size), None)
+            event = self.chain.anchored_event(row.tree_size)
             if event is not None:
                 self.anchors.save(self._replace(row, tx_hash="0x" + event.tx_hash.hex(),
                                                 note="anchored by an earlier attempt"))
@@ -197,15 +196,9 @@ class AnchoringJob:
     def _adopt(self, size: int, root: bytes, known: AnchorRow | None) -> None:
         """Record the anchor of `size` the chain holds from its `Anchored` event; the next
         round's reconciliation fills in its block and confirmations."""
-        latest = self.anchors.latest()
-        head = self.chain.head()
-        start = latest.block_number if latest is not None and latest.block_number is not None else 0
-        event = next((e for e in self.chain.anchored_events(start, head) if e.tree_size == size), None)
-        if event is None and start > 0:
-            event = next((e for e in self.chain.anchored_events(0, head) if e.tree_size == size), None)
+        event = self.chain.anchored_event(size)
         if event is None:
-            raise AnchoringError(f"the chain holds size {size} but no Anchored event for it up to "
-                                 f"block {head}")
+            raise AnchoringError(f"the chain holds size {size} but no Anchored event for it")
         now = self._now()
         self.anchors.add(AnchorRow(
             tree_size=size, root=root, previous_size=event.previous_size,

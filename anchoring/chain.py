@@ -46,6 +46,7 @@ class AnchorChain(Protocol):
     def send_anchor(self, size: int, root: bytes, proof: Sequence[bytes]) -> bytes: ...
     def send_cosign(self, size: int, root: bytes) -> bytes: ...
     def anchored_events(self, from_block: int, to_block: int) -> list[AnchoredEvent]: ...
+    def anchored_event(self, size: int) -> AnchoredEvent | None: ...
     def cosigned_events(self, from_block: int, to_block: int) -> list[CosignedEvent]: ...
 
 
@@ -110,6 +111,18 @@ class Web3Chain:
 
     def anchored_events(self, from_block: int, to_block: int) -> list[AnchoredEvent]:
         return self.registry.anchored_events(from_block, to_block)
+
+    def anchored_event(self, size: int) -> AnchoredEvent | None:
+        """The `Anchored` event of a size (the size is an indexed topic: one filtered query,
+        not a scan of the chain)."""
+        logs = self._contract.events.Anchored.get_logs(from_block=0, to_block="latest",
+                                                       argument_filters={"treeSize": size})
+        found = [AnchoredEvent(tree_size=log["args"]["treeSize"], root=bytes(log["args"]["root"]),
+                               previous_size=log["args"]["previousSize"],
+                               block_number=log["blockNumber"], block_hash=bytes(log["blockHash"]),
+                               tx_hash=bytes(log["transactionHash"]), log_index=log["logIndex"])
+                 for log in logs if log["args"]["treeSize"] == size]
+        return found[0] if found else None
 
     def cosigned_events(self, from_block: int, to_block: int) -> list[CosignedEvent]:
         return self.registry.cosigned_events(from_block, to_block)

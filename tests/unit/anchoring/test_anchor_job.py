@@ -78,6 +78,10 @@ def test_anchors_when_the_log_grows_and_counts_confirmations(tmp_path: Path, cha
     assert job.run_once().submitted == 13
     assert chain.latest_anchored() == (13, ctx.store.root(13))
     assert AnchorStore(ctx.engine).get(13).previous_size == 5
+    found = chain.anchored_event(5)
+    assert found is not None and (found.tree_size, found.root) == (5, ctx.store.root(5))
+    assert "0x" + found.tx_hash.hex() == AnchorStore(ctx.engine).get(5).tx_hash
+    assert chain.anchored_event(7) is None
 
 
 def test_only_the_lease_holder_submits(tmp_path: Path, chain: Web3Chain) -> None:
