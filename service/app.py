@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import openapi_examples, problems
+from service import openapi_examples, pages, problems
 from service.context import AppContext, build_context
 from service.routes import admin, documents, erasure, events, log, verify
 from service.settings import Settings
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     openapi_examples.install(app)
     for module in (events, documents, log, admin, erasure, verify):
         app.include_router(module.router)
-    app.include_router(__import__("service.pages", fromlist=["router"]).router)  # /ui pages
+    app.include_router(pages.router)  # the web pages under /ui
 
     @app.get("/healthz", tags=["health"], summary="Liveness and the log's size")
     def healthz() -> dict[str, Any]:
