@@ -100,7 +100,7 @@ class Web3Chain:
             raise RegistryError("no sender account configured for transactions")
         # eth_call first: a refusal comes back as the contract's custom error, before
         # anything is sent.
-        self.registry._call(fn, {"from": self.sender})
+        self.registry.call(fn, {"from": self.sender})
         return bytes(fn.transact({"from": self.sender}))
 
     def send_anchor(self, size: int, root: bytes, proof: Sequence[bytes]) -> bytes:

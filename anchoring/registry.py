@@ -330,7 +330,9 @@ class AnchorRegistryClient:
         self.address = to_checksum_address(address)
         self._contract = w3.eth.contract(address=self.address, abi=list(self._artifact.abi))
 
-    def _call(self, fn: Any, tx: dict[str, Any] | None = None) -> Any:
+    def call(self, fn: Any, tx: dict[str, Any] | None = None) -> Any:
+        """Run a contract function as `eth_call`; a refusal raises `RegistryRevert` with the
+        contract's custom error decoded (also how writes are simulated before sending)."""
         try:
             return fn.call(tx or {})
         except ContractCustomError as exc:
@@ -344,7 +346,7 @@ class AnchorRegistryClient:
     def _transact(self, fn: Any, sender: str, what: str) -> bytes:
         # Simulate first: every node reports a custom error through eth_call the same way,
         # while gas estimation failures are worded differently per node.
-        self._call(fn, {"from": sender})
+        self.call(fn, {"from": sender})
         try:
             tx_hash = fn.transact({"from": sender})
         except ContractCustomError as exc:
@@ -368,26 +370,26 @@ class AnchorRegistryClient:
         return self._transact(self._contract.functions.cosign(size, root), sender, "cosign")
 
     def latest(self) -> tuple[int, bytes]:
-        size, root = self._call(self._contract.functions.latest())
+        size, root = self.call(self._contract.functions.latest())
         return size, bytes(root)
 
     def root_at(self, size: int) -> bytes:
-        return bytes(self._call(self._contract.functions.rootAt(size)))
+        return bytes(self.call(self._contract.functions.rootAt(size)))
 
     def anchored_at(self, size: int) -> tuple[int, int]:
-        block_number, timestamp = self._call(self._contract.functions.anchoredAt(size))
+        block_number, timestamp = self.call(self._contract.functions.anchoredAt(size))
         return block_number, timestamp
 
     def is_anchored(self, size: int) -> bool:
-        return bool(self._call(self._contract.functions.isAnchored(size)))
+        return bool(self.call(self._contract.functions.isAnchored(size)))
 
     def cosigners(self, size: int) -> list[str]:
         return [
-            to_checksum_address(a) for a in self._call(self._contract.functions.cosigners(size))
+            to_checksum_address(a) for a in self.call(self._contract.functions.cosigners(size))
         ]
 
     def has_role(self, role: bytes, account: str) -> bool:
-        return bool(self._call(self._contract.functions.hasRole(role, account)))
+        return bool(self.call(self._contract.functions.hasRole(role, account)))
 
     def anchored_events(
         self, from_block: int, to_block: int | str = "latest"

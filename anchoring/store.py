@@ -527,17 +527,19 @@ class LogStore:
             for t, loan, wrapped, mid in rows:
                 self._loan_keys[(t, loan)] = (None if wrapped is None else self.cipher.unwrap(
                     _blob(wrapped), mid, loan_label(t, loan)))
-        while len(self._loan_keys) > MAX_CACHED_KEYS:
-            self._loan_keys.popitem(last=False)
         new_rows = []
         for key in loans:
-            if key not in self._loan_keys and create:
+            if key in self._loan_keys:
+                self._loan_keys.move_to_end(key)
+                found[key] = self._loan_keys[key]
+            elif create:
                 dek, wrapped, mid = self.cipher.new_data_key(loan_label(*key))
                 new_rows.append({"tenant": key[0], "loan_id": key[1], "wrapped": wrapped,
                                  "master_key_id": mid, "created_at": _now_text()})
                 found[key] = dek
-            elif key in self._loan_keys:
-                found[key] = self._loan_keys[key]
+        # evict only after this call's keys are taken, so none is mistaken for a new loan
+        while len(self._loan_keys) > MAX_CACHED_KEYS:
+            self._loan_keys.popitem(last=False)
         if new_rows:
             # not cached here: if the batch rolls back, the key must not outlive it
             conn.execute(insert(data_keys), new_rows)

@@ -198,7 +198,7 @@ def test_first_anchor_refuses_size_zero(client, accounts, w3):
     fn = w3.eth.contract(address=client.address, abi=list(load_artifact().abi)).functions
     reverts(
         "SizeNotGreater",
-        lambda: client._call(fn.anchor(0, root(1), []), {"from": accounts["anchorer"]}),
+        lambda: client.call(fn.anchor(0, root(1), []), {"from": accounts["anchorer"]}),
         last=0,
         given=0,
     )
@@ -241,7 +241,7 @@ def test_every_size_pair_agrees_with_the_reference(w3, accounts, artifact):
                 bad = list(p)
                 bad[i] = bytes([bad[i][0] ^ 1]) + bad[i][1:]
                 with pytest.raises(RegistryRevert) as info:
-                    client._call(fn.anchor(n, root(n), bad), {"from": accounts["anchorer"]})
+                    client.call(fn.anchor(n, root(n), bad), {"from": accounts["anchorer"]})
                 assert info.value.name == "InconsistentProof", (m, n, i)
 
 
@@ -318,7 +318,7 @@ def test_refuses_overlong_proof(anchored_13, accounts, w3, artifact):
     fn = w3.eth.contract(address=anchored_13.address, abi=list(artifact.abi)).functions
     reverts(
         "ProofTooLong",
-        lambda: anchored_13._call(
+        lambda: anchored_13.call(
             fn.anchor(20, root(20), [root(1)] * 66), {"from": accounts["anchorer"]}
         ),
         length=66,
@@ -413,13 +413,13 @@ def test_admin_grants_and_revokes_roles(w3, anchored_13, accounts, artifact):
     # Only the admin manages roles.
     reverts(
         "NotAuthorized",
-        lambda: anchored_13._call(fn.grantRole(WITNESS_ROLE, new), {"from": accounts["anchorer"]}),
+        lambda: anchored_13.call(fn.grantRole(WITNESS_ROLE, new), {"from": accounts["anchorer"]}),
         role=ADMIN_ROLE,
     )
     # Renouncing needs the caller's own address as confirmation.
     reverts(
         "BadConfirmation",
-        lambda: anchored_13._call(
+        lambda: anchored_13.call(
             fn.renounceRole(WITNESS_ROLE, accounts["witness2"]), {"from": accounts["witness1"]}
         ),
     )
