@@ -32,9 +32,6 @@ from anchoring.store import (
 
 MAX_BATCH = 1000
 
-EventValidator = Callable[[Mapping[str, Any]], None]
-"""Validates a posted event's type and payload (lending_core); raises to refuse."""
-
 ProducerKeys = Callable[[str, str], bytes | None]
 """(tenant, key_id) -> the producer's Ed25519 public key, or None if unknown."""
 
@@ -63,7 +60,6 @@ class EvidenceLog:
         origin: str,
         *,
         clock: Callable[[], datetime],
-        validator: EventValidator | None = None,
         policy: LoanPolicy | None = None,
         producer_keys: ProducerKeys | None = None,
         salt: Callable[[int], bytes] = os.urandom,
@@ -72,7 +68,6 @@ class EvidenceLog:
         self.signer = signer
         self.origin = origin
         self._clock = clock
-        self._validator = validator
         self._policy = policy
         self._producer_keys = producer_keys
         self._salt = salt
@@ -87,8 +82,6 @@ class EvidenceLog:
             try:
                 record = build_record(event, tenant=tenant, received_at=received_at,
                                       salt=self._salt(32))
-                if self._validator is not None:
-                    self._validator(event)
                 self._check_producer(tenant, event)
             except Exception as exc:
                 raise BatchItemError(i, exc) from exc
