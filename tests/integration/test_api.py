@@ -214,3 +214,23 @@ def test_serve_schedules_the_monitoring_job_per_tenant(tmp_path) -> None:
     with running_api(settings) as a:
         scheduler = a.client.app.state.scheduler
         assert {j.id for j in scheduler.get_jobs()} == {"monitoring:bank-a", "monitoring:bank-b"}
+
+
+def test_producer_signatures_from_the_client_library_verify_on_the_server(api: Api) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from anchoring.log import producer_key_id as server_key_id
+    from lending_core.client import producer_key_id, sign_event
+
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes_raw()
+    assert producer_key_id(public) == server_key_id(public)  # two copies, one definition
+    r = api.request("POST", "/v1/admin/producer-keys", role="admin",
+                    json={"tenant": "bank-a", "public_key": base64.b64encode(public).decode()})
+    assert r.status_code == 201
+    signed = sign_event(make_event("p-1", "L-P"), key)
+    assert api.request("POST", "/v1/events", json=signed).status_code == 201
+    forged = sign_event(make_event("p-2", "L-Q"), Ed25519PrivateKey.generate())
+    forged["producer_signature"]["key_id"] = signed["producer_signature"]["key_id"]
+    r = api.request("POST", "/v1/events", json=forged)
+    assert r.status_code == 422 and "signature" in r.json()["detail"]
