@@ -196,3 +196,19 @@ record_documents = Table(
     Column("sha256", String(64), primary_key=True),
     Index("ix_record_documents_sha256", "sha256"),
 )
+
+# --- page sessions (issue 10) ---------------------------------------------------------------
+
+# One row per login on the `/ui` pages. The cookie holds a random session id; only its
+# SHA-256 is stored here, so a copy of the database cannot be replayed as a cookie. The row
+# names the API key that logged in (never the key itself); a session ends at `expires_at`
+# (unix seconds), on logout (row deleted) and when that key is revoked.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ui_sessions_key_id", "key_id"),
+)
