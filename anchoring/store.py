@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from anchoring import merkle
 from anchoring.crypto import Cipher, CryptoError, document_label, is_sealed, loan_label
-from anchoring.errors import Conflict, IntegrityError, LogError, NotFound
+from anchoring.errors import Conflict, IntegrityError, LogError, NotFound, RecordError
 from anchoring.records import Record
 from anchoring.tables import (
     checkpoints,
@@ -196,6 +196,7 @@ class LogStore:
                     raise BatchItemError(i, ErasedLoan(
                         f"the personal data of loan {item.record.loan_id!r} was erased; "
                         f"it takes no new events"))
+            self._check_citations(conn, fresh)
             if policy is not None:
                 self._check_loans(conn, fresh, policy)
             size = self._size(conn)
@@ -652,9 +653,32 @@ class LogStore:
 
     # --- documents ----------------------------------------------------------------------
 
+    @staticmethod
+    def _check_citations(conn: Connection, fresh: Sequence[tuple[int, Pending]]) -> None:
+        """A record may cite only documents its own tenant uploaded: citing another
+        tenant's document would claim it as one's own evidence, and the answer would tell
+        whether that tenant holds it."""
+        wanted = {(item.tenant, d.sha256) for _, item in fresh for d in item.record.documents}
+        owned: set[tuple[str, str]] = set()
+        keys = sorted(wanted)
+        for chunk in range(0, len(keys), 500):
+            rows = conn.execute(select(document_tenants.c.tenant, document_tenants.c.sha256)
+                                .where(pairs_in(document_tenants.c.tenant,
+                                                document_tenants.c.sha256, keys[chunk:chunk + 500])))
+            owned.update((t, s) for t, s in rows)
+        for i, item in fresh:
+            for j, doc in enumerate(item.record.documents):
+                if (item.tenant, doc.sha256) not in owned:
+                    raise BatchItemError(i, RecordError(
+                        f"document {doc.sha256} was not uploaded by tenant {item.tenant!r}; "
+                        f"PUT /v1/documents/{doc.sha256} first",
+                        field=f"documents[{j}].sha256"))
+
     def put_document(self, tenant: str, sha256: str, media_type: str, content: bytes,
                      created_at: str) -> bool:
-        """Store a document (content-addressed); False if it was there already."""
+        """Store a document (content-addressed) for `tenant`; False if this tenant had
+        already uploaded it. Whether another tenant holds the same bytes changes nothing in
+        the answer (no existence oracle across tenants)."""
         # a read then a write: take the write lock up front, or SQLite refuses the upgrade
         # with "database is locked" when another writer got in between
         with self.engine.connect() as c, c.execution_options(cunzheng_write=True).begin() as tx:
@@ -674,7 +698,7 @@ class LogStore:
                 document_tenants.c.sha256 == sha256, document_tenants.c.tenant == tenant))).first()
             if owned is None:
                 conn.execute(insert(document_tenants).values(sha256=sha256, tenant=tenant))
-            return have is None
+            return owned is None
 
     def document(self, sha256: str, tenant: str | None = None) -> tuple[str, bytes | None]:
         """(media type, content) of a document; with `tenant`, only if that tenant owns it."""

@@ -26,8 +26,9 @@ def _check_hash(sha256: str) -> None:
 @router.put(
     "/{sha256}", status_code=201, summary="Upload a document under its SHA-256",
     description="The body is the document's bytes; Content-Type is stored with it. The server "
-    "recomputes the SHA-256 and refuses a mismatch (422). Uploading the same document again "
-    "is harmless (200).",
+    "recomputes the SHA-256 and refuses a mismatch (422). 201 the first time your tenant "
+    "uploads a document, 200 when your tenant uploads it again; whether another tenant holds "
+    "the same bytes never shows. An event may cite only documents its own tenant uploaded.",
     openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
         "schema": {"type": "string", "format": "binary"}}}}},
 )

