@@ -1,15 +1,26 @@
-"""`apply` and `rebuild`: the gate every event passes, then its type's transition."""
+"""`apply`, `rebuild` and `history`: the gate every event passes, then its type's transition.
+
+Two orders exist (DESIGN.md, "Event time and arrival order"). `seq` is arrival order (the
+leaf index); the loan order is `(occurred_at, seq)`. `rebuild` folds a loan's events in
+loan order, whatever order they arrived in, so a late event changes the state exactly as if
+it had come on time. An event that breaks a rule relating it to the loan's other events is
+not applied but kept as a `Finding`; only what is false on its own (`intrinsic`) is an
+error, raised by `check_intrinsic` before anything is written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from lending_core.errors import LoanStateError
 from lending_core.events import validate_payload
 from lending_core.products import Catalogue
-from lending_core.state.model import LoanEvent, LoanState, LoanStatus
+from lending_core.state import intrinsic
+from lending_core.state.corrections import effective
+from lending_core.state.model import Finding, LoanEvent, LoanState, LoanStatus
 from lending_core.state.opening import (
     on_contract_signed,
     on_credit_decision,
@@ -28,6 +39,9 @@ from lending_core.state.servicing import (
     on_settlement,
     on_write_off,
 )
+
+CORRECTING_TYPES = frozenset({"reversal", "correction"})
+"""Event types that change how other events fold (see `corrections.effective`)."""
 
 Transition = Callable[[LoanState, LoanEvent, Any, "Catalogue | None"], LoanState]
 
@@ -52,14 +66,15 @@ _AFTER_SETTLEMENT = frozenset({"notice_sent", "notice_delivered"})
 
 
 def _gate(state: LoanState | None, event: LoanEvent) -> None:
-    """The checks every event passes: same loan, new id, in order, allowed in this phase."""
-    if state is None:
+    """The checks every event passes: same loan, new id, allowed in this phase."""
+    if state is None or state.status is LoanStatus.INCOMPLETE:
         require(
             event.type in _BEFORE_CONTRACT,
             "before_contract",
             f"expected credit_decision or contract_signed first, found {event.type}",
         )
-        return
+        if state is None:
+            return
     require(
         event.loan_id == state.loan_id,
         "wrong_loan",
@@ -69,12 +84,6 @@ def _gate(state: LoanState | None, event: LoanEvent) -> None:
         event.event_id not in state.event_ids,
         "duplicate_event",
         f"expected a new event_id, found {event.event_id} already applied",
-    )
-    require(
-        event.occurred_at >= state.last_occurred_at,
-        "out_of_order",
-        f"expected occurred_at at or after {state.last_occurred_at.isoformat()} "
-        f"(event {state.last_event_id}), found {event.occurred_at.isoformat()}",
     )
     if state.settlement is not None:
         require(
@@ -103,39 +112,148 @@ def _gate(state: LoanState | None, event: LoanEvent) -> None:
         )
 
 
-def apply(
-    state: LoanState | None, event: LoanEvent, *, catalogue: Catalogue | None = None
-) -> LoanState:
-    """The state after `event`; raises `LoanStateError` if the event cannot happen.
+def loan_order(event: LoanEvent) -> tuple[datetime, int]:
+    """The loan order: event time, ties broken by arrival (leaf index)."""
+    return (event.occurred_at, event.seq)
 
-    The payload is validated first (`EventValidationError` if it does not fit its schema).
-    With a `catalogue`, a contract's terms must also fit its product.
-    """
+
+def check_intrinsic(event: LoanEvent) -> Any:
+    """Validate the payload and the rules no later event could change; return the model.
+
+    Raises `EventValidationError` or `LoanStateError` (a code in `rules.INTRINSIC`)."""
     model = validate_payload(event.type, event.payload)
     try:
+        intrinsic.check(event, model)
+    except Reject as exc:
+        raise LoanStateError(event.event_id, event.type, exc.code, exc.reason) from None
+    return model
+
+
+def _apply(
+    state: LoanState | None, event: LoanEvent, model: Any, catalogue: Catalogue | None
+) -> LoanState:
+    try:
         _gate(state, event)
-        base = state or LoanState(
-            loan_id=event.loan_id,
-            status=LoanStatus.APPROVED,
-            last_event_id=event.event_id,
-            last_occurred_at=event.occurred_at,
-        )
+        base = state
+        if base is None or base.status is LoanStatus.INCOMPLETE:
+            base = replace(base, status=LoanStatus.APPROVED) if base else LoanState(
+                loan_id=event.loan_id,
+                status=LoanStatus.APPROVED,
+                last_event_id=event.event_id,
+                last_occurred_at=event.occurred_at,
+            )
         after = TRANSITIONS[event.type](base, event, model, catalogue)
     except Reject as exc:
         raise LoanStateError(event.event_id, event.type, exc.code, exc.reason) from None
+    return _seen(after, event)
+
+
+def _seen(state: LoanState, event: LoanEvent) -> LoanState:
+    latest = event.occurred_at >= state.last_occurred_at
     return replace(
-        after,
-        last_event_id=event.event_id,
-        last_occurred_at=event.occurred_at,
-        event_ids=after.event_ids | {event.event_id},
+        state,
+        last_event_id=event.event_id if latest else state.last_event_id,
+        last_occurred_at=max(event.occurred_at, state.last_occurred_at),
+        event_ids=state.event_ids | {event.event_id},
     )
 
 
+def apply(
+    state: LoanState | None, event: LoanEvent, *, catalogue: Catalogue | None = None
+) -> LoanState:
+    """The state after `event`, strictly: raises `LoanStateError` if the event cannot follow
+    `state` (and `EventValidationError` first if the payload does not fit its schema).
+
+    With a `catalogue`, a contract's terms must also fit its product. `rebuild` is the
+    lenient fold that keeps a broken rule as a finding instead."""
+    model = check_intrinsic(event)
+    return _apply(state, event, model, catalogue)
+
+
+def step(
+    state: LoanState | None, event: LoanEvent, *, catalogue: Catalogue | None = None
+) -> LoanState:
+    """The state after `event`, leniently: an event that cannot follow `state` is recorded
+    as a finding and leaves the rest of the state as it was."""
+    try:
+        return apply(state, event, catalogue=catalogue)
+    except LoanStateError as exc:
+        if exc.code == "duplicate_event" and state is not None:
+            return state  # the same event twice is one event
+        base = state or LoanState(
+            loan_id=event.loan_id,
+            status=LoanStatus.INCOMPLETE,
+            last_event_id=event.event_id,
+            last_occurred_at=event.occurred_at,
+        )
+        finding = Finding(exc.code, exc.reason, event.event_id, event.type, event.occurred_at,
+                          event.seq, event.derived)
+        return _seen(replace(base, findings=(*base.findings, finding)), event)
+
+
 def rebuild(events: Iterable[LoanEvent], *, catalogue: Catalogue | None = None) -> LoanState:
-    """Fold `events` (in ledger order) into a state; raises on the first impossible one."""
-    state: LoanState | None = None
-    for event in events:
-        state = apply(state, event, catalogue=catalogue)
-    if state is None:
+    """Fold `events` in loan order (`loan_order`), whatever order they are given in.
+
+    Never raises for an event that is merely inconsistent with the others (that is a
+    finding in `state.findings`); raises only if there are no events."""
+    given = list(events)
+    if not given:
         raise LoanStateError("", "", "no_events", "expected at least one event, found none")
+    folded, notes = effective(sorted(given, key=loan_order))
+    state: LoanState | None = None
+    for event in folded:
+        state = step(state, event, catalogue=catalogue)
+    assert state is not None
+    if notes:
+        state = replace(state, corrections=tuple(notes))
     return state
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """A finding with its life: the arrival that revealed it and the one that resolved it."""
+
+    finding: Finding
+    found_by: str  # event_id of the arrival that revealed it
+    found_at: datetime | None  # that arrival's received_at, if known
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_by is not None
+
+
+def history(
+    events: Iterable[LoanEvent], *, catalogue: Catalogue | None = None
+) -> tuple[LoanState, tuple[FindingRecord, ...]]:
+    """The state (as `rebuild`) and every finding any arrival revealed, open or resolved.
+
+    Replays arrival order (`seq`): after each arrival the loan is folded again (only the new
+    event when it is the latest in loan order and corrects nothing, the whole loan otherwise)
+    and its findings compared with the ones before."""
+    arrived = sorted(events, key=lambda e: e.seq)
+    if not arrived:
+        raise LoanStateError("", "", "no_events", "expected at least one event, found none")
+    records: dict[tuple[str, str], FindingRecord] = {}
+    done: list[FindingRecord] = []
+    state: LoanState | None = None
+    last_key: tuple[datetime, int] | None = None
+    for i, event in enumerate(arrived):
+        key = loan_order(event)
+        if state is not None and last_key is not None and key >= last_key and not (
+            event.type in CORRECTING_TYPES or state.corrections
+        ):
+            state = step(state, event, catalogue=catalogue)
+        else:
+            state = rebuild(arrived[: i + 1], catalogue=catalogue)
+        last_key = key if last_key is None else max(last_key, key)
+        now = {f.key: f for f in state.findings}
+        for k in [k for k in records if k not in now]:
+            done.append(replace(records.pop(k), resolved_by=event.event_id,
+                                resolved_at=event.received_at))
+        for k, f in now.items():
+            if k not in records:
+                records[k] = FindingRecord(f, event.event_id, event.received_at)
+    assert state is not None
+    return state, (*done, *records.values())

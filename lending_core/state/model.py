@@ -34,6 +34,8 @@ from lending_core.events import (
 )
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
+DERIVED_SYSTEMS = frozenset({"cunzheng-monitoring"})
+"""Producers that are the service itself: their events are derived, never a lender's."""
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 ZERO = Decimal("0.00")
 
@@ -43,6 +45,7 @@ P = TypeVar("P", bound=BaseModel)
 class LoanStatus(StrEnum):
     """Where a loan stands. There is no `applied`: no event records an application."""
 
+    INCOMPLETE = "incomplete"  # events arrived, but no decision or contract yet
     APPROVED = "approved"
     DECLINED = "declined"
     CONTRACTED = "contracted"
@@ -63,6 +66,9 @@ class LoanEvent:
     type: str
     occurred_at: datetime
     payload: dict[str, Any]
+    seq: int = 0  # arrival order: the leaf index when read from the log
+    received_at: datetime | None = None  # when the ledger accepted it, if known
+    derived: bool = False  # posted by the service itself (monitoring), not by the lender
 
     def __post_init__(self) -> None:
         if not EVENT_ID_PATTERN.match(self.event_id):
@@ -82,8 +88,13 @@ class LoanEvent:
         object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> LoanEvent:
-        """The event in a posted or stored record (`occurred_at` as an RFC 3339 string)."""
+    def from_record(
+        cls, record: Mapping[str, Any], *, seq: int = 0, received_at: datetime | None = None
+    ) -> LoanEvent:
+        """The event in a posted or stored record (`occurred_at` as an RFC 3339 string).
+
+        `seq` is its place in arrival order (the leaf index); a record whose `source.system`
+        is one of `DERIVED_SYSTEMS` is a derived event."""
         event_id = str(record.get("event_id", ""))
         kind = str(record.get("type", ""))
         missing = [
@@ -116,12 +127,35 @@ class LoanEvent:
                 "invalid_event",
                 f"expected payload as a JSON object, found {type(payload).__name__}",
             )
-        return cls(event_id, str(record["loan_id"]), kind, when, payload)
+        source = record.get("source")
+        system = source.get("system") if isinstance(source, Mapping) else None
+        return cls(event_id, str(record["loan_id"]), kind, when, payload, seq=seq,
+                   received_at=received_at, derived=system in DERIVED_SYSTEMS)
 
     @property
     def business_date(self) -> date:
         """The date the event occurred on, in China Standard Time."""
         return self.occurred_at.astimezone(CHINA_TZ).date()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An event that is recorded but inconsistent with the loan's other events as known now.
+
+    The event stays in the log and in every package; the fold leaves it out of the state.
+    `code` is stable (the rule it breaks), `reason` says what was expected and found."""
+
+    code: str
+    reason: str
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    seq: int
+    derived: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.code, self.event_id)
 
 
 @dataclass(frozen=True)
@@ -156,6 +190,7 @@ class MissedInstallment:
     fact: Fact[RepaymentMissed]
     resolved_by: str | None = None  # event_id
     resolution: Literal["repaid", "restructured"] | None = None
+    also_recorded_by: tuple[str, ...] = ()  # other events recording the same installment
 
     @property
     def installment_no(self) -> int:
@@ -197,6 +232,8 @@ class LoanState:
     write_off: Fact[WriteOff] | None = None
     settlement: Fact[Settlement] | None = None
     monitoring_flags: tuple[Fact[MonitoringFlag], ...] = ()
+    findings: tuple[Finding, ...] = ()
+    corrections: tuple[Any, ...] = ()  # notes from `corrections.effective`
     disbursed_total: Decimal = ZERO
     received_total: Decimal = ZERO
     principal_repaid: Decimal = ZERO  # principal in repayments' allocations

@@ -88,11 +88,25 @@ def on_repayment_missed(
         f"expected due_date after the first disbursement on {first}, found {p.due_date}",
     )
     not_after(event, p.due_date, "due_date")
+    # The same installment recorded twice (core banking and the monitoring job, or a batch
+    # posted again under a new id) is one fact: the first record keeps it, others are noted.
+    same = next((m for m in state.missed if m.installment_no == p.installment_no
+                 and m.fact.payload.due_date == p.due_date), None)
+    if same is not None:
+        noted = replace(same, also_recorded_by=(*same.also_recorded_by, event.event_id))
+        return replace(state, missed=tuple(noted if m is same else m for m in state.missed))
     require(
         all(m.installment_no != p.installment_no for m in state.open_missed),
         "duplicate_missed_installment",
         f"expected installment {p.installment_no} not already missed and open, found it open",
     )
+    # A repayment earlier in loan order that names this installment already paid it (the
+    # missed record arrived, or was inferred, after the money): recorded, and resolved.
+    paid_by = next((r.event_id for r in state.repayments
+                    if p.installment_no in r.payload.installment_nos), None)
+    if paid_by is not None:
+        record = MissedInstallment(Fact(event.event_id, event.occurred_at, p), paid_by, "repaid")
+        return replace(state, missed=(*state.missed, record))
     status = state.status
     if status in (LoanStatus.DISBURSED, LoanStatus.RESTRUCTURED):
         status = LoanStatus.OVERDUE

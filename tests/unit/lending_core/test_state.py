@@ -264,13 +264,17 @@ def test_duplicate_event_id(contracted: LoanState) -> None:
     refused(s, "disbursement", "2024-03-05", p, "duplicate_event", event_id="dup")
 
 
-def test_out_of_order(disbursed: LoanState) -> None:
+def test_an_earlier_event_is_judged_by_its_own_rules_not_by_arrival(
+    disbursed: LoanState,
+) -> None:
+    # The ledger's arrival order is not the loan's order: an event dated before the last
+    # one is refused only by a rule about the loan (here, money before the disbursement).
     err = refused(
         disbursed,
         "repayment_received",
         "2024-03-04",
         with_("repayment_received", value_date="2024-03-04"),
-        "out_of_order",
+        "repayment_before_disbursement",
     )
     assert "2024-03-05" in err.reason
 
@@ -317,7 +321,9 @@ def test_repaying_a_settled_loan(disbursed: LoanState) -> None:
         pay("10.00", "0.00", value_date="2024-05-01", ref="LATE"),
         "loan_settled",
     )
-    refused(s, "settlement", "2024-05-01", None, "loan_settled")
+    refused(s, "settlement", "2024-05-01", {
+        "settled_on": "2024-05-01", "reason": "repaid",
+        "source": {"system": "cbs", "refs": {"id": "2"}}}, "loan_settled")
     # a settlement confirmation can still be sent and delivered
     s = post(
         s,
@@ -554,7 +560,13 @@ def test_missed_refusals(contracted: LoanState, disbursed: LoanState, overdue: L
         "due_before_disbursement",
     )
     refused(disbursed, "repayment_missed", "2024-05-19", None, "future_dated")
-    refused(overdue, "repayment_missed", "2024-05-22", None, "duplicate_missed_installment")
+    # the same installment and due date again (core banking and the monitoring job): one fact
+    again = post(overdue, "repayment_missed", "2024-05-22", None, event_id="again")
+    assert len(again.missed) == len(overdue.missed)
+    assert again.missed[-1].also_recorded_by == ("again",)
+    # the same installment open under another due date is a contradiction
+    refused(overdue, "repayment_missed", "2024-05-22",
+            with_("repayment_missed", due_date="2024-05-21"), "duplicate_missed_installment")
 
 
 # --- notices ------------------------------------------------------------------------------
