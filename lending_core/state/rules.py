@@ -8,7 +8,6 @@ from decimal import Decimal
 from lending_core.events import format_money
 from lending_core.state.model import LoanEvent, LoanState, LoanStatus
 
-
 INTRINSIC: frozenset[str] = frozenset({"future_dated", "due_before_effective", "invalid_event"})
 """Codes of what is false whatever arrives later: refused at ingestion. Every other code is
 a finding (the event is recorded; see `lending_core.state.fold`)."""
