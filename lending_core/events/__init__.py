@@ -7,6 +7,14 @@ with two places, dates ISO strings, rates decimal strings; unknown fields are re
 schemas are part of the evidence format: change them only by adding a new version.
 """
 
+from lending_core.events.adjustments import (
+    CorrectedFields,
+    Correction,
+    Extension,
+    FeeCharged,
+    Prepayment,
+    Reversal,
+)
 from lending_core.events.examples import example_payload, example_story
 from lending_core.events.monitoring import FlagWarning, MonitoringFlag
 from lending_core.events.origination import (
@@ -69,11 +77,15 @@ __all__ = [
     "Collateral",
     "CompoundClause",
     "ContractSigned",
+    "CorrectedFields",
+    "Correction",
     "CreditCode",
     "CreditDecision",
     "Disbursement",
     "DisputeResolution",
     "ESignature",
+    "Extension",
+    "FeeCharged",
     "FlagWarning",
     "IsoDate",
     "Money",
@@ -84,11 +96,13 @@ __all__ = [
     "Party",
     "PayloadModel",
     "PenaltyClause",
+    "Prepayment",
     "Rate",
     "RepaymentMethod",
     "RepaymentMissed",
     "RepaymentReceived",
     "Restructuring",
+    "Reversal",
     "Security",
     "ServiceAddress",
     "ServiceChannel",

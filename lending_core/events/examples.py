@@ -197,6 +197,12 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "rules_version": "yinjianfa-2007-54",
         "source": {"system": "post-loan-monitoring", "refs": {"run_id": "MON-20240620"}},
     },
+    # Adjustments (lending_core.events.adjustments), on the example loan of the story above.
+    "fee_charged": {"fee_id": "FEE-2024-0001", "kind": "notice_fee", "amount": "30.00", "charged_on": "2024-05-27", "description": "EMS催收函邮寄费", "clause_no": "12.1", "source": {"system": "core-banking", "refs": {"txn_id": "T202405270301"}}},
+    "prepayment": {"kind": "partial", "amount": "50639.39", "value_date": "2024-06-10", "clearing_ref": "CNAPS-20240610-000321", "principal": "50000.00", "interest": "639.39", "fee": "0.00", "rule": "shorten_term", "source": {"system": "core-banking", "refs": {"txn_id": "T202406100042"}}},
+    "extension": {"agreement_no": "CQB-ZQ-2025-0003", "effective_date": "2025-03-20", "original_maturity": "2025-03-20", "new_maturity": "2025-09-20", "principal": "25508.02", "first_due_date": "2025-04-20", "clause_no": "2", "e_signature": {"certificate_serial": "CFCA-4E2A9B7CA0", "signed_at": "2025-03-18T10:00:00+08:00", "identity_check_refs": ["FACE-9102"]}, "source": {"system": "core-banking", "refs": {"agreement_id": "E20250318001"}}},
+    "reversal": {"original_event_id": "LN-0001234:005", "original_evidence_id": "cunzheng.example/log#41", "original_type": "repayment_received", "amount": "25600.12", "reversed_on": "2024-04-22", "reason": "付款行退汇（账户冻结）", "clearing_ref": "CNAPS-20240422-000117", "source": {"system": "core-banking", "refs": {"txn_id": "T202404220009"}}},
+    "correction": {"original_event_id": "LN-0001234:005", "original_type": "repayment_received", "corrected": {"value_date": "2024-04-19"}, "corrected_on": "2024-04-30", "reason_code": "wrong_value_date", "reason": "柜面入账起息日录入错误，实际到账2024-04-19", "approval_ref": "TZ-2024-0088", "source": {"system": "core-banking", "refs": {"adjustment_id": "ADJ-20240430-07"}}},
     "write_off": {
         "written_off_on": "2025-12-31",
         "principal": "276031.13",

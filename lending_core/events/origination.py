@@ -182,6 +182,8 @@ class ContractSigned(PayloadModel):
     repayment_method: RepaymentMethodValue
     first_due_date: IsoDate | None = None
     due_day: int | None = Field(default=None, ge=1, le=31)
+    # 提前还款: how a partial prepayment re-amortises (None: events.adjustments' default).
+    prepayment_rule: Literal["lower_installment", "shorten_term"] | None = None
     penalty: PenaltyClause
     compound_interest: CompoundClause
     dispute_resolution: DisputeResolution

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lending_core.errors import EventValidationError, UnknownEventType
+from lending_core.events.adjustments import Correction, Extension, FeeCharged, Prepayment, Reversal
 from lending_core.events.monitoring import MonitoringFlag
 from lending_core.events.origination import ContractSigned, CreditDecision, Security
 from lending_core.events.resolution import Acceleration, Restructuring, Settlement, WriteOff
@@ -38,6 +39,11 @@ PAYLOAD_MODELS: dict[str, type[PayloadModel]] = {
     "settlement": Settlement,
     "write_off": WriteOff,
     "monitoring_flag": MonitoringFlag,
+    "fee_charged": FeeCharged,
+    "prepayment": Prepayment,
+    "extension": Extension,
+    "reversal": Reversal,
+    "correction": Correction,
 }
 
 EVENT_TYPES: frozenset[str] = frozenset(PAYLOAD_MODELS)

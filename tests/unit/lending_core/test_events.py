@@ -41,6 +41,11 @@ MONEY_FIELD = {
     "settlement": "waiver.principal",
     "write_off": "principal",
     "monitoring_flag": "overdue_amount",
+    "fee_charged": "amount",
+    "prepayment": "principal",
+    "extension": "principal",
+    "reversal": "amount",
+    "correction": "corrected.amount",
 }
 
 # One required, type-specific field per type.
@@ -58,6 +63,11 @@ REQUIRED_FIELD = {
     "settlement": "settled_on",
     "write_off": "approval_ref",
     "monitoring_flag": "rules_version",
+    "fee_charged": "clause_no",
+    "prepayment": "clearing_ref",
+    "extension": "new_maturity",
+    "reversal": "original_event_id",
+    "correction": "reason_code",
 }
 
 # Where each type carries a unified social credit code.
@@ -107,6 +117,11 @@ def test_event_types_are_the_documented_strings() -> None:
         "settlement",
         "write_off",
         "monitoring_flag",
+        "fee_charged",
+        "prepayment",
+        "extension",
+        "reversal",
+        "correction",
     }
     assert example_types() == EVENT_TYPES
     assert set(MONEY_FIELD) | {"notice_delivered"} == EVENT_TYPES
