@@ -32,6 +32,7 @@ from lending_core.events.origination import (
     ServiceAddress,
     ServiceChannel,
 )
+from lending_core.events.pricing import Pricing, Repricing, RepricingRule, priced_rate
 from lending_core.events.registry import (
     EVENT_TYPES,
     PAYLOAD_MODELS,
@@ -97,10 +98,13 @@ __all__ = [
     "PayloadModel",
     "PenaltyClause",
     "Prepayment",
+    "Pricing",
     "Rate",
     "RepaymentMethod",
     "RepaymentMissed",
     "RepaymentReceived",
+    "Repricing",
+    "RepricingRule",
     "Restructuring",
     "Reversal",
     "Security",
@@ -118,5 +122,6 @@ __all__ = [
     "parse_money",
     "parse_rate",
     "payload_model",
+    "priced_rate",
     "validate_payload",
 ]

@@ -203,6 +203,21 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "extension": {"agreement_no": "CQB-ZQ-2025-0003", "effective_date": "2025-03-20", "original_maturity": "2025-03-20", "new_maturity": "2025-09-20", "principal": "25508.02", "first_due_date": "2025-04-20", "clause_no": "2", "e_signature": {"certificate_serial": "CFCA-4E2A9B7CA0", "signed_at": "2025-03-18T10:00:00+08:00", "identity_check_refs": ["FACE-9102"]}, "source": {"system": "core-banking", "refs": {"agreement_id": "E20250318001"}}},
     "reversal": {"original_event_id": "LN-0001234:005", "original_evidence_id": "cunzheng.example/log#41", "original_type": "repayment_received", "amount": "25600.12", "reversed_on": "2024-04-22", "reason": "付款行退汇（账户冻结）", "clearing_ref": "CNAPS-20240422-000117", "source": {"system": "core-banking", "refs": {"txn_id": "T202404220009"}}},
     "correction": {"original_event_id": "LN-0001234:005", "original_type": "repayment_received", "corrected": {"value_date": "2024-04-19"}, "corrected_on": "2024-04-30", "reason_code": "wrong_value_date", "reason": "柜面入账起息日录入错误，实际到账2024-04-19", "approval_ref": "TZ-2024-0088", "source": {"system": "core-banking", "refs": {"adjustment_id": "ADJ-20240430-07"}}},
+    # Floating rate (lending_core.events.pricing): the example contract priced as 1-year LPR
+    # 3.45 % (published 2024-02-20) + 90 bp = 4.35 %, repriced each 1 January
+    # (`example_floating_contract`); on 2025-01-01 the LPR in force is 3.10 % (2024-12-20).
+    "repricing": {
+        "contract_no": "CQB-HQSX-2024-0001234",
+        "effective_date": "2025-01-01",
+        "tenor": "1y",
+        "lpr": "0.0310",
+        "lpr_date": "2024-12-20",
+        "spread_bp": 90,
+        "new_rate": "0.0400",
+        "previous_rate": "0.0435",
+        "clause_no": "4.2",
+        "source": {"system": "core-banking", "refs": {"repricing_id": "RP-20250101-0001234"}},
+    },
     "write_off": {
         "written_off_on": "2025-12-31",
         "principal": "276031.13",
@@ -211,6 +226,25 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "source": {"system": "core-banking", "refs": {"writeoff_batch": "WB-2025-12"}},
     },
 }
+
+
+FLOATING_PRICING: dict[str, Any] = {
+    "kind": "lpr",
+    "tenor": "1y",
+    "base_lpr": "0.0345",
+    "lpr_date": "2024-02-20",
+    "spread_bp": 90,
+    "repricing": "january_1",
+    "clause_no": "4.2",
+}
+"""The pricing block that makes the example contract a floating-rate one (LPR + 90 bp)."""
+
+
+def example_floating_contract() -> dict[str, Any]:
+    """The example `contract_signed` payload with `FLOATING_PRICING` (a fresh deep copy)."""
+    contract = copy.deepcopy(_EXAMPLES["contract_signed"])
+    contract["pricing"] = copy.deepcopy(FLOATING_PRICING)
+    return contract
 
 
 def example_payload(event_type: str) -> dict[str, Any]:

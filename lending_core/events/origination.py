@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from lending_core.events.pricing import Pricing, check_contract_pricing
 from lending_core.events.types import (
     CreditCode,
     IsoDate,
@@ -184,6 +185,7 @@ class ContractSigned(PayloadModel):
     due_day: int | None = Field(default=None, ge=1, le=31)
     # 提前还款: how a partial prepayment re-amortises (None: events.adjustments' default).
     prepayment_rule: Literal["lower_installment", "shorten_term"] | None = None
+    pricing: Pricing | None = None  # LPR + spread (floating rate); absent: a fixed rate
     penalty: PenaltyClause
     compound_interest: CompoundClause
     dispute_resolution: DisputeResolution
@@ -231,6 +233,11 @@ class ContractSigned(PayloadModel):
                 "expected first_due_date on due_day {day}, found {date}",
                 {"day": day, "date": first.isoformat(), "field": "due_day"},
             )
+        return self
+
+    @model_validator(mode="after")
+    def _floating_rate_adds_up(self) -> ContractSigned:
+        check_contract_pricing(self.annual_rate, self.pricing)
         return self
 
     def party(self, role: str) -> Party:

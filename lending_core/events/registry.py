@@ -15,6 +15,7 @@ from lending_core.errors import EventValidationError, UnknownEventType
 from lending_core.events.adjustments import Correction, Extension, FeeCharged, Prepayment, Reversal
 from lending_core.events.monitoring import MonitoringFlag
 from lending_core.events.origination import ContractSigned, CreditDecision, Security
+from lending_core.events.pricing import Repricing
 from lending_core.events.resolution import Acceleration, Restructuring, Settlement, WriteOff
 from lending_core.events.servicing import (
     Disbursement,
@@ -44,6 +45,7 @@ PAYLOAD_MODELS: dict[str, type[PayloadModel]] = {
     "extension": Extension,
     "reversal": Reversal,
     "correction": Correction,
+    "repricing": Repricing,
 }
 
 EVENT_TYPES: frozenset[str] = frozenset(PAYLOAD_MODELS)

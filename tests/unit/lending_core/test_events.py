@@ -68,6 +68,7 @@ REQUIRED_FIELD = {
     "extension": "new_maturity",
     "reversal": "original_event_id",
     "correction": "reason_code",
+    "repricing": "lpr_date",
 }
 
 # Where each type carries a unified social credit code.
@@ -122,9 +123,10 @@ def test_event_types_are_the_documented_strings() -> None:
         "extension",
         "reversal",
         "correction",
+        "repricing",
     }
     assert example_types() == EVENT_TYPES
-    assert set(MONEY_FIELD) | {"notice_delivered"} == EVENT_TYPES
+    assert set(MONEY_FIELD) | {"notice_delivered", "repricing"} == EVENT_TYPES
     assert set(REQUIRED_FIELD) == EVENT_TYPES
 
 
