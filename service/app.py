@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import openapi_examples, pages, problems
+from service import docs_page, openapi_examples, pages, problems
 from service.context import AppContext, build_context
-from service.routes import admin, documents, erasure, events, log, verify
+from service.routes import admin, documents, erasure, events, loans, log, verify
 from service.settings import Settings
 
 logger = logging.getLogger("cunzheng")
@@ -77,13 +77,15 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             if ctx is None:
                 context.engine.dispose()
 
+    # /docs is served by docs_page (local Swagger UI assets and a CSP, no CDN); /redoc is off
     app = FastAPI(title="Cunzheng evidence ledger", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     problems.install(app)
     openapi_examples.install(app)
-    for module in (events, documents, log, admin, erasure, verify):
+    for module in (events, loans, documents, log, admin, erasure, verify):
         app.include_router(module.router)
     app.include_router(pages.router)  # the web pages under /ui
+    app.include_router(docs_page.router(app.title, app.openapi_url or "/openapi.json"))
 
     @app.get("/healthz", tags=["health"], summary="Liveness and the log's size")
     def healthz() -> dict[str, Any]:

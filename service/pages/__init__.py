@@ -2,11 +2,11 @@
 view. FastAPI routes and Jinja2 templates; a little CSS and vanilla JS, charts as inline
 SVG drawn on the server; no front-end build.
 
-Who may see what (see `session.PAGE_ROLES`): `/ui/verify` every role with a key (the
-answers are facts about what the visitor brings, never record content); `/ui/legal` the
-legal role (and admin); `/ui/audit` the auditor (and admin). The key is entered once on
-`/ui/login` and kept in an HttpOnly, SameSite=Strict cookie scoped to `/ui`; pages read
-and re-authenticate it on the server for every request (see `session`).
+Who may see what (see `session.PAGE_ROLES`): `/ui/verify` the verifier (and admin), as the
+verification API; `/ui/legal` the legal role (and admin); `/ui/audit` the auditor (and
+admin). A lender has no pages. The key is entered once on `/ui/login`, which opens a
+server-side session; the HttpOnly, SameSite=Strict cookie scoped to `/ui` holds only the
+session's random id, looked up (with its key) on every request (see `session`).
 """
 
 from __future__ import annotations
@@ -104,9 +104,8 @@ def _today() -> date:
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> Response:
     principal = session.principal_from_cookie(request, _ctx(request))
-    if principal is None:
-        return RedirectResponse("/ui/login", status_code=303)
-    return RedirectResponse(session.home_for(principal.role), status_code=303)
+    home = session.home_for(principal.role) if principal is not None else None
+    return RedirectResponse(home or "/ui/login", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -127,19 +126,32 @@ async def login(request: Request) -> Response:
         principal = authenticate(_ctx(request).engine, key or None)
     except AuthError as exc:
         return render(request, "login.html", 401, next=target or "", error=str(exc))
+    home = session.home_for(principal.role)
+    if home is None:
+        return render(request, "login.html", 403, next=target or "",
+                      error=f"role {principal.role.value!r} has no pages here; it uses the API")
     if target is None or not any(target.startswith(f"/ui/{page}")
                                  for page, roles in session.PAGE_ROLES.items()
                                  if principal.role in roles):
-        target = session.home_for(principal.role)
+        target = home
+    ctx = _ctx(request)
+    session_id = await run_in_threadpool(session.open_session, ctx.engine, principal.key_id,
+                                         ctx.clock())
     response = RedirectResponse(target, status_code=303)
-    session.set_key_cookie(request, response, key)
+    session.set_session_cookie(request, response, session_id)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    # a cross-site post must not log anyone out (nor may a link: see session.login_redirect)
+    if (refused := _cross_site(request)) is not None:
+        return refused
     response = RedirectResponse("/ui/login", status_code=303)
-    session.clear_key_cookie(response)
+    session_id = request.cookies.get(session.COOKIE)
+    if session_id:
+        session.close_session(_ctx(request).engine, session_id)
+        session.clear_session_cookie(response)
     return response
 
 

@@ -16,9 +16,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "login": ("登录", "Log in"),
     "logout": ("退出", "Log out"),
     "api_key": ("API 密钥", "API key"),
-    "login_help": ("输入由管理员发放的 API 密钥。密钥只保存在本站 HttpOnly Cookie 中。",
-                   ("Enter the API key an administrator gave you. It is kept only in an "
-                   "HttpOnly cookie for these pages.")),
+    "login_help": (("输入由管理员发放的 API 密钥。密钥只用于登录，不会保存在 Cookie 中；"
+                    "本站只在 HttpOnly Cookie 中保存一个随机会话编号。"),
+                   ("Enter the API key an administrator gave you. It is checked once and "
+                    "never stored in a cookie: these pages keep only a random session id "
+                    "in an HttpOnly cookie.")),
     "drop": ("拖入文件：记录、文件或证据包", "Drop a file: a record, a document or a package"),
     "or_paste": ("或粘贴记录 JSON、哈希或存证编号", "or paste a record (JSON), a hash or an evidence id"),
     "kind": ("类型", "Kind"), "auto": ("自动识别", "detect"),

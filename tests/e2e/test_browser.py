@@ -20,14 +20,17 @@ from typing import Any, Self
 import pytest
 
 from service.app import create_app
+from service.pages import session
 from service.settings import Settings
 from tests.e2e.conftest import TENANT, Ledger, fill
 from tests.integration.api_client import running_api
 
 CHROMIUM = Path("/usr/bin/chromium")
+EVIL_HOST = "evil.test"  # another site (the attacker's), resolved to this machine
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync",
+                 f"--host-resolver-rules=MAP {EVIL_HOST} 127.0.0.1"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -117,9 +120,9 @@ def test_verify_page_in_a_browser(live: Any, browser: Any) -> None:
     shot(page, tmp, "01-login.png")
     log_in(page, server.url, ledger.api.key("verifier"), "/ui/verify")
     assert page.url.endswith("/ui/verify")
-    # the key is in an HttpOnly cookie: scripts cannot read it
-    assert page.evaluate("document.cookie").find("cz_ui_key") == -1
-    [cookie] = [c for c in ctx.cookies() if c["name"] == "cz_ui_key"]
+    # the session id is in an HttpOnly cookie: scripts cannot read it
+    assert page.evaluate("document.cookie").find(session.COOKIE) == -1
+    [cookie] = [c for c in ctx.cookies() if c["name"] == session.COOKIE]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
 
     page.set_input_files("#file", str(zip_path))
@@ -200,4 +203,187 @@ def test_audit_page_in_a_browser(live: Any, browser: Any) -> None:
     # the legal workbench is not for auditors
     page.goto(server.url + "/ui/legal")
     assert "may not open this page" in page.content()
+    ctx.close()
+
+
+# --- attacks from another site (issue 10) ------------------------------------------------
+
+
+class OtherSite:
+    """Another web server on this machine: the attacker's page, served on its own port."""
+
+    def __init__(self, html: str) -> None:
+        import http.server
+
+        body = html.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def attack_page(base: str) -> str:
+    """Links, a GET form, a POST to logout, an image and a frame, all aimed at /ui."""
+    return f"""<!doctype html><html><body>
+<a id="to-legal" href="{base}/ui/legal">legal</a>
+<a id="to-verify" href="{base}/ui/verify?x=1">verify</a>
+<form id="get-form" method="get" action="{base}/ui/audit"><button>audit</button></form>
+<form id="logout-form" method="post" action="{base}/ui/logout"><button>win a prize</button></form>
+<img src="{base}/ui/legal" alt="">
+<iframe src="{base}/ui/legal"></iframe>
+</body></html>"""
+
+
+def session_cookie(ctx: Any) -> str | None:
+    values = [c["value"] for c in ctx.cookies() if c["name"] == session.COOKIE]
+    return values[0] if values else None
+
+
+def test_another_site_cannot_log_the_user_out(live: Any, browser: Any) -> None:
+    """Issue 10: a link or form from any site to a /ui page deleted the session cookie (the
+    redirect to login cleared it when the SameSite=Strict cookie was not sent), and
+    /ui/logout took cross-origin posts. Both from a cross-site origin (evil.test) and from
+    a same-site one (this host, another port)."""
+    server, ledger, tmp = live
+    ctx = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = ctx.new_page()
+    log_in(page, server.url, ledger.api.key("legal"), "/ui/legal")
+    assert page.url.endswith("/ui/legal")
+    before = session_cookie(ctx)
+    assert before
+
+    def still_logged_in(step: str) -> None:
+        assert session_cookie(ctx) == before, step
+        response = page.goto(server.url + "/ui/legal")
+        assert response is not None and response.status == 200, step
+        assert page.url == server.url + "/ui/legal", step
+        assert page.locator("#loans").count() == 1, step
+
+    with OtherSite(attack_page(server.url)) as evil:
+        for attacker in (f"http://{EVIL_HOST}:{evil.port}/", f"http://127.0.0.1:{evil.port}/"):
+            page.goto(attacker)
+            page.wait_for_load_state("load")  # the image and the frame were requested
+            still_logged_in(f"{attacker}: image and frame")
+            for link in ("#to-legal", "#to-verify"):
+                page.goto(attacker)
+                page.click(link)
+                page.wait_for_load_state()
+                still_logged_in(f"{attacker}: link {link}")
+            page.goto(attacker)
+            page.click("#get-form button")
+            page.wait_for_load_state()
+            still_logged_in(f"{attacker}: GET form")
+            page.goto(attacker)
+            with page.expect_navigation() as nav:
+                page.click("#logout-form button")
+            response = nav.value
+            assert response is not None and response.status == 403, attacker
+            assert "cross-site form refused" in page.content()
+            still_logged_in(f"{attacker}: POST /ui/logout")
+    shot(page, tmp, "07-after-cross-site-attempts.png")
+    # this site's own logout button still works, and ends the session on the server
+    page.click("header form[action='/ui/logout'] button")
+    page.wait_for_load_state()
+    assert "/ui/login" in page.url and session_cookie(ctx) is None
+    assert session.session_principal(ledger.ctx.engine, before, ledger.ctx.clock()) is None
+    ctx.close()
+
+
+def test_the_cookie_holds_a_session_id_never_the_key(live: Any, browser: Any) -> None:
+    import hashlib
+    import sqlite3
+
+    server, ledger, _tmp = live
+    key = ledger.api.key("admin")
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    log_in(page, server.url, key, "/ui/audit")
+    assert page.url.endswith("/ui/audit")
+    value = session_cookie(ctx)
+    assert value is not None and len(value) >= 40
+    key_id, secret = key.split("_")[1], key.split("_", 2)[2]
+    assert value != key and secret not in value and key_id not in value
+    # a dump of the database (and its files, WAL included) never holds the session id in
+    # clear: only its SHA-256, next to the key id
+    url = ledger.ctx.settings.resolved_database_url
+    assert url.startswith("sqlite:///")
+    db = Path(url.removeprefix("sqlite:///"))
+    with sqlite3.connect(db) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert value not in dump and key not in dump
+    assert hashlib.sha256(value.encode()).hexdigest() in dump
+    for path in db.parent.glob(db.name + "*"):
+        assert value.encode() not in path.read_bytes(), path
+    ctx.close()
+
+
+@pytest.mark.parametrize("role", ["legal", "auditor", "lender"])
+def test_the_verify_page_follows_the_api_roles(live: Any, browser: Any, role: str) -> None:
+    """A role the verification API refuses is refused the verification page too."""
+    server, ledger, _tmp = live
+    key = ledger.api.key(role, TENANT if role == "lender" else None)
+    api = ledger.api.client.post("/v1/verify/record", content=b"{}",
+                                 headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == 403
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    log_in(page, server.url, key, "/ui/verify")
+    if role == "lender":  # no page at all: the login form says so and opens no session
+        assert "/ui/login" in page.url and "has no pages here" in page.content()
+        assert session_cookie(ctx) is None
+    else:
+        assert session_cookie(ctx) is not None
+        response = page.goto(server.url + "/ui/verify")
+        assert response is not None and response.status == 403
+        assert "may not open this page" in page.content()
+        assert page.locator("nav a[href='/ui/verify']").count() == 0
+        response = page.request.post(server.url + "/ui/verify", multipart={"text": "{}"},
+                                     headers={"Origin": server.url})
+        assert response.status == 403
+    ctx.close()
+
+
+def test_docs_load_with_no_external_request_under_a_csp(live: Any, browser: Any) -> None:
+    server, ledger, tmp = live
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    requested: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    response = page.goto(server.url + "/docs")
+    assert response is not None and response.status == 200
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    page.wait_for_selector(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock")
+    assert "Cunzheng" in page.inner_text(".swagger-ui .info .title")
+    assert page.locator(".opblock").count() >= 10
+    page.click(".opblock-summary-path >> text=/healthz")  # expands, from the bundled script
+    page.wait_for_selector(".opblock.is-open")
+    shot(page, tmp, "08-docs.png")
+    assert requested and all(u.startswith(server.url + "/") for u in requested), requested
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    assert ledger.api.client.get("/redoc").status_code == 404  # the CDN-based page is off
     ctx.close()

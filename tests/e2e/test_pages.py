@@ -5,6 +5,7 @@ uvicorn server (test_browser.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -20,11 +21,10 @@ from service.pages.charts import bar_chart, line_chart
 from tests.e2e.conftest import CONTRACT, TENANT, WITNESSES, Ledger
 
 PAGES = ("/ui/verify", "/ui/legal", "/ui/audit")
-ACCESS = {  # role -> pages it may open
+ACCESS = {  # role -> pages it may open (a lender has none: its login is refused)
     "verifier": {"/ui/verify"},
-    "lender": {"/ui/verify"},
-    "legal": {"/ui/verify", "/ui/legal"},
-    "auditor": {"/ui/verify", "/ui/audit"},
+    "legal": {"/ui/legal"},
+    "auditor": {"/ui/audit"},
     "admin": set(PAGES),
 }
 
@@ -68,7 +68,9 @@ def test_login_sets_an_httponly_strict_cookie_and_goes_home(ledger: Ledger) -> N
     r = login(client, key_for(ledger, "legal"))
     assert r.status_code == 303 and r.headers["location"] == "/ui/legal"
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith(f"{session.COOKIE}=cz_")
+    # the cookie names a server-side session, never the API key
+    assert cookie.startswith(f"{session.COOKIE}=")
+    assert key_for(ledger, "legal") not in cookie and "=cz_" not in cookie
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
     assert login(client, key_for(ledger, "auditor")).headers["location"] == "/ui/audit"
     assert login(client, key_for(ledger, "verifier")).headers["location"] == "/ui/verify"
@@ -89,13 +91,94 @@ def test_bad_keys_and_logout(ledger: Ledger) -> None:
         assert "set-cookie" not in r.headers
     login(client, key_for(ledger, "legal"))
     assert client.get("/ui/legal").status_code == 200
+    session_id = client.cookies[session.COOKIE]
     r = client.post("/ui/logout", follow_redirects=False)
     assert r.headers["location"] == "/ui/login"
-    client.cookies.clear()  # the response deleted it; the jar honours path scoping loosely
-    assert client.get("/ui/legal", follow_redirects=False).status_code == 303
-    # a forged cookie is a redirect to the login form, not an error page
-    client.cookies.set(session.COOKIE, "cz_deadbeef_forged", path="/ui")
-    assert client.get("/ui/verify", follow_redirects=False).status_code == 303
+    assert f'{session.COOKIE}=""' in r.headers["set-cookie"]
+    # the session itself is gone: replaying the old cookie is a redirect to the login form
+    client.cookies.clear()
+    client.cookies.set(session.COOKIE, session_id, path="/ui")
+    r = client.get("/ui/legal", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/legal"
+    # a forged cookie is a redirect to the login form, not an error page; so is the raw
+    # API key in place of a session id (what the cookie held before sessions)
+    for forged in ("cz_deadbeef_forged", key_for(ledger, "verifier"), "x" * 500):
+        client.cookies.set(session.COOKIE, forged, path="/ui")
+        assert client.get("/ui/verify", follow_redirects=False).status_code == 303
+
+
+def test_a_lender_has_no_pages(ledger: Ledger) -> None:
+    client = ledger.api.client
+    r = login(client, key_for(ledger, "lender"))
+    assert r.status_code == 403 and "has no pages here" in r.text
+    assert "set-cookie" not in r.headers
+
+
+def test_a_request_without_the_cookie_does_not_log_out(ledger: Ledger) -> None:
+    """What a link from another site looks like (the SameSite=Strict cookie is not sent):
+    the answer sends to the login form but must not delete the cookie."""
+    client = ledger.api.client
+    login(client, key_for(ledger, "legal"))
+    session_id = client.cookies[session.COOKIE]
+    client.cookies.clear()
+    for path in ("/ui/legal", "/ui/verify", "/ui/audit", "/ui/legal/loans/bank-a/x"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and "set-cookie" not in r.headers, path
+    client.cookies.set(session.COOKIE, session_id, path="/ui")
+    assert client.get("/ui/legal").status_code == 200
+
+
+def test_a_cross_site_logout_is_refused(ledger: Ledger) -> None:
+    client = ledger.api.client
+    login(client, key_for(ledger, "legal"))
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"},
+                    {"origin": "http://testserver:8081", "sec-fetch-site": "same-site"}):
+        r = client.post("/ui/logout", headers=headers, follow_redirects=False)
+        assert r.status_code == 403 and "set-cookie" not in r.headers, headers
+        assert client.get("/ui/legal", follow_redirects=False).status_code == 200, headers
+
+
+def test_sessions_are_stored_hashed_and_expire(ledger: Ledger) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from anchoring.tables import ui_sessions
+
+    client = ledger.api.client
+    key = key_for(ledger, "verifier")
+    login(client, key)
+    session_id = client.cookies[session.COOKIE]
+    with ledger.ctx.engine.connect() as conn:
+        rows = conn.execute(select(ui_sessions)).all()
+    assert session_id not in repr(rows) and key not in repr(rows)
+    [row] = [r for r in rows if r.id_hash == hashlib.sha256(session_id.encode()).hexdigest()]
+    assert row.key_id == key.split("_")[1]
+    now = ledger.ctx.clock()
+    assert row.expires_at - int(now.timestamp()) in range(session.SESSION_SECONDS - 60,
+                                                          session.SESSION_SECONDS + 1)
+    assert session.session_principal(ledger.ctx.engine, session_id, now) is not None
+    later = now + timedelta(seconds=session.SESSION_SECONDS + 1)
+    assert session.session_principal(ledger.ctx.engine, session_id, later) is None
+
+
+def test_revoking_a_key_through_the_api_ends_its_sessions(ledger: Ledger) -> None:
+    from sqlalchemy import func, select
+
+    from anchoring.tables import ui_sessions
+
+    client = ledger.api.client
+    key = key_for(ledger, "auditor")
+    key_id = key.split("_")[1]
+    login(client, key)
+    assert client.get("/ui/audit").status_code == 200
+    r = ledger.api.request("DELETE", f"/v1/admin/keys/{key_id}", role="admin")
+    assert r.status_code == 204, r.text
+    with ledger.ctx.engine.connect() as conn:
+        left = conn.execute(select(func.count()).select_from(ui_sessions)
+                            .where(ui_sessions.c.key_id == key_id)).scalar_one()
+    assert left == 0
+    assert client.get("/ui/audit", follow_redirects=False).status_code == 303
 
 
 @pytest.mark.parametrize("role", sorted(ACCESS))
