@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from anchoring import merkle
@@ -31,6 +31,8 @@ from anchoring.store import (
 )
 
 MAX_BATCH = 1000
+MAX_FUTURE_SKEW = timedelta(seconds=300)
+"""Default: how far `occurred_at` may lie after `received_at` (the producers' clock error)."""
 
 ProducerKeys = Callable[[str, str], bytes | None]
 """(tenant, key_id) -> the producer's Ed25519 public key, or None if unknown."""
@@ -63,6 +65,7 @@ class EvidenceLog:
         policy: LoanPolicy | None = None,
         producer_keys: ProducerKeys | None = None,
         salt: Callable[[int], bytes] = os.urandom,
+        max_future_skew: timedelta = MAX_FUTURE_SKEW,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -71,6 +74,7 @@ class EvidenceLog:
         self._policy = policy
         self._producer_keys = producer_keys
         self._salt = salt
+        self._max_future_skew = max_future_skew
 
     def submit(self, tenant: str, posted: Sequence[Mapping[str, Any]]) -> list[Submitted]:
         """Accept a batch of posted events for `tenant`, all or nothing."""
@@ -81,7 +85,8 @@ class EvidenceLog:
         for i, event in enumerate(posted):
             try:
                 record = build_record(event, tenant=tenant, received_at=received_at,
-                                      salt=self._salt(32))
+                                      salt=self._salt(32),
+                                      max_future_skew=self._max_future_skew)
                 self._check_producer(tenant, event)
             except Exception as exc:
                 raise BatchItemError(i, exc) from exc

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
@@ -188,7 +188,8 @@ def format_utc(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise RecordError(f"time {moment.isoformat()} has no offset")
     moment = moment.astimezone(UTC)
-    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # `%Y` does not pad years below 1000 on glibc ("1-01-01"), which no parser reads back
+    base = f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S")
     return f"{base}.{moment.microsecond:06d}Z" if moment.microsecond else f"{base}Z"
 
 
@@ -205,14 +206,17 @@ def parse_rfc3339(text: Any, field: str) -> datetime:
             f'"2026-03-02T09:30:00+08:00"; got {text!r}',
             field=field,
         )
+    sent = text  # errors echo what was sent, not the form it was parsed in
     frac = re.search(r"\.(\d+)", text)
     if frac and len(frac.group(1)) > 6:  # keep microseconds, the precision records carry
         text = text.replace(frac.group(0), "." + frac.group(1)[:6])
     try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
+        return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
     except ValueError as exc:
-        raise RecordError(f"{field} is not a valid time: {exc}", field=field) from None
-    return moment.astimezone(UTC)
+        raise RecordError(f"{field} is not a valid time ({exc}); got {sent!r}", field=field) from None
+    except OverflowError:
+        raise RecordError(f"{field} is outside years 0001 to 9999 in UTC; got {sent!r}",
+                          field=field) from None
 
 
 # --- records ----------------------------------------------------------------------------
@@ -330,9 +334,12 @@ def check_posted(posted: Any) -> dict[str, Any]:
 
 
 def build_record(
-    posted: Mapping[str, Any], *, tenant: str, received_at: datetime, salt: bytes
+    posted: Mapping[str, Any], *, tenant: str, received_at: datetime, salt: bytes,
+    max_future_skew: timedelta | None = None,
 ) -> Record:
-    """The canonical record for a posted event, accepted by `tenant` at `received_at`."""
+    """The canonical record for a posted event, accepted by `tenant` at `received_at`.
+    With `max_future_skew`, an `occurred_at` later than `received_at` by more than that
+    (a clock's error, not an event from the future) is refused."""
     if not isinstance(posted, Mapping):
         raise RecordError(f"an event must be a JSON object, got {type(posted).__name__}")
     posted = check_posted(dict(posted))
@@ -341,6 +348,12 @@ def build_record(
     if len(salt) != 32:
         raise RecordError(f"salt must be 32 bytes, got {len(salt)}")
     occurred = parse_rfc3339(posted["occurred_at"], "occurred_at")
+    if max_future_skew is not None and occurred - received_at > max_future_skew:
+        raise RecordError(
+            f"occurred_at {posted['occurred_at']!r} is later than the time the log received "
+            f"the event ({format_utc(received_at)}) by more than the "
+            f"{max_future_skew.total_seconds():g} s of clock skew allowed; an event cannot "
+            f"have happened in the future", field="occurred_at")
     content: dict[str, Any] = {k: posted[k] for k in POSTED_FIELDS if k in posted}
     content["occurred_at"] = format_utc(occurred)
     content.setdefault("documents", [])

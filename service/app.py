@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import docs_page, openapi_examples, pages, problems
 from service.context import AppContext, build_context
-from service.routes import admin, documents, erasure, events, log, verify
+from service.routes import admin, documents, erasure, events, loans, log, verify
 from service.settings import Settings
 
 logger = logging.getLogger("cunzheng")
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     problems.install(app)
     openapi_examples.install(app)
-    for module in (events, documents, log, admin, erasure, verify):
+    for module in (events, loans, documents, log, admin, erasure, verify):
         app.include_router(module.router)
     app.include_router(pages.router)  # the web pages under /ui
     app.include_router(docs_page.router(app.title, app.openapi_url or "/openapi.json"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
@@ -56,6 +56,7 @@ def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -
         return None if row is None else bytes(row[0])
 
     log = EvidenceLog(store, signer, settings.log_origin, clock=clock,
+                      max_future_skew=timedelta(seconds=settings.max_future_skew),
                       policy=LendingPolicy(),  # validates each payload too
                       producer_keys=producer_key)
     return AppContext(settings, engine, store, log, AnchorStore(engine), clock)

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = Field(16 * 1024 * 1024, description="largest JSON body accepted")
     max_document_bytes: int = Field(50 * 1024 * 1024, description="largest document upload")
+    max_future_skew: float = Field(
+        300.0, ge=0, description="seconds an event's occurred_at may lie after the time the log "
+        "receives it (producers' clock error); later is refused")
     chain_rpc: str | None = Field(None, description="Ethereum JSON-RPC URL; the devnet by default")
     devnet_port: int = Field(8545, description="port of the embedded devnet (when chain_rpc is unset)")
     devnet_block_time: float = Field(

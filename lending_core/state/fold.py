@@ -18,6 +18,7 @@ from typing import Any
 from lending_core.errors import LoanStateError
 from lending_core.events import validate_payload
 from lending_core.products import Catalogue
+from lending_core.state import adjustments as adj
 from lending_core.state import intrinsic
 from lending_core.state.corrections import effective
 from lending_core.state.model import Finding, LoanEvent, LoanState, LoanStatus
@@ -27,6 +28,7 @@ from lending_core.state.opening import (
     on_disbursement,
     on_security,
 )
+from lending_core.state.pricing import on_repricing
 from lending_core.state.rules import Reject, require
 from lending_core.state.servicing import (
     on_acceleration,
@@ -59,6 +61,12 @@ TRANSITIONS: dict[str, Transition] = {
     "write_off": on_write_off,
     "settlement": on_settlement,
     "monitoring_flag": on_monitoring_flag,
+    "repricing": on_repricing,
+    "fee_charged": adj.on_fee_charged,
+    "prepayment": adj.on_prepayment,
+    "extension": adj.on_extension,
+    "reversal": adj.on_reversal,
+    "correction": adj.on_correction,
 }
 
 _BEFORE_CONTRACT = frozenset({"credit_decision", "contract_signed"})

@@ -27,6 +27,7 @@ from lending_core.events import (
     NoticeSent,
     RepaymentMissed,
     RepaymentReceived,
+    Repricing,
     Restructuring,
     Security,
     Settlement,
@@ -234,6 +235,7 @@ class LoanState:
     monitoring_flags: tuple[Fact[MonitoringFlag], ...] = ()
     findings: tuple[Finding, ...] = ()
     corrections: tuple[Any, ...] = ()  # notes from `corrections.effective`
+    repricings: tuple[Fact[Repricing], ...] = ()  # floating-rate resets (state.pricing)
     disbursed_total: Decimal = ZERO
     received_total: Decimal = ZERO
     principal_repaid: Decimal = ZERO  # principal in repayments' allocations

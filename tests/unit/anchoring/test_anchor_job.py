@@ -22,7 +22,8 @@ from tests.conftest import make_event
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+        # after make_event's occurred_at (01:30 UTC): the log refuses events from the future
+        self.now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
