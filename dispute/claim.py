@@ -115,7 +115,7 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
         terms = LoanTerms(principal=q.principal, annual_rate=q.annual_rate,
                           method=RepaymentMethod(str(q.repayment_method)),
                           term_months=q.term_months, due_day=q.first_due_date.day,
-                          **common)  # type: ignore[arg-type]
+                          first_due_date=q.first_due_date, **common)  # type: ignore[arg-type]
         start = q.effective_date
         repayments = [r for r in repayments if r.value_date >= start]
         accelerated = accel.accelerated_on if accel and accel.accelerated_on >= start else None
@@ -124,7 +124,7 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
     terms = LoanTerms(principal=c.amount, annual_rate=c.annual_rate,
                       method=RepaymentMethod(str(c.repayment_method)),
                       term_months=c.term_months, due_day=due_day,
-                      **common)  # type: ignore[arg-type]
+                      first_due_date=c.first_due_date, **common)  # type: ignore[arg-type]
     disbursements = [Disbursement(f.payload.amount, f.payload.value_date)
                      for f in state.disbursements]
     return terms, disbursements, repayments, accel.accelerated_on if accel else None

@@ -52,8 +52,9 @@ from lending_core.interest_model import (
     LoanTerms,
     Repayment,
 )
+from lending_core.loan_schedule import schedule_for
 from lending_core.money import DAYS_PER_YEAR, ZERO, daily_rate, round_fen
-from lending_core.schedule import RepaymentSchedule, build_schedule
+from lending_core.schedule import RepaymentSchedule
 
 __all__ = ["MAX_CASH_FLOWS", "MAX_DISBURSEMENTS", "accrue", "compute_arrears", "schedules_for"]
 
@@ -80,14 +81,7 @@ def schedules_for(
 ) -> tuple[RepaymentSchedule, ...]:
     """One schedule per disbursement, in value-date order, on the contract's terms."""
     return tuple(
-        build_schedule(
-            terms.method,
-            d.amount,
-            terms.annual_rate,
-            terms.term_months,
-            d.value_date,
-            terms.due_day,
-        )
+        schedule_for(terms, d.amount, d.value_date)
         for d in sorted(disbursements, key=lambda d: d.value_date)
     )
 

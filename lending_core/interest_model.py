@@ -108,6 +108,8 @@ class LoanTerms:
     compound_clause: str = ""
     acceleration_clause: str = ""
     allocation_order: tuple[Bucket, ...] = DEFAULT_ALLOCATION_ORDER
+    first_due_date: date | None = None
+    """The contract's first due date (首期还款日); see `lending_core.loan_schedule`."""
 
     def __post_init__(self) -> None:
         _check_amount("principal", self.principal)

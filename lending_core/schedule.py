@@ -5,12 +5,14 @@ Conventions (one set, used by every method and by `lending_core.interest`):
 * Due dates. Period k falls due in the k-th month after the value date of the disbursement
   (放款起息日), on `due_day` if given, else on the value date's own day; a day that the month
   lacks becomes the month's last day (31 January -> 28/29 February -> 31 March: each date
-  is derived from the start, so the day never drifts).
+  is derived from the start, so the day never drifts). A contract that names its first
+  due date (`first_due_date`, 首期还款日) has period 1 fall due on that date and period k
+  k-1 months later, on `due_day` (default: that date's day).
 * Interest, monthly-rate convention (按月利率计息): a regular period bears opening balance
   x annual rate / 12, whatever its number of days. This is how Chinese banks compute
   等额本息 and 等额本金 instalments.
-* Broken first period (首期不足/超过一个月): only when `due_day` differs from the value date's
-  day is the first period irregular; its interest is then opening balance x annual / 360 x
+* Broken first period (首期不足/超过一个月): only when the first due date is not one month
+  to the day after the value date is the first period irregular; its interest is then opening balance x annual / 360 x
   actual days (`lending_core.money.DAYS_PER_YEAR`). Its principal part is what it would have
   been in a regular period, so the rest of the schedule is unchanged.
 * Rounding: each period's interest and principal are rounded half up to the fen
@@ -119,6 +121,7 @@ class RepaymentSchedule:
     start: date
     due_day: int | None
     installments: tuple[Installment, ...]
+    first_due_date: date | None = None
 
     @property
     def total_principal(self) -> Decimal:
@@ -134,10 +137,10 @@ class RepaymentSchedule:
 
     @property
     def broken_first_period(self) -> bool:
-        """True when `due_day` makes the first period irregular (interest by actual days)."""
-        return self.due_day is not None and add_months(self.start, 1, self.due_day) != add_months(
-            self.start, 1
-        )
+        """True when the first due date is not one month to the day after the start (the
+        first period then bears interest by actual days)."""
+        first = self.first_due_date or add_months(self.start, 1, self.due_day)
+        return first != add_months(self.start, 1)
 
     @property
     def maturity(self) -> date:
@@ -159,11 +162,21 @@ def add_months(start: date, months: int, day: int | None = None) -> date:
     return date(year, month, min(day if day is not None else start.day, last))
 
 
-def due_dates(start: date, term_months: int, due_day: int | None = None) -> tuple[date, ...]:
+def due_dates(
+    start: date,
+    term_months: int,
+    due_day: int | None = None,
+    first_due_date: date | None = None,
+) -> tuple[date, ...]:
     """The `term_months` due dates of a schedule starting on `start` (see module conventions)."""
     _check_term(term_months)
     _check_due_day(due_day)
-    return tuple(add_months(start, k, due_day) for k in range(1, term_months + 1))
+    if first_due_date is None:
+        return tuple(add_months(start, k, due_day) for k in range(1, term_months + 1))
+    if first_due_date <= start:
+        raise ScheduleError(f"expected first_due_date after {start}, found {first_due_date}")
+    day = due_day if due_day is not None else first_due_date.day
+    return tuple(add_months(first_due_date, k, day) for k in range(term_months))
 
 
 def equal_installment(
@@ -172,6 +185,7 @@ def equal_installment(
     term_months: int,
     start: date,
     due_day: int | None = None,
+    first_due_date: date | None = None,
 ) -> RepaymentSchedule:
     """等额本息: payment = P·r·(1+r)^n / ((1+r)^n − 1), r = annual / 12, rounded half up.
 
@@ -196,6 +210,7 @@ def equal_installment(
         start,
         due_day,
         lambda balance, regular_interest: payment - regular_interest,
+        first_due_date,
     )
 
 
@@ -205,6 +220,7 @@ def equal_principal(
     term_months: int,
     start: date,
     due_day: int | None = None,
+    first_due_date: date | None = None,
 ) -> RepaymentSchedule:
     """等额本金: principal per period = round_fen(P / n); interest on the opening balance."""
     _check_inputs(principal, annual_rate, term_months, due_day)
@@ -217,6 +233,7 @@ def equal_principal(
         start,
         due_day,
         lambda balance, regular_interest: share,
+        first_due_date,
     )
 
 
@@ -226,6 +243,7 @@ def interest_only(
     term_months: int,
     start: date,
     due_day: int | None = None,
+    first_due_date: date | None = None,
 ) -> RepaymentSchedule:
     """按月付息、到期还本: interest every period, the whole principal with the last one."""
     _check_inputs(principal, annual_rate, term_months, due_day)
@@ -237,6 +255,7 @@ def interest_only(
         start,
         due_day,
         lambda balance, regular_interest: ZERO,
+        first_due_date,
     )
 
 
@@ -247,6 +266,7 @@ def build_schedule(
     term_months: int,
     start: date,
     due_day: int | None = None,
+    first_due_date: date | None = None,
 ) -> RepaymentSchedule:
     """Dispatch on `method`."""
     builders = {
@@ -260,7 +280,7 @@ def build_schedule(
         raise ScheduleError(
             f"expected a repayment method in {[m.value for m in RepaymentMethod]}, found {method!r}"
         ) from exc
-    return builder(principal, annual_rate, term_months, start, due_day)
+    return builder(principal, annual_rate, term_months, start, due_day, first_due_date)
 
 
 def _amortise(
@@ -271,11 +291,12 @@ def _amortise(
     start: date,
     due_day: int | None,
     principal_part: _PrincipalRule,
+    first_due_date: date | None = None,
 ) -> RepaymentSchedule:
     r = monthly_rate(annual_rate)
-    dates = due_dates(start, term_months, due_day)
+    dates = due_dates(start, term_months, due_day, first_due_date)
     broken_first = RepaymentSchedule(
-        method, principal, annual_rate, term_months, start, due_day, ()
+        method, principal, annual_rate, term_months, start, due_day, (), first_due_date
     ).broken_first_period
     balance = principal
     period_start = start
@@ -313,6 +334,7 @@ def _amortise(
         start=start,
         due_day=due_day,
         installments=tuple(rows),
+        first_due_date=first_due_date,
     )
 
 

@@ -222,18 +222,17 @@ def register(app: typer.Typer) -> None:
 
 def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str, Any]:
     """The loan's state, monitoring verdict and arrears statement as JSON-ready values."""
-    from anchoring.store import LogStore
+    from dispute.claim import loan_terms
     from lending_core.interest import compute_arrears
-    from lending_core.interest_model import Disbursement, LoanTerms, Repayment
     from lending_core.monitoring import assess
-    from lending_core.schedule import RepaymentMethod
+    from service.context import open_store
     from service.db import make_engine, migrate
     from service.monitoring_job import loan_state, schedule_in_force
 
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    try:
-        state = loan_state(LogStore(engine), tenant, loan_id)
+    try:  # with the keyring: records are encrypted at rest by default
+        state = loan_state(open_store(settings, engine), tenant, loan_id)
     finally:
         engine.dispose()
     if state is None:
@@ -249,13 +248,15 @@ def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str
                      "channel": str(n.sent.payload.channel),
                      "delivered": n.delivered is not None} for n in state.notices],
         "accelerated_on": state.acceleration.payload.accelerated_on.isoformat()
-        if state.acceleration else None, "terms": None, "monitoring": None, "arrears": None}
+        if state.acceleration else None, "terms": None, "schedule": None, "monitoring": None,
+        "arrears": None}
     t = state.terms
     if t is None or not state.disbursements:
         return view
     view["terms"] = {"principal": str(t.principal), "term_months": t.term_months,
                      "annual_rate": str(t.annual_rate), "method": t.repayment_method,
-                     "due_day": t.due_day, "agreed_by": t.agreed_by}
+                     "first_due_date": t.first_due_date.isoformat() if t.first_due_date
+                     else None, "due_day": t.due_day, "agreed_by": t.agreed_by}
     accel = state.acceleration.payload.accelerated_on if state.acceleration else None
     schedule, repayments = schedule_in_force(state)
     report = assess(schedule, repayments, as_of, accelerated_on=accel)
@@ -264,17 +265,13 @@ def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str
                           "overdue_amount": str(report.overdue_amount),
                           "warnings": [w.detail for w in report.warnings],
                           "dispute_candidate": report.dispute_candidate}
-    if state.restructurings:
-        return view  # the arrears engine replays contract terms only
-    terms = LoanTerms(principal=t.principal, annual_rate=t.annual_rate,
-                      method=RepaymentMethod(t.repayment_method), term_months=t.term_months,
-                      due_day=t.due_day, penalty_markup=t.penalty_markup,
-                      compound_allowed=t.compound_interest_allowed,
-                      penalty_clause="8.2", compound_clause="8.3", acceleration_clause="9.1")
-    st = compute_arrears(
-        terms, [Disbursement(d.payload.amount, d.payload.value_date) for d in state.disbursements],
-        [Repayment(r.payload.amount, r.payload.value_date) for r in state.repayments],
-        as_of, accelerated_on=accel)
+    view["schedule"] = [{"no": i.no, "due_date": i.due_date.isoformat(),
+                         "principal": str(i.principal), "interest": str(i.interest),
+                         "payment": str(i.payment)} for i in schedule.installments]
+    # the claim's own inputs (terms in force, first due date, clauses), so the figures here
+    # are the claim's figures
+    terms, disbursements, repayments, accelerated = loan_terms(state)
+    st = compute_arrears(terms, disbursements, repayments, as_of, accelerated_on=accelerated)
     view["arrears"] = {
         "label": st.accrued_to_label, "outstanding_principal": str(st.outstanding_principal),
         "overdue_principal": str(st.overdue_principal), "interest_due": str(st.interest_due),
@@ -297,7 +294,8 @@ def _print_view(view: dict[str, Any]) -> None:
     if view["terms"]:
         t = view["terms"]
         out.print(f"terms: ¥{t['principal']} × {t['term_months']} months at {t['annual_rate']} "
-                  f"({t['method']}, due day {t['due_day']}, {t['agreed_by']})")
+                  f"({t['method']}, first due {t['first_due_date'] or '-'}, due day "
+                  f"{t['due_day'] or '-'}, {t['agreed_by']})")
     out.print(f"disbursed ¥{view['disbursed']}, received ¥{view['received']}, principal "
               f"outstanding ¥{view['principal_outstanding']}; open missed installments "
               f"{view['missed_open'] or 'none'}; accelerated {view['accelerated_on'] or 'no'}")

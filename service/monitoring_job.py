@@ -31,13 +31,14 @@ from anchoring.tables import leaves
 from lending_core.errors import CunzhengError, LendingError
 from lending_core.events import format_money
 from lending_core.interest_model import Repayment
+from lending_core.loan_schedule import schedule_for
 from lending_core.monitoring import (
     MonitoringReport,
     RiskCategory,
     assess,
     installment_statuses,
 )
-from lending_core.schedule import RepaymentMethod, RepaymentSchedule, build_schedule
+from lending_core.schedule import RepaymentSchedule
 from lending_core.state import CHINA_TZ, LoanState, LoanStatus, rebuild
 from service.context import AppContext
 from service.lending import loan_event
@@ -117,8 +118,7 @@ def schedule_in_force(state: LoanState) -> tuple[RepaymentSchedule, list[Repayme
         start, principal = terms.since, terms.principal
     else:
         start, principal = state.first_value_date, state.disbursed_total
-    schedule = build_schedule(RepaymentMethod(terms.repayment_method), principal,
-                              terms.annual_rate, terms.term_months, start, terms.due_day)
+    schedule = schedule_for(terms, principal, start)  # the one schedule of every view
     repayments = [Repayment(r.payload.amount, r.payload.value_date) for r in state.repayments
                   if r.payload.value_date >= start]
     return schedule, repayments
