@@ -33,6 +33,7 @@ from lending_core.events import (
     Settlement,
     WriteOff,
 )
+from lending_core.state.adjustment_facts import Adjustments
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 DERIVED_SYSTEMS = frozenset({"cunzheng-monitoring"})
@@ -236,6 +237,7 @@ class LoanState:
     findings: tuple[Finding, ...] = ()
     corrections: tuple[Any, ...] = ()  # notes from `corrections.effective`
     repricings: tuple[Fact[Repricing], ...] = ()  # floating-rate resets (state.pricing)
+    adjustments: Adjustments = field(default_factory=Adjustments)  # state.adjustments
     disbursed_total: Decimal = ZERO
     received_total: Decimal = ZERO
     principal_repaid: Decimal = ZERO  # principal in repayments' allocations
