@@ -89,3 +89,62 @@ def test_an_event_may_not_cite_another_tenants_document(api: Api) -> None:
         owners = {r[0] for r in conn.execute(select(document_tenants.c.tenant)
                                              .where(document_tenants.c.sha256 == sha))}
     assert owners == {"bank-a", "bank-b"}
+
+
+# --- occurred_at: no events from the future; errors echo what was sent ----------------------
+
+
+@pytest.mark.parametrize("when", ["2099-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                                  "9999-12-31T23:59:59.999999+14:00"])
+def test_far_future_occurred_at_is_refused(api: Api, when: str) -> None:
+    r = api.request("POST", "/v1/events", json=make_event("future-1", occurred_at=when))
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["errors"][0]["field"] == "occurred_at"
+    assert repr(when) in body["detail"], body
+    assert "future" in body["detail"] or "outside years" in body["detail"], body
+    assert _leaf_count(api) == 0
+
+
+def test_future_skew_is_a_setting(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from anchoring.records import format_utc
+
+    soon = format_utc(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=120))
+    monkeypatch.setenv("CUNZHENG_MAX_FUTURE_SKEW", "30")
+    strict = Settings(data_dir=tmp_path / "strict", checkpoint_interval=0.05, anchor_enabled=False)
+    assert strict.max_future_skew == 30
+    with running_api(strict) as api:
+        r = api.request("POST", "/v1/events", json=make_event("soon-1", occurred_at=soon))
+        assert r.status_code == 422 and "30 s" in r.json()["detail"], r.text
+    monkeypatch.delenv("CUNZHENG_MAX_FUTURE_SKEW")
+    default = Settings(data_dir=tmp_path / "default", checkpoint_interval=0.05,
+                       anchor_enabled=False)
+    assert default.max_future_skew == 300
+    with running_api(default) as api:  # two minutes ahead: within the default 300 s
+        r = api.request("POST", "/v1/events", json=make_event("soon-1", occurred_at=soon))
+        assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("sent", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00",
+                                  "2026-02-30T00:00:00.1234567z"])
+def test_time_errors_echo_exactly_what_was_sent(api: Api, sent: str) -> None:
+    r = api.request("POST", "/v1/events", json=make_event("odd-1", occurred_at=sent))
+    assert r.status_code == 422, r.text
+    assert f"got {sent!r}" in r.json()["detail"], r.json()
+    assert _leaf_count(api) == 0
+
+
+def test_year_one_is_kept_as_sent_not_as_1_01_01(api: Api) -> None:
+    """The attack sent 0001-01-01T00:00:00Z and read an error quoting '1-01-01T00:00:00Z'
+    (the record's own time format dropped the year's zeros)."""
+    sent = "0001-01-01T00:00:00Z"
+    r = api.request("POST", "/v1/events", json=make_event("old-1", occurred_at=sent))
+    assert "'1-01-01" not in r.text, r.text
+    if r.status_code == 201:
+        stored = api.request("GET", "/v1/events/old-1").json()
+        assert f'"occurred_at":"{sent}"' in stored["record"]
+    else:
+        # the loan's rules refuse it (decided before it occurred), quoting the year whole
+        assert r.status_code == 422 and "0001-01-01T00:00:00" in r.json()["detail"], r.text
