@@ -19,6 +19,18 @@ keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
+PRIVATE_UMASK = 0o077
+"""Every file a `cunzheng` command creates is 0600 and every directory 0700: the database,
+its WAL, keys, packages and the devnet's chain hold personal data or secrets."""
+
+
+@app.callback()
+def _private_files() -> None:
+    """Runs before every command (and is inherited by the devnet and worker processes)."""
+    import os
+
+    os.umask(PRIVATE_UMASK)
+
 
 def _fail(exc: CunzhengError) -> None:
     console.print(f"[red]error:[/red] {exc.diagnostics()}", highlight=False)
