@@ -18,6 +18,7 @@ from anchoring.tables import producer_keys
 from service import verification
 from service.auth import Role, create_key, list_keys, revoke_key
 from service.deps import Admin, Ctx
+from service.pages.session import close_sessions_of_key
 from service.verification import MAX_ACCESS_LOG_PAGE
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -53,6 +54,7 @@ def get_keys(ctx: Ctx, who: Admin) -> dict[str, Any]:
 def delete_key(key_id: Annotated[str, Path(examples=["72d9c94a5498230f"])], ctx: Ctx,
                who: Admin) -> None:
     revoke_key(ctx.engine, key_id, format_utc(ctx.clock()))
+    close_sessions_of_key(ctx.engine, key_id)  # its /ui sessions end now too
 
 
 @router.post("/producer-keys", status_code=201, summary="Register a producer's Ed25519 key")

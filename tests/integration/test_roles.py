@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from service.context import utc_now
+from service.pages.session import COOKIE, open_session
 from service.settings import Settings
 from tests.conftest import make_event
 from tests.integration.api_client import Api, running_api
@@ -31,6 +33,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/docs/assets/{name}"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     # ingestion and content: lenders (their own tenant), legal, admin
     ("POST", "/v1/events"): LENDER,
@@ -64,15 +67,15 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/verify/document/{sha256}"): VERIFIER,
     ("GET", "/v1/verify/evidence"): VERIFIER,
     ("POST", "/v1/verify/package"): VERIFIER,
-    # the /ui pages: the key in a cookie (service/pages/session.py); no key redirects to login
+    # the /ui pages: a session cookie (service/pages/session.py); none redirects to login
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/"): PUBLIC,
     ("GET", "/ui/login"): PUBLIC,
     ("POST", "/ui/login"): PUBLIC,
     ("POST", "/ui/logout"): PUBLIC,
     ("GET", "/ui/static/{name}"): PUBLIC,
-    ("GET", "/ui/verify"): ALL,
-    ("POST", "/ui/verify"): ALL,
+    ("GET", "/ui/verify"): VERIFIER,  # the same roles as the verification API
+    ("POST", "/ui/verify"): VERIFIER,
     ("GET", "/ui/legal"): frozenset({"legal", "admin"}),
     ("GET", "/ui/legal/loans/{tenant}/{loan_id}"): frozenset({"legal", "admin"}),
     ("POST", "/ui/legal/loans/{tenant}/{loan_id}/case"): frozenset({"legal", "admin"}),
@@ -127,12 +130,18 @@ def _routes(api: Api) -> list[tuple[str, str]]:
                    for m in methods - {"HEAD", "OPTIONS"}})
 
 
+def _page_cookie(api: Api, role: str) -> dict[str, str]:
+    """A session for `role`'s key, opened directly (a lender cannot log in to the pages)."""
+    key = api.key(role, "bank-a" if role == "lender" else None)
+    session_id = open_session(api.ctx.engine, key.split("_")[1], utc_now())
+    return {"Cookie": f"{COOKIE}={session_id}"}
+
+
 def _call(api: Api, method: str, path: str, role: str | None) -> Any:
     url = re.sub(r"\{(\w+)\}", lambda m: SAMPLE_PATH[m.group(1)], path)
     kwargs = {"params": SAMPLE_QUERY.get(path, {}), **SAMPLE_BODY.get((method, path), {})}
-    if path.startswith("/ui"):  # pages read the key from their cookie, never a header
-        headers = {} if role is None else {
-            "Cookie": f"cz_ui_key={api.key(role, 'bank-a' if role == 'lender' else None)}"}
+    if path.startswith("/ui"):  # pages read their session cookie, never a header
+        headers = {} if role is None else _page_cookie(api, role)
         return api.client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
     if role is None:
         return api.client.request(method, url, **kwargs)
@@ -205,7 +214,7 @@ def _content_paths(api: Api) -> list[str]:
 
 def test_a_verifier_reads_no_records_loans_or_cases(api: Api) -> None:
     api.post_events([make_event(SECRET_EVENT, SECRET_LOAN)])
-    cookie = {"Cookie": f"cz_ui_key={api.key('verifier')}"}
+    cookie = _page_cookie(api, "verifier")
     for path in _content_paths(api):
         r = (api.client.get(path, headers=cookie, follow_redirects=False)
              if path.startswith("/ui") else api.request("GET", path, role="verifier"))
