@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from lending_core.errors import ArrearsInputError
 from lending_core.money import MAX_MONEY, ZERO, round_fen
-from lending_core.schedule import MAX_ANNUAL_RATE, MAX_TERM_MONTHS, RepaymentMethod
+from lending_core.schedule import MAX_ANNUAL_RATE, MAX_TERM_MONTHS, RateChange, RepaymentMethod
 
 __all__ = [
     "ANNUAL_COST_CEILING",
@@ -110,6 +110,9 @@ class LoanTerms:
     allocation_order: tuple[Bucket, ...] = DEFAULT_ALLOCATION_ORDER
     first_due_date: date | None = None
     """The contract's first due date (首期还款日); see `lending_core.loan_schedule`."""
+    rate_changes: tuple[RateChange, ...] = ()
+    """A floating rate's resets (重定价), in date order: `annual_rate` is the rate until the
+    first; each applies to interest, penalty and compound interest from its date on."""
 
     def __post_init__(self) -> None:
         _check_amount("principal", self.principal)
@@ -135,11 +138,33 @@ class LoanTerms:
                 f"expected allocation_order to list each of {[b.value for b in Bucket]} once, "
                 f"found {[str(b) for b in self.allocation_order]}"
             )
+        days = [c.effective_date for c in self.rate_changes]
+        if days != sorted(set(days)) or not all(
+            isinstance(c.annual_rate, Decimal) and ZERO <= c.annual_rate <= MAX_ANNUAL_RATE
+            for c in self.rate_changes
+        ):
+            raise ArrearsInputError(
+                f"expected rate_changes one per date, in date order, rates in "
+                f"[0, {MAX_ANNUAL_RATE}], found "
+                f"{[(str(c.effective_date), str(c.annual_rate)) for c in self.rate_changes]}"
+            )
 
     @property
     def penalty_rate(self) -> Decimal:
         """罚息利率: contract rate × (1 + markup); also the rate of compound interest."""
         return self.annual_rate * (1 + self.penalty_markup)
+
+    def rate_on(self, day: date) -> Decimal:
+        """The contract rate in force on `day` (the last reset on or before it)."""
+        rate = self.annual_rate
+        for change in self.rate_changes:
+            if change.effective_date <= day:
+                rate = change.annual_rate
+        return rate
+
+    def penalty_rate_on(self, day: date) -> Decimal:
+        """罚息利率 in force on `day`: the rate in force × (1 + markup)."""
+        return self.rate_on(day) * (1 + self.penalty_markup)
 
 
 @dataclass(frozen=True, slots=True)

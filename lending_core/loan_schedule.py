@@ -39,5 +39,13 @@ def schedule_for(terms: Terms | LoanTerms, principal: Decimal, start: date) -> R
     due_day = terms.due_day
     if due_day is None and terms.first_due_date is not None:
         due_day = terms.first_due_date.day
-    return build_schedule(method, principal, terms.annual_rate, terms.term_months, start,
-                          due_day, first)
+    # A floating rate: the rate in force on `start`, then the resets after it. Resets dated
+    # before the terms took effect (a restructuring's `since`) belong to the old terms.
+    since = getattr(terms, "since", None)
+    changes = tuple(c for c in terms.rate_changes if since is None or c.effective_date > since)
+    rate = terms.annual_rate
+    for change in sorted(changes, key=lambda c: c.effective_date):
+        if change.effective_date <= start:
+            rate = change.annual_rate
+    return build_schedule(method, principal, rate, terms.term_months, start,
+                          due_day, first, changes)

@@ -15,6 +15,12 @@ Conventions (one set, used by every method and by `lending_core.interest`):
   to the day after the value date is the first period irregular; its interest is then opening balance x annual / 360 x
   actual days (`lending_core.money.DAYS_PER_YEAR`). Its principal part is what it would have
   been in a regular period, so the rest of the schedule is unchanged.
+* Floating rate (LPR + spread, `RateChange`): `annual_rate` is the rate in force at the
+  start; a reset inside a period cuts it (分段计息), each part bearing opening balance x its
+  rate / 360 x its actual days; a reset on a due date starts the next period at the new
+  rate. From the reset on, 等额本息 is re-amortised: the balance at the period's start over
+  the periods left (this one included) at the new rate, so a cut period's principal part is
+  what a regular period at the new rate would repay. 等额本金 keeps its principal parts.
 * Rounding: each period's interest and principal are rounded half up to the fen
   (`lending_core.money.round_fen`); the last period takes whatever principal remains, so the
   principal parts sum exactly to the principal.
@@ -25,7 +31,7 @@ All functions are pure and return a frozen `RepaymentSchedule`.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
@@ -38,6 +44,8 @@ __all__ = [
     "MAX_ANNUAL_RATE",
     "MAX_TERM_MONTHS",
     "Installment",
+    "RateChange",
+    "RateSegment",
     "RepaymentMethod",
     "RepaymentSchedule",
     "add_months",
@@ -84,6 +92,29 @@ _LABELS_ZH = {
 
 
 @dataclass(frozen=True, slots=True)
+class RateChange:
+    """A floating rate reset (重定价): `annual_rate` applies from `effective_date` on."""
+
+    effective_date: date
+    annual_rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RateSegment:
+    """Part of a period a repricing cuts: from `start` to the day before `end`, at one rate,
+    interest by actual days (balance × rate × days / 360, rounded to the fen)."""
+
+    start: date
+    end: date
+    annual_rate: Decimal
+    interest: Decimal
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+@dataclass(frozen=True, slots=True)
 class Installment:
     """One period of a schedule: what falls due on `due_date`.
 
@@ -99,6 +130,15 @@ class Installment:
     interest: Decimal
     payment: Decimal
     remaining: Decimal
+    by_days: bool = False
+    """Interest by actual days (a cut at prepayment, a rebuilt broken period), not monthly."""
+    note: str = ""
+    """What the computation table says of this period, when not the usual words."""
+    annual_rate: Decimal | None = None
+    """The rate of the period's interest (a floating loan's rate in force; None: the
+    schedule's `annual_rate`). For a period a repricing cuts, the rate after the cut."""
+    segments: tuple[RateSegment, ...] = ()
+    """A period a repricing cuts (分段计息): its parts, whose interests sum to `interest`."""
 
     @property
     def opening_balance(self) -> Decimal:
@@ -186,6 +226,7 @@ def equal_installment(
     start: date,
     due_day: int | None = None,
     first_due_date: date | None = None,
+    rate_changes: Sequence[RateChange] = (),
 ) -> RepaymentSchedule:
     """等额本息: payment = P·r·(1+r)^n / ((1+r)^n − 1), r = annual / 12, rounded half up.
 
@@ -193,15 +234,7 @@ def equal_installment(
     the last period pays all remaining principal plus its interest.
     """
     _check_inputs(principal, annual_rate, term_months, due_day)
-    r = monthly_rate(annual_rate)
-    with localcontext() as ctx:
-        ctx.prec = _WORK_PRECISION
-        if r == 0:
-            exact = principal / term_months
-        else:
-            factor = (1 + r) ** term_months
-            exact = principal * r * factor / (factor - 1)
-    payment = round_fen(exact)
+    payment = _annuity(principal, annual_rate, term_months)
     return _amortise(
         RepaymentMethod.EQUAL_INSTALLMENT,
         principal,
@@ -211,6 +244,8 @@ def equal_installment(
         due_day,
         lambda balance, regular_interest: payment - regular_interest,
         first_due_date,
+        rate_changes,
+        _annuity_rule,
     )
 
 
@@ -221,6 +256,7 @@ def equal_principal(
     start: date,
     due_day: int | None = None,
     first_due_date: date | None = None,
+    rate_changes: Sequence[RateChange] = (),
 ) -> RepaymentSchedule:
     """等额本金: principal per period = round_fen(P / n); interest on the opening balance."""
     _check_inputs(principal, annual_rate, term_months, due_day)
@@ -234,6 +270,7 @@ def equal_principal(
         due_day,
         lambda balance, regular_interest: share,
         first_due_date,
+        rate_changes,
     )
 
 
@@ -244,6 +281,7 @@ def interest_only(
     start: date,
     due_day: int | None = None,
     first_due_date: date | None = None,
+    rate_changes: Sequence[RateChange] = (),
 ) -> RepaymentSchedule:
     """按月付息、到期还本: interest every period, the whole principal with the last one."""
     _check_inputs(principal, annual_rate, term_months, due_day)
@@ -256,6 +294,7 @@ def interest_only(
         due_day,
         lambda balance, regular_interest: ZERO,
         first_due_date,
+        rate_changes,
     )
 
 
@@ -267,8 +306,10 @@ def build_schedule(
     start: date,
     due_day: int | None = None,
     first_due_date: date | None = None,
+    rate_changes: Sequence[RateChange] = (),
 ) -> RepaymentSchedule:
-    """Dispatch on `method`."""
+    """Dispatch on `method`. `rate_changes` are a floating rate's resets after `start`
+    (`annual_rate` is the rate in force on `start`)."""
     builders = {
         RepaymentMethod.EQUAL_INSTALLMENT: equal_installment,
         RepaymentMethod.EQUAL_PRINCIPAL: equal_principal,
@@ -280,7 +321,8 @@ def build_schedule(
         raise ScheduleError(
             f"expected a repayment method in {[m.value for m in RepaymentMethod]}, found {method!r}"
         ) from exc
-    return builder(principal, annual_rate, term_months, start, due_day, first_due_date)
+    return builder(principal, annual_rate, term_months, start, due_day, first_due_date,
+                   rate_changes)
 
 
 def _amortise(
@@ -292,20 +334,44 @@ def _amortise(
     due_day: int | None,
     principal_part: _PrincipalRule,
     first_due_date: date | None = None,
+    rate_changes: Sequence[RateChange] = (),
+    reamortise: Callable[[Decimal, Decimal, int], _PrincipalRule] | None = None,
 ) -> RepaymentSchedule:
-    r = monthly_rate(annual_rate)
     dates = due_dates(start, term_months, due_day, first_due_date)
     broken_first = RepaymentSchedule(
         method, principal, annual_rate, term_months, start, due_day, (), first_due_date
     ).broken_first_period
+    changes = _check_rate_changes(rate_changes, start)
+    rate = annual_rate  # in force at the current period's start
     balance = principal
     period_start = start
     rows: list[Installment] = []
     for no, due in enumerate(dates, start=1):
-        regular_interest = round_fen(balance * r)
-        if no == 1 and broken_first:
+        # A repricing cuts the period (分段计息): each part by actual days at its own rate;
+        # from the reset on, the remaining principal is re-amortised at the new rate over
+        # the remaining periods, this one included.
+        cuts = [c for c in changes if period_start < c.effective_date < due]
+        starting = [c for c in changes if c.effective_date == period_start]
+        period_rate = starting[-1].annual_rate if starting else rate
+        segments: tuple[RateSegment, ...] = ()
+        new_rate = cuts[-1].annual_rate if cuts else period_rate
+        if cuts:
+            bounds = [period_start, *(c.effective_date for c in cuts), due]
+            rates = [period_rate, *(c.annual_rate for c in cuts)]
+            segments = tuple(
+                RateSegment(a, b, seg_rate,
+                            round_fen(balance * seg_rate * (b - a).days / DAYS_PER_YEAR))
+                for a, b, seg_rate in zip(bounds, bounds[1:], rates, strict=False)
+            )
+        if new_rate != rate and reamortise is not None and no < term_months:
+            principal_part = reamortise(balance, new_rate, term_months - no + 1)
+        rate = new_rate
+        regular_interest = round_fen(balance * monthly_rate(rate))
+        if segments:
+            interest = sum((seg.interest for seg in segments), ZERO)
+        elif no == 1 and broken_first:
             days = (due - period_start).days
-            interest = round_fen(balance * annual_rate * days / DAYS_PER_YEAR)
+            interest = round_fen(balance * rate * days / DAYS_PER_YEAR)
         else:
             interest = regular_interest
         if no == term_months:
@@ -323,6 +389,8 @@ def _amortise(
                 interest=interest,
                 payment=paid + interest,
                 remaining=balance,
+                annual_rate=rate if changes else None,
+                segments=segments,
             )
         )
         period_start = due
@@ -336,6 +404,42 @@ def _amortise(
         installments=tuple(rows),
         first_due_date=first_due_date,
     )
+
+
+def _annuity(principal: Decimal, annual_rate: Decimal, term_months: int) -> Decimal:
+    """等额本息 payment: P·r·(1+r)^n / ((1+r)^n − 1), r = annual / 12, rounded half up."""
+    r = monthly_rate(annual_rate)
+    with localcontext() as ctx:
+        ctx.prec = _WORK_PRECISION
+        if r == 0:
+            exact = principal / term_months
+        else:
+            factor = (1 + r) ** term_months
+            exact = principal * r * factor / (factor - 1)
+    return round_fen(exact)
+
+
+def _annuity_rule(balance: Decimal, annual_rate: Decimal, periods: int) -> _PrincipalRule:
+    """等额本息 re-amortised after a reset: the payment of `balance` over `periods` at the
+    new rate; each period's principal is that payment less its regular interest."""
+    payment = _annuity(balance, annual_rate, periods)
+    return lambda _balance, regular_interest: payment - regular_interest
+
+
+def _check_rate_changes(changes: Sequence[RateChange], start: date) -> tuple[RateChange, ...]:
+    """The resets after `start`, in date order; one per date, rates in range."""
+    out = tuple(sorted((c for c in changes if c.effective_date > start),
+                       key=lambda c: c.effective_date))
+    for c in out:
+        if not isinstance(c.annual_rate, Decimal) or not ZERO <= c.annual_rate <= MAX_ANNUAL_RATE:
+            raise ScheduleError(
+                f"expected a reset rate in [0, {MAX_ANNUAL_RATE}], found {c.annual_rate!r} "
+                f"on {c.effective_date}"
+            )
+    days = [c.effective_date for c in out]
+    if len(set(days)) != len(days):
+        raise ScheduleError(f"expected one rate reset per date, found {days}")
+    return out
 
 
 def _check_inputs(

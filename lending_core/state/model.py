@@ -33,6 +33,7 @@ from lending_core.events import (
     Settlement,
     WriteOff,
 )
+from lending_core.schedule import RateChange
 from lending_core.state.adjustment_facts import Adjustments
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
@@ -183,6 +184,7 @@ class Terms:
     compound_interest_allowed: bool
     since: date
     agreed_by: str  # contract_no or restructuring agreement_no
+    rate_changes: tuple[RateChange, ...] = ()  # floating-rate resets after `since`
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from decimal import Decimal
 from lending_core.events import ContractSigned, Repricing
 from lending_core.lpr import LPR_REFORM_DATE, LprUnknown, Tenor, is_repricing_date, load_lpr_table
 from lending_core.products import Catalogue
+from lending_core.schedule import RateChange
 from lending_core.state import intrinsic
 from lending_core.state.model import CHINA_TZ, Fact, LoanEvent, LoanState
 from lending_core.state.rules import need_disbursed, not_after, require
@@ -193,4 +194,8 @@ def on_repricing(
             f"{_pct(before) if before is not None else 'none'}, found {_pct(p.previous_rate)}",
         )
     fact = Fact(event.event_id, event.occurred_at, p)
-    return replace(state, repricings=(*state.repricings, fact))
+    terms = state.terms
+    if terms is not None and p.effective_date > terms.since:
+        changes = (*terms.rate_changes, RateChange(p.effective_date, p.new_rate))
+        terms = replace(terms, rate_changes=tuple(sorted(changes, key=lambda c: c.effective_date)))
+    return replace(state, repricings=(*state.repricings, fact), terms=terms)
