@@ -52,6 +52,15 @@ class SignatureError(AnchoringError):
     """A signature (receipt, producer, package) does not verify."""
 
 
+class ProducerSignatureError(SignatureError):
+    """An event breaks its tenant's producer-signature policy: unsigned where signatures are
+    required, signed by an unknown or retired key, or signed wrongly. `code` says which."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class LogError(AnchoringError):
     """The log refused an operation (unknown size, unknown leaf, conflicting event)."""
 

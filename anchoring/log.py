@@ -8,19 +8,24 @@ with the one before it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from anchoring import merkle
-from anchoring.errors import IntegrityError, RecordError, SignatureError
-from anchoring.notes import Checkpoint, Signer, sign_checkpoint, verify_signature
+from anchoring.errors import IntegrityError, RecordError
+from anchoring.notes import Checkpoint, Signer, sign_checkpoint
+from anchoring.producers import (
+    ProducerKey,
+    ProducerPolicy,
+    check_event_signature,
+    producer_key_id,
+    producer_message,
+)
 from anchoring.receipts import Receipt, sign_receipt
-from anchoring.records import build_record, canonical, format_utc, posted_hash
+from anchoring.records import build_record, format_utc, posted_hash
 from anchoring.store import (
     Accepted,
     BatchItemError,
@@ -34,18 +39,15 @@ MAX_BATCH = 1000
 MAX_FUTURE_SKEW = timedelta(seconds=300)
 """Default: how far `occurred_at` may lie after `received_at` (the producers' clock error)."""
 
-ProducerKeys = Callable[[str, str], bytes | None]
-"""(tenant, key_id) -> the producer's Ed25519 public key, or None if unknown."""
+__all__ = ["MAX_BATCH", "EvidenceLog", "Producers", "Submitted", "producer_key_id",
+           "producer_message"]  # the last two live in anchoring.producers
 
 
-def producer_key_id(public_key: bytes) -> str:
-    """The id a producer key is registered under: hex of SHA-256(key)[:8]."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
+class Producers(Protocol):
+    """What the log asks about a tenant's producers (`anchoring.producers.ProducerRegistry`)."""
 
-
-def producer_message(posted: Mapping[str, Any]) -> bytes:
-    """What a producer signs: the JCS bytes of the posted object without its signature."""
-    return canonical({k: v for k, v in posted.items() if k != "producer_signature"})
+    def key(self, tenant: str, key_id: str) -> ProducerKey | None: ...
+    def policy(self, tenant: str) -> ProducerPolicy: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ class EvidenceLog:
         *,
         clock: Callable[[], datetime],
         policy: LoanPolicy | None = None,
-        producer_keys: ProducerKeys | None = None,
+        producers: Producers | None = None,
         salt: Callable[[int], bytes] = os.urandom,
         max_future_skew: timedelta = MAX_FUTURE_SKEW,
     ) -> None:
@@ -72,41 +74,48 @@ class EvidenceLog:
         self.origin = origin
         self._clock = clock
         self._policy = policy
-        self._producer_keys = producer_keys
+        self._producers = producers
         self._salt = salt
         self._max_future_skew = max_future_skew
 
-    def submit(self, tenant: str, posted: Sequence[Mapping[str, Any]]) -> list[Submitted]:
-        """Accept a batch of posted events for `tenant`, all or nothing."""
+    def submit(self, tenant: str, posted: Sequence[Mapping[str, Any]], *,
+               by_service: bool = False) -> list[Submitted]:
+        """Accept a batch of posted events for `tenant`, all or nothing. `by_service`: the
+        service derived these events itself (monitoring), so the tenant's requirement of
+        producer signatures does not apply (a signature present is still checked)."""
         if not 1 <= len(posted) <= MAX_BATCH:
             raise RecordError(f"a batch holds 1 to {MAX_BATCH} events, got {len(posted)}")
         received_at = self._clock()
+        check = self._producer_check(tenant, by_service)
         pending = []
         for i, event in enumerate(posted):
             try:
                 record = build_record(event, tenant=tenant, received_at=received_at,
                                       salt=self._salt(32),
                                       max_future_skew=self._max_future_skew)
-                self._check_producer(tenant, event)
+                check(event)
             except Exception as exc:
                 raise BatchItemError(i, exc) from exc
             pending.append(Pending(tenant, posted_hash(event), record))
         accepted = self.store.append(pending, self._policy)
         return [Submitted(self.receipt(a), a.replay) for a in accepted]
 
-    def _check_producer(self, tenant: str, event: Mapping[str, Any]) -> None:
-        sig = event.get("producer_signature")
-        if sig is None or self._producer_keys is None:
-            return
-        key = self._producer_keys(tenant, sig["key_id"])
-        if key is None:
-            raise SignatureError(
-                f"producer key {sig['key_id']!r} is not registered for tenant {tenant!r}")
-        try:
-            raw = base64.b64decode(sig["sig"], validate=True)
-        except ValueError:
-            raise SignatureError("producer_signature.sig is not base64") from None
-        verify_signature(key, raw, producer_message(event), "the event (producer_signature)")
+    def _producer_check(self, tenant: str,
+                        by_service: bool) -> Callable[[Mapping[str, Any]], object]:
+        """The tenant's policy and keys, read once per batch."""
+        producers = self._producers
+        if producers is None:
+            return lambda _event: None
+        required = not by_service and producers.policy(tenant).require_signatures
+        keys: dict[str, ProducerKey | None] = {}
+
+        def lookup(key_id: str) -> ProducerKey | None:
+            if key_id not in keys:
+                keys[key_id] = producers.key(tenant, key_id)
+            return keys[key_id]
+
+        return lambda event: check_event_signature(event, tenant, required=required,
+                                                   lookup=lookup)
 
     def receipt(self, accepted: Accepted) -> dict[str, Any]:
         return sign_receipt(

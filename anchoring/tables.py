@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -115,6 +116,17 @@ producer_keys = Table(
     Column("key_id", String(16), primary_key=True),
     Column("public_key", LargeBinary(32), nullable=False),
     Column("created_at", String(32), nullable=False),
+    # a retired key signs no new event; its public key stays so old events still verify
+    Column("retired_at", String(32), nullable=True),
+)
+
+# a tenant's explicit choice; without a row, signatures are required once it has a key
+producer_policies = Table(
+    "producer_policies",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("require_signatures", Boolean, nullable=False),
+    Column("updated_at", String(32), nullable=False),
 )
 
 # --- anchoring (issue 3) ------------------------------------------------------------------

@@ -286,6 +286,9 @@ cli_lending.register(app)
 from service import cli_dispute
 
 cli_dispute.register(app)
+from service import cli_producers
+
+cli_producers.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

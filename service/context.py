@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from anchoring.anchor_store import AnchorStore
 from anchoring.crypto import Cipher
 from anchoring.log import EvidenceLog
+from anchoring.producers import ProducerRegistry
 from anchoring.store import LogStore
-from anchoring.tables import producer_keys
 from service.db import make_engine, migrate
 from service.lending import LendingPolicy
 from service.logkey import load_master_keys, log_signer
@@ -49,14 +49,8 @@ def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -
     store = LogStore(engine, cipher)
     signer = log_signer(settings.resolved_log_key_file, settings.log_origin)
 
-    def producer_key(tenant: str, key_id: str) -> bytes | None:
-        with engine.connect() as conn:
-            row = conn.execute(select(producer_keys.c.public_key).where(
-                producer_keys.c.tenant == tenant, producer_keys.c.key_id == key_id)).first()
-        return None if row is None else bytes(row[0])
-
     log = EvidenceLog(store, signer, settings.log_origin, clock=clock,
                       max_future_skew=timedelta(seconds=settings.max_future_skew),
                       policy=LendingPolicy(),  # validates each payload too
-                      producer_keys=producer_key)
+                      producers=ProducerRegistry(engine))
     return AppContext(settings, engine, store, log, AnchorStore(engine), clock)

@@ -215,7 +215,7 @@ def run_monitoring(ctx: AppContext, as_of: date, tenant: str, *,
             verdicts.append(LoanVerdict(loan_id, report, (), why))
             continue
         try:
-            ctx.log.submit(tenant, events)
+            ctx.log.submit(tenant, events, by_service=True)
         except BatchItemError as exc:
             if not isinstance(exc.error, Conflict):
                 raise

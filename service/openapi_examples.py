@@ -34,6 +34,11 @@ EVENT_VIEW = {"leaf_index": 0, "leaf_hash": H, "tenant": "bank-a", "event_id": "
               "received_at": "2026-03-02T01:30:00.723886Z", "erased": False,
               "record": '{"documents":[],"event_id":"disb-2026-000123", ...}', "receipt": RECEIPT,
               "anchor": ANCHOR}
+PRODUCER_KEY = {"tenant": "bank-a", "key_id": "9f2c1a7b3d4e5f60",
+                "public_key": "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=",
+                "created_at": "2026-03-01T08:00:00Z", "retired_at": None, "status": "active"}
+PRODUCER_POLICY = {"tenant": "bank-a", "require_signatures": True, "source": "default",
+                   "active_keys": ["9f2c1a7b3d4e5f60"]}
 KEY_ROW = {"key_id": "72d9c94a5498230f", "role": "lender", "tenant": "bank-a",
            "label": "loan origination", "created_at": "2026-03-01T08:00:00Z", "revoked_at": None}
 
@@ -65,6 +70,11 @@ RESPONSES: dict[tuple[str, str], Any] = {
                                  "key_id": "72d9c94a5498230f", "role": "lender", "tenant": "bank-a"},
     ("delete", "/v1/admin/keys/{key_id}"): None,
     ("post", "/v1/admin/producer-keys"): {"tenant": "bank-a", "key_id": "9f2c1a7b3d4e5f60"},
+    ("get", "/v1/admin/producer-keys"): {"keys": [PRODUCER_KEY]},
+    ("post", "/v1/admin/producer-keys/{tenant}/{key_id}/retire"): {
+        **PRODUCER_KEY, "retired_at": "2026-03-02T09:00:00Z", "status": "retired"},
+    ("get", "/v1/admin/producer-policies/{tenant}"): PRODUCER_POLICY,
+    ("put", "/v1/admin/producer-policies/{tenant}"): {**PRODUCER_POLICY, "source": "explicit"},
     ("get", "/healthz"): {"status": "ok", "tree_size": 37, "root": ROOT, "checkpoint_size": 37},
 }
 REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
@@ -72,6 +82,8 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
                                  {"role": "lender", "tenant": "bank-a", "label": "loan origination"}),
     ("post", "/v1/admin/producer-keys"): ("application/json", {
         "tenant": "bank-a", "public_key": "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik="}),
+    ("put", "/v1/admin/producer-policies/{tenant}"): ("application/json",
+                                                     {"require_signatures": True}),
     ("put", "/v1/documents/{sha256}"): ("application/octet-stream", "(the document's bytes)"),
     ("post", "/v1/verify/record"): ("application/octet-stream",
                                     '{"documents":[],"event_id":"disb-2026-000123",...}'),

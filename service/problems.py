@@ -17,6 +17,7 @@ from anchoring.errors import (
     LogError,
     MerkleError,
     NotFound,
+    ProducerSignatureError,
     RecordError,
     SignatureError,
 )
@@ -36,6 +37,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (EventValidationError, 422, "invalid-event"),
     (LoanStateError, 422, "impossible-event"),
     (RecordError, 422, "invalid-event"),
+    (ProducerSignatureError, 422, "producer-signature-refused"),
     (SignatureError, 422, "bad-signature"),
     (MerkleError, 400, "bad-proof-request"),
     (LogError, 400, "bad-request"),
@@ -58,7 +60,7 @@ def _extra(exc: Exception) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if isinstance(exc, EventValidationError):
         extra["errors"] = exc.errors
-    if isinstance(exc, LoanStateError):
+    if isinstance(exc, LoanStateError | ProducerSignatureError):
         extra["reason_code"] = exc.code
     if isinstance(exc, RecordError) and exc.field:
         extra["errors"] = [{"field": exc.field, "message": str(exc)}]

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from anchoring.errors import Conflict, RecordError
-from anchoring.log import producer_key_id
-from anchoring.records import format_utc
-from anchoring.tables import producer_keys
+from anchoring.producers import ProducerRegistry, check_tenant, parse_public_key
+from anchoring.records import TENANT_ID, format_utc
 from service import verification
 from service.auth import Role, create_key, list_keys, revoke_key
 from service.deps import Admin, Ctx
@@ -37,6 +31,12 @@ class NewProducerKey(BaseModel):
     public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
 
 
+class ProducerPolicyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    require_signatures: bool = Field(description="refuse events without a valid producer "
+                                     "signature by an active key of the tenant")
+
+
 @router.post("/keys", status_code=201, summary="Create an API key (shown once)")
 def new_key(body: NewKey, ctx: Ctx, who: Admin) -> dict[str, Any]:
     key, principal = create_key(ctx.engine, body.role, body.tenant, body.label,
@@ -57,23 +57,44 @@ def delete_key(key_id: Annotated[str, Path(examples=["72d9c94a5498230f"])], ctx:
     close_sessions_of_key(ctx.engine, key_id)  # its /ui sessions end now too
 
 
-@router.post("/producer-keys", status_code=201, summary="Register a producer's Ed25519 key")
+@router.post("/producer-keys", status_code=201, summary="Register a producer's Ed25519 key",
+             description="From then on the tenant requires producer signatures, unless its "
+             "policy was set explicitly (`PUT /v1/admin/producer-policies/{tenant}`). To rotate, "
+             "register the new key, then retire the old one.")
 def new_producer_key(body: NewProducerKey, ctx: Ctx, who: Admin) -> dict[str, Any]:
-    try:
-        raw = base64.b64decode(body.public_key, validate=True)
-    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
-        raise RecordError("public_key is not base64", field="public_key") from None
-    if len(raw) != 32:
-        raise RecordError(f"public_key must be 32 bytes, got {len(raw)}", field="public_key")
-    kid = producer_key_id(raw)
-    try:
-        with ctx.engine.begin() as conn:
-            conn.execute(insert(producer_keys).values(tenant=body.tenant, key_id=kid,
-                                                      public_key=raw, created_at=format_utc(ctx.clock())))
-    except SAIntegrityError:
-        raise Conflict(f"producer key {kid} is already registered for {body.tenant}",
-                       existing_hash=kid, new_hash=kid) from None
-    return {"tenant": body.tenant, "key_id": kid}
+    raw = parse_public_key(body.public_key)
+    key = ProducerRegistry(ctx.engine).register(body.tenant, raw, format_utc(ctx.clock()))
+    return {"tenant": key.tenant, "key_id": key.key_id}
+
+
+@router.get("/producer-keys", summary="List producer keys, retired ones too (public keys)")
+def get_producer_keys(ctx: Ctx, who: Admin, tenant: Annotated[
+        str | None, Query(pattern=TENANT_ID.pattern, examples=["bank-a"])] = None,
+                      ) -> dict[str, Any]:
+    return {"keys": [k.as_json() for k in ProducerRegistry(ctx.engine).keys(tenant)]}
+
+
+@router.post("/producer-keys/{tenant}/{key_id}/retire", summary="Retire a producer key",
+             description="It signs no new event; events it signed keep verifying with its "
+             "public key, which stays listed.")
+def retire_producer_key(tenant: Annotated[str, Path(examples=["bank-a"])],
+                        key_id: Annotated[str, Path(examples=["9f2c1a7b3d4e5f60"])],
+                        ctx: Ctx, who: Admin) -> dict[str, Any]:
+    return ProducerRegistry(ctx.engine).retire(tenant, key_id, format_utc(ctx.clock())).as_json()
+
+
+@router.get("/producer-policies/{tenant}", summary="A tenant's producer-signature policy")
+def get_producer_policy(tenant: Annotated[str, Path(examples=["bank-a"])], ctx: Ctx,
+                        who: Admin) -> dict[str, Any]:
+    return ProducerRegistry(ctx.engine).policy(check_tenant(tenant)).as_json()
+
+
+@router.put("/producer-policies/{tenant}", summary="Set whether a tenant requires producer "
+            "signatures")
+def put_producer_policy(tenant: Annotated[str, Path(examples=["bank-a"])],
+                        body: ProducerPolicyBody, ctx: Ctx, who: Admin) -> dict[str, Any]:
+    return ProducerRegistry(ctx.engine).set_policy(
+        tenant, body.require_signatures, format_utc(ctx.clock())).as_json()
 
 
 @router.get("/access-log", summary="The verification API's access log, newest first",

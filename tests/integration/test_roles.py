@@ -58,6 +58,10 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/admin/keys"): ADMIN,
     ("DELETE", "/v1/admin/keys/{key_id}"): ADMIN,
     ("POST", "/v1/admin/producer-keys"): ADMIN,
+    ("GET", "/v1/admin/producer-keys"): ADMIN,
+    ("POST", "/v1/admin/producer-keys/{tenant}/{key_id}/retire"): ADMIN,
+    ("GET", "/v1/admin/producer-policies/{tenant}"): ADMIN,
+    ("PUT", "/v1/admin/producer-policies/{tenant}"): ADMIN,
     ("GET", "/v1/admin/access-log"): ADMIN,
     ("DELETE", "/v1/admin/loans/{loan_id}/personal-data"): ADMIN,
     # the verification API
@@ -101,6 +105,7 @@ SAMPLE_BODY: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/admin/keys"): {"json": {"role": "auditor", "label": "roles test"}},
     ("POST", "/v1/admin/producer-keys"): {"json": {
         "tenant": "bank-a", "public_key": base64.b64encode(bytes(range(32))).decode()}},
+    ("PUT", "/v1/admin/producer-policies/{tenant}"): {"json": {"require_signatures": False}},
     ("POST", "/v1/verify/record"): {"content": b"{}"},
     ("POST", "/v1/verify/document"): {"content": b"x"},
     ("POST", "/v1/verify/package"): {"content": b"x"},
