@@ -20,6 +20,7 @@ preservation) are listed under `to_complete` rather than invented. Pure: no cloc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from dispute.errors import DisputeError
 from dispute.selection import VENUES, StoredRecord, Venue, loan_state
 from lending_core.events import ContractSigned, Party
+from lending_core.events.adjustments import DEFAULT_PREPAYMENT_RULE
 from lending_core.interest import compute_arrears, schedules_for
 from lending_core.interest_model import (
     AccrualKind,
@@ -38,14 +40,18 @@ from lending_core.interest_model import (
     Repayment,
 )
 from lending_core.money import ZERO, format_money, round_fen
-from lending_core.schedule import RepaymentMethod
+from lending_core.reamortise import PrepaymentRule, rebuilt_schedules
+from lending_core.schedule import RepaymentMethod, RepaymentSchedule
 from lending_core.state import LoanState
 
 __all__ = [
     "CASE_TYPE",
     "CLAIM_SCHEMA",
+    "ArrearsInputs",
     "ClaimError",
     "arrears_for",
+    "arrears_in_force",
+    "arrears_inputs",
     "build_claim",
     "loan_terms",
 ]
@@ -92,6 +98,10 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
                                           date | None]:
     """The terms in force, the disbursements, repayments and acceleration date to replay.
 
+    After a restructuring or an extension (展期), whichever took effect last, its principal
+    is replayed as one disbursement on its effective date, on its terms (an extension keeps
+    the rate and method in force unless it restates them); before it, as follows.
+    Prepayments count as repayments (their schedules are rebuilt by `arrears_inputs`).
     After a restructuring the restructured principal is replayed as one disbursement on
     the agreement's effective date, on the new terms, with the repayments from that date on.
     """
@@ -110,8 +120,11 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
     common = {"penalty_markup": c.penalty.markup,
               "compound_allowed": c.compound_interest.allowed, **clauses}
     repayments = [Repayment(f.payload.amount, f.payload.value_date) for f in state.repayments]
-    if state.restructurings:
-        q = state.restructurings[-1].payload
+    repayments += [Repayment(f.payload.amount, f.payload.value_date)
+                   for f in state.adjustments.prepayments]  # money received all the same
+    agreement = _agreement_in_force(state)
+    if agreement is not None:
+        q = agreement
         terms = LoanTerms(principal=q.principal, annual_rate=q.annual_rate,
                           method=RepaymentMethod(str(q.repayment_method)),
                           term_months=q.term_months, due_day=q.first_due_date.day,
@@ -130,12 +143,94 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
     return terms, disbursements, repayments, accel.accelerated_on if accel else None
 
 
+@dataclass(frozen=True)
+class _Agreement:
+    """The terms a restructuring (重组) or an extension (展期) puts in force."""
+
+    agreement_no: str
+    kind: str  # "restructuring" | "extension"
+    effective_date: date
+    principal: Decimal
+    annual_rate: Decimal
+    repayment_method: str
+    term_months: int
+    first_due_date: date
+
+
+def _agreement_in_force(state: LoanState) -> _Agreement | None:
+    """The latest restructuring or extension (by effective date, then event time)."""
+    found: list[tuple[date, Any, _Agreement]] = [
+        (f.payload.effective_date, f.occurred_at, _Agreement(
+            f.payload.agreement_no, "restructuring", f.payload.effective_date,
+            f.payload.principal, f.payload.annual_rate, str(f.payload.repayment_method),
+            f.payload.term_months, f.payload.first_due_date))
+        for f in state.restructurings]
+    found += [
+        (r.fact.payload.effective_date, r.fact.occurred_at, _Agreement(
+            r.fact.payload.agreement_no, "extension", r.fact.payload.effective_date,
+            r.fact.payload.principal, r.annual_rate, r.repayment_method,
+            r.fact.payload.term_months, r.fact.payload.first_due_date))
+        for r in state.adjustments.extensions]
+    return max(found, key=lambda x: (x[0], x[1]))[2] if found else None
+
+
+@dataclass(frozen=True)
+class ArrearsInputs:
+    """Everything `compute_arrears` needs for a loan's state, schedules rebuilt and fees."""
+
+    terms: LoanTerms
+    disbursements: tuple[Disbursement, ...]
+    repayments: tuple[Repayment, ...]
+    accelerated_on: date | None
+    schedules: tuple[RepaymentSchedule, ...]
+    charges: tuple[Charge, ...]
+
+
+def arrears_inputs(state: LoanState) -> ArrearsInputs:
+    """`loan_terms`, plus each prepayment's re-amortisation (`lending_core.reamortise`) and
+    the fees posted (`fee_charged`, prepayment fees) as recoverable costs.
+
+    Prepayments before the terms in force (a later restructuring or extension restates the
+    debt) and on or after an acceleration (everything is due: the money is a repayment)
+    re-amortise nothing."""
+    terms, disbursements, repayments, accelerated = loan_terms(state)
+    start = min(d.value_date for d in disbursements)
+    assert state.contract is not None  # loan_terms checked
+    contract_rule = state.contract.payload.prepayment_rule
+    prepayments: list[tuple[date, Decimal, bool, PrepaymentRule]] = []
+    charges: list[Charge] = []
+    for f in state.adjustments.prepayments:
+        p = f.payload
+        if p.fee > 0 and p.value_date >= start:
+            charges.append(Charge(p.fee, p.value_date, "提前还款违约金",
+                                  f"合同第{p.fee_clause_no}条"))
+        if p.value_date < start or (accelerated is not None and p.value_date >= accelerated):
+            continue
+        rule: PrepaymentRule = p.rule or contract_rule or DEFAULT_PREPAYMENT_RULE  # type: ignore[assignment]
+        prepayments.append((p.value_date, p.principal, p.kind == "full", rule))
+    for fee in state.adjustments.fees:
+        q = fee.payload
+        if q.charged_on >= start:
+            charges.append(Charge(q.amount, q.charged_on, q.description, f"合同第{q.clause_no}条"))
+    schedules = rebuilt_schedules(schedules_for(terms, disbursements), prepayments)
+    return ArrearsInputs(terms, tuple(disbursements), tuple(repayments), accelerated,
+                         schedules, tuple(charges))
+
+
+def arrears_in_force(state: LoanState, as_of: date,
+                     charges: Sequence[Charge] = ()) -> ArrearsStatement:
+    """The `ArrearsStatement` of `state` on `as_of`: the claim's figures (any view that
+    shows arrears calls this, so its figures are the claim's)."""
+    i = arrears_inputs(state)
+    return compute_arrears(i.terms, i.disbursements, i.repayments, as_of,
+                           accelerated_on=i.accelerated_on, charges=(*i.charges, *charges),
+                           schedules=i.schedules)
+
+
 def arrears_for(records: Sequence[StoredRecord], as_of: date,
                 charges: Sequence[Charge] = ()) -> ArrearsStatement:
     """The `ArrearsStatement` the claim states, for the loan in `records` on `as_of`."""
-    terms, disbursements, repayments, accelerated = loan_terms(loan_state(records))
-    return compute_arrears(terms, disbursements, repayments, as_of,
-                           accelerated_on=accelerated, charges=charges)
+    return arrears_in_force(loan_state(records), as_of, charges)
 
 
 def _party(p: Party, address: str | None = None) -> dict[str, Any]:
@@ -216,9 +311,9 @@ def build_claim(
     if venue not in VENUES:
         raise ClaimError(f"expected venue one of {', '.join(VENUES)}, found {venue!r}")
     state = loan_state(records)
-    terms, disbursements, repayments, accelerated = loan_terms(state)
-    s = compute_arrears(terms, disbursements, repayments, as_of,
-                        accelerated_on=accelerated, charges=charges)
+    inputs = arrears_inputs(state)
+    terms, disbursements = inputs.terms, list(inputs.disbursements)
+    s = arrears_in_force(state, as_of, charges)
     assert state.contract is not None  # loan_terms checked
     c = state.contract.payload
     dr = c.dispute_resolution
@@ -226,8 +321,7 @@ def build_claim(
     methods = _methods(c, terms, s)
     principal = s.outstanding_principal if s.accelerated_on else s.overdue_principal
     total = principal + s.interest_due + s.penalty_interest + s.compound_interest + s.costs_due
-    schedule = schedules_for(terms, disbursements)
-    maturity = max(sch.installments[-1].due_date for sch in schedule)
+    maturity = max(sch.installments[-1].due_date for sch in inputs.schedules)
     borrower = c.party("borrower")
     guarantors = [f.payload for f in state.securities]
     respondents = [_party(borrower, c.service_address.address)]
@@ -266,6 +360,7 @@ def build_claim(
                                              for ch in c.service_address.channels],
                                 "clause_no": c.service_address.clause_no},
             "restructured_by": [f.payload.agreement_no for f in state.restructurings],
+            "extended_by": [r.fact.payload.agreement_no for r in state.adjustments.extensions],
         },
         "disbursements": [
             {"receipt_no": f.payload.receipt_no, "amount": _m(f.payload.amount),
@@ -338,6 +433,7 @@ def build_claim(
                     _r(s.combined_annual_rate.quantize(Decimal("0.000001"))),
                     "penalty_rate": _r(s.penalty_rate), "exceeds_24pct": s.exceeds_24pct},
         "computation": rows,
+        "adjustments": _adjustments(state, as_of),
         "dispute_resolution": {"venue": dr.venue, "institution": dr.institution,
                                "clause_no": dr.clause_no, "matches_venue": dr.venue == venue},
         "to_complete": _to_complete(venue, guarantors),
@@ -382,3 +478,78 @@ def _requests(claim: dict[str, Any], venue: Venue) -> list[str]:
     lines.append({"court": "本案诉讼费用由被告承担", "arbitration": "本案仲裁费用由被申请人承担",
                   "notary": "公证费用由被申请人承担"}[venue])
     return lines
+
+
+_REASON_ZH = {"wrong_value_date": "起息日错误", "wrong_amount": "金额错误",
+              "wrong_allocation": "还款冲抵顺序错误", "other": "其他"}
+_TYPE_ZH = {"repayment_received": "还款", "disbursement": "放款", "fee_charged": "费用",
+            "prepayment": "提前还款"}
+_RULE_ZH = {"lower_installment": "期限不变、减少月供", "shorten_term": "月供不变、缩短期限"}
+
+
+def _adjustments(state: LoanState, as_of: date) -> dict[str, Any]:
+    """Reversals, corrections, prepayments, extensions and fees, as the court reads them.
+
+    A reversed posting is not in `repayments`/`disbursements` (nor in the computation); it
+    is listed here with the reversal, so nobody is surprised by a record in the package
+    that the figures leave out."""
+    notes = [n for n in state.corrections if hasattr(n, "outcome")]
+    contract_rule = state.contract.payload.prepayment_rule if state.contract else None
+    out: dict[str, Any] = {
+        "reversals": [
+            {"event_id": n.event_id, "original_event_id": n.original_event_id,
+             "original_type": n.original_type, "reversed_on": n.on.isoformat() if n.on else None,
+             "reason": n.reason, "applied": n.applied, "finding": None if n.applied else n.outcome,
+             "text": (f"{n.on.isoformat() if n.on else ''}冲正{_TYPE_ZH.get(n.original_type, '')}"
+                      f"记录{n.original_event_id}（{n.reason}），原记录保留、不计入计算"
+                      if n.applied else f"冲正记录{n.event_id}未生效：{n.detail}")}
+            for n in notes if n.kind == "reversal"],
+        "corrections": [
+            {"event_id": n.event_id, "original_event_id": n.original_event_id,
+             "original_type": n.original_type, "corrected_on": n.on.isoformat() if n.on else None,
+             "reason": n.reason, "applied": n.applied, "finding": None if n.applied else n.outcome,
+             "changed": [{"field": f, "from": a, "to": b} for f, a, b in n.changed],
+             "text": (f"{n.on.isoformat() if n.on else ''}调账：{_TYPE_ZH.get(n.original_type, '')}"
+                      f"记录{n.original_event_id}" + "；".join(
+                          f"{f}由{a}更正为{b}" for f, a, b in n.changed) + f"（{n.reason}）"
+                      if n.applied else f"调账记录{n.event_id}未生效：{n.detail}")}
+            for n in notes if n.kind == "correction"],
+        "prepayments": [
+            {"event_id": f.event_id, "kind": f.payload.kind,
+             "value_date": f.payload.value_date.isoformat(), "amount": _m(f.payload.amount),
+             "principal": _m(f.payload.principal), "interest": _m(f.payload.interest),
+             "fee": _m(f.payload.fee), "clearing_ref": f.payload.clearing_ref,
+             "rule": f.payload.rule or contract_rule or DEFAULT_PREPAYMENT_RULE,
+             "counted": f.payload.value_date <= as_of,
+             "text": (f"{f.payload.value_date.isoformat()}"
+                      f"{'提前结清' if f.payload.kind == 'full' else '部分提前还款'}"
+                      f"{_m(f.payload.amount)}元（本金{_m(f.payload.principal)}元、利息"
+                      f"{_m(f.payload.interest)}元、提前还款违约金{_m(f.payload.fee)}元）"
+                      + ("" if f.payload.kind == "full" else "，剩余本金按"
+                         f"{_RULE_ZH[f.payload.rule or contract_rule or DEFAULT_PREPAYMENT_RULE]}"
+                         "重新计算还款计划"))}
+            for f in state.adjustments.prepayments],
+        "extensions": [
+            {"event_id": r.fact.event_id, "agreement_no": r.fact.payload.agreement_no,
+             "effective_date": r.fact.payload.effective_date.isoformat(),
+             "original_maturity": r.fact.payload.original_maturity.isoformat(),
+             "new_maturity": r.fact.payload.new_maturity.isoformat(),
+             "principal": _m(r.fact.payload.principal), "annual_rate": _r(r.annual_rate),
+             "repayment_method": r.repayment_method, "term_months": r.fact.payload.term_months,
+             "exceeds_limit": r.exceeds_limit,
+             "text": (f"依展期协议{r.fact.payload.agreement_no}，贷款到期日由"
+                      f"{r.fact.payload.original_maturity.isoformat()}展期至"
+                      f"{r.fact.payload.new_maturity.isoformat()}，自"
+                      f"{r.fact.payload.effective_date.isoformat()}起本金"
+                      f"{_m(r.fact.payload.principal)}元按年利率{_pct(r.annual_rate)}、"
+                      f"{_METHOD_ZH.get(r.repayment_method, r.repayment_method)}分"
+                      f"{r.fact.payload.term_months}期重新计算还款计划"
+                      + (f"（注意：{r.exceeds_limit}）" if r.exceeds_limit else ""))}
+            for r in state.adjustments.extensions],
+        "fees": [
+            {"event_id": f.event_id, "fee_id": f.payload.fee_id, "kind": f.payload.kind,
+             "amount": _m(f.payload.amount), "charged_on": f.payload.charged_on.isoformat(),
+             "description": f.payload.description, "clause_no": f.payload.clause_no}
+            for f in state.adjustments.fees],
+    }
+    return out

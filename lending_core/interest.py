@@ -130,13 +130,17 @@ def compute_arrears(
     accelerated_on: date | None = None,
     charges: Sequence[Charge] = (),
     ceiling: Decimal = ANNUAL_COST_CEILING,
+    schedules: Sequence[RepaymentSchedule] | None = None,
 ) -> ArrearsStatement:
-    """Replay the loan to `as_of` and state what is owed (see the module docstring)."""
+    """Replay the loan to `as_of` and state what is owed (see the module docstring).
+
+    `schedules` replaces `schedules_for(terms, disbursements)` when a schedule was rebuilt
+    mid-life (a prepayment: `lending_core.reamortise`)."""
     _check_inputs(terms, disbursements, repayments, charges, as_of, accelerated_on)
     if not isinstance(ceiling, Decimal) or not ZERO < ceiling <= 1:
         raise ArrearsInputError(f"expected ceiling as a Decimal in (0, 1], found {ceiling!r}")
     accel = accelerated_on if accelerated_on is not None and accelerated_on <= as_of else None
-    dues = _dues(terms, disbursements, accel)
+    dues = _dues(terms, disbursements, accel, schedules)
     # A charge can be paid only once incurred; it never changes an accrual base, so its
     # date is not a row boundary: it joins the costs at the first event on or after it.
     pending = sorted((c for c in charges if c.incurred_on <= as_of), key=lambda c: c.incurred_on)
@@ -169,10 +173,15 @@ def compute_arrears(
 
 
 def _dues(
-    terms: LoanTerms, disbursements: Sequence[Disbursement], accel: date | None
+    terms: LoanTerms,
+    disbursements: Sequence[Disbursement],
+    accel: date | None,
+    schedules: Sequence[RepaymentSchedule] | None = None,
 ) -> list[_Due]:
     dues: list[_Due] = []
-    for n, schedule in enumerate(schedules_for(terms, disbursements), start=1):
+    if schedules is None:
+        schedules = schedules_for(terms, disbursements)
+    for n, schedule in enumerate(schedules, start=1):
         label = f"借据{n}" if len(disbursements) > 1 else ""
         for inst in schedule.installments:
             if accel is not None and inst.due_date > accel:
@@ -190,9 +199,11 @@ def _dues(
                 )
                 dues.append(_Due(accel, inst.opening_balance, row if amount > 0 else None))
                 break
-            regular = not (inst.no == 1 and schedule.broken_first_period)
+            regular = not (inst.by_days or (inst.no == 1 and schedule.broken_first_period))
             note = (
-                f"{label}第{inst.no}期，按月利率计（年利率{_pct(terms.annual_rate)}÷12）"
+                f"{label}{inst.note}"
+                if inst.note
+                else f"{label}第{inst.no}期，按月利率计（年利率{_pct(terms.annual_rate)}÷12）"
                 if regular
                 else f"{label}第{inst.no}期（首期不足/超过一个月），按实际天数计息"
             )
