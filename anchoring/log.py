@@ -38,7 +38,6 @@ from anchoring.store import (
 MAX_BATCH = 1000
 MAX_FUTURE_SKEW = timedelta(seconds=300)
 """Default: how far `occurred_at` may lie after `received_at` (the producers' clock error)."""
-
 __all__ = ["MAX_BATCH", "EvidenceLog", "Producers", "Submitted", "producer_key_id",
            "producer_message"]  # the last two live in anchoring.producers
 
@@ -79,10 +78,12 @@ class EvidenceLog:
         self._max_future_skew = max_future_skew
 
     def submit(self, tenant: str, posted: Sequence[Mapping[str, Any]], *,
-               by_service: bool = False) -> list[Submitted]:
+               by_service: bool = False, policy: LoanPolicy | None = None) -> list[Submitted]:
         """Accept a batch of posted events for `tenant`, all or nothing. `by_service`: the
         service derived these events itself (monitoring), so the tenant's requirement of
-        producer signatures does not apply (a signature present is still checked)."""
+        producer signatures does not apply (a signature present is still checked).
+        `policy` replaces the log's loan checks for this call (strict handling, or the
+        service's own derived events)."""
         if not 1 <= len(posted) <= MAX_BATCH:
             raise RecordError(f"a batch holds 1 to {MAX_BATCH} events, got {len(posted)}")
         received_at = self._clock()
@@ -97,7 +98,7 @@ class EvidenceLog:
             except Exception as exc:
                 raise BatchItemError(i, exc) from exc
             pending.append(Pending(tenant, posted_hash(event), record))
-        accepted = self.store.append(pending, self._policy)
+        accepted = self.store.append(pending, policy or self._policy)
         return [Submitted(self.receipt(a), a.replay) for a in accepted]
 
     def _producer_check(self, tenant: str,

@@ -269,7 +269,7 @@ class LogStore:
         for i, item in fresh:
             by_loan.setdefault((item.tenant, item.record.loan_id), []).append((i, item))
         histories: dict[tuple[str, str], list[bytes]] = {k: [] for k in by_loan}
-        keys = list(by_loan)
+        keys = list(by_loan) if getattr(policy, "needs_history", True) else []
         for chunk in range(0, len(keys), 500):
             rows = conn.execute(
                 select(leaves.c.tenant, leaves.c.loan_id, leaves.c.record, leaves.c.leaf_hash)

@@ -181,8 +181,7 @@ def _ordered(records: Sequence[StoredRecord]) -> list[StoredRecord]:
     indices = [r.leaf_index for r in records]
     if len(set(indices)) != len(indices):
         raise SelectionError("expected each leaf index once, found a repeated one")
-    # The ledger's order is the loan's order; occurred_at first keeps a late-posted
-    # delivery receipt after its notice even when its leaf came later.
+    # The loan order (DESIGN.md, "Event time and arrival order"): occurred_at, then arrival.
     return sorted(records, key=lambda r: (_instant(r), r.leaf_index))
 
 
@@ -204,7 +203,8 @@ def loan_state(records: Sequence[StoredRecord]) -> LoanState:
     if not records:
         raise SelectionError("expected the records of a loan, found none")
     try:
-        return rebuild(LoanEvent.from_record(r.content) for r in _ordered(records))
+        return rebuild(LoanEvent.from_record(r.content, seq=r.leaf_index)
+                       for r in _ordered(records))
     except LendingError as exc:
         raise SelectionError(f"the records do not make one loan: {exc}") from exc
 

@@ -14,7 +14,7 @@ from anchoring.log import EvidenceLog
 from anchoring.producers import ProducerRegistry
 from anchoring.store import LogStore
 from service.db import make_engine, migrate
-from service.lending import LendingPolicy
+from service.lending import LENIENT
 from service.logkey import load_master_keys, log_signer
 from service.settings import Settings
 
@@ -41,7 +41,7 @@ def open_store(settings: Settings, engine: Engine) -> LogStore:
 
 
 def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -> AppContext:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     cipher = (Cipher(load_master_keys(settings.resolved_master_key_file))
@@ -51,6 +51,6 @@ def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -
 
     log = EvidenceLog(store, signer, settings.log_origin, clock=clock,
                       max_future_skew=timedelta(seconds=settings.max_future_skew),
-                      policy=LendingPolicy(),  # validates each payload too
+                      policy=LENIENT,  # validates each payload and its intrinsic rules
                       producers=ProducerRegistry(engine))
     return AppContext(settings, engine, store, log, AnchorStore(engine), clock)

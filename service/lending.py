@@ -1,69 +1,106 @@
-"""Adapters from the log's hooks to `lending_core`: the payload schemas and the loan state
-machine, checked before an event is accepted (an impossible event gets a 422 saying why)."""
+"""Adapters from the log's hooks to `lending_core`: the checks an event passes before the
+ledger accepts it.
+
+Record first, judge second (DESIGN.md, "Event time and arrival order"). By default an event
+is refused only for what no later arrival could fix: a payload that does not fit its schema,
+a rule false on its own (`lending_core.state.check_intrinsic`), or a producer name the
+service reserves for itself. Whether it fits the loan's other events is judged later, by the
+fold, and a misfit becomes a finding on the loan. A producer that wants the old behaviour
+asks for it per request (`Prefer: handling=strict`, RFC 7240): then an event that would add
+a finding is refused with the finding's code, and nothing is written.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from anchoring.records import Record, parse_rfc3339
+from lending_core.errors import LoanStateError
 from lending_core.events import validate_payload
-from lending_core.state import LoanEvent, LoanState, apply
+from lending_core.state import DERIVED_SYSTEMS, LoanEvent, check_intrinsic, rebuild
 
 
 def validate_event(event: Mapping[str, Any]) -> None:
     validate_payload(event["type"], event["payload"])
 
 
-def loan_event(content: Mapping[str, Any]) -> LoanEvent:
-    """The lending view of a stored record's content."""
+def loan_event(content: Mapping[str, Any], *, seq: int = 0) -> LoanEvent:
+    """The lending view of a stored record's content (`seq`: its leaf index, when known)."""
+    received = content.get("received_at")
+    source = content.get("source")
+    system = source.get("system") if isinstance(source, Mapping) else None
     return LoanEvent(
         event_id=content["event_id"],
         loan_id=content["loan_id"],
         type=content["type"],
         occurred_at=parse_rfc3339(content["occurred_at"], "occurred_at"),
         payload=content["payload"],
+        seq=seq,
+        received_at=parse_rfc3339(received, "received_at") if isinstance(received, str) else None,
+        derived=system in DERIVED_SYSTEMS,
     )
 
 
+class ReservedProducer(LoanStateError):
+    """An event that names the service's own producer (its monitoring job) as its source."""
+
+
 class LendingPolicy:
-    """Fold a loan's stored records, then each new one in order; raise on the first that
-    cannot happen, tagged with its position among `new`.
+    """The loan checks of one request: `LoanPolicy` for `LogStore.append`.
 
-    Folding a long history for every batch is the slow part of ingestion, so the state after
-    a history is kept, keyed by the history's last record (records carry a random salt, so
-    the last record and the count identify the whole history of an append-only log)."""
+    `strict`: also refuse an event that would add a finding to its loan (the producer asked
+    for it). `derived`: the caller is the service's own job, which may name its producer."""
 
-    def __init__(self, max_loans: int = 10_000) -> None:
-        self._states: OrderedDict[tuple[int, bytes], LoanState] = OrderedDict()
-        self._max = max_loans
+    def __init__(self, *, strict: bool = False, derived: bool = False) -> None:
+        self.strict = strict
+        self.derived = derived
+
+    @property
+    def needs_history(self) -> bool:
+        """Only strict checks read the loan's stored records."""
+        return self.strict
 
     def __call__(self, history: Sequence[bytes], new: Sequence[Record]) -> None:
-        state: LoanState | None = None
-        if history:
-            key = (len(history), hashlib.sha256(history[-1]).digest())
-            state = self._states.get(key)
-            if state is not None:
-                self._states.move_to_end(key)
-            else:
-                for data in history:
-                    state = apply(state, loan_event(json.loads(data)))
+        events = []
         for i, record in enumerate(new):
             try:
-                state = apply(state, loan_event(record.content))
+                event = loan_event(record.content, seq=len(history) + i)
+                if event.derived and not self.derived:
+                    raise ReservedProducer(
+                        event.event_id, event.type, "reserved_producer",
+                        f"expected a source.system of your own, found "
+                        f"{record.content['source']['system']!r}, which is reserved for the "
+                        f"ledger's monitoring job")
+                check_intrinsic(event)
             except Exception as exc:
                 exc.item = i  # type: ignore[attr-defined]
                 raise
-        if state is not None and new:
-            # the state after this batch, ready for the next one if it commits
-            self._states[(len(history) + len(new), hashlib.sha256(new[-1].data).digest())] = state
-            while len(self._states) > self._max:
-                self._states.popitem(last=False)
+            events.append(event)
+        if self.strict:
+            self._strict(history, events)
+
+    @staticmethod
+    def _strict(history: Sequence[bytes], new: Sequence[LoanEvent]) -> None:
+        old = [loan_event(json.loads(data), seq=i) for i, data in enumerate(history)]
+        before = {f.key for f in rebuild(old).findings} if old else set()
+        after = rebuild([*old, *new])
+        added = [f for f in after.findings if f.key not in before]
+        if not added:
+            return
+        ids = {e.event_id: i for i, e in enumerate(new)}
+        finding = next((f for f in added if f.event_id in ids), added[0])
+        exc = LoanStateError(finding.event_id, finding.event_type, finding.code, finding.reason)
+        exc.item = ids.get(finding.event_id, 0)  # type: ignore[attr-defined]
+        raise exc
+
+
+LENIENT = LendingPolicy()
+STRICT = LendingPolicy(strict=True)
+DERIVED = LendingPolicy(derived=True)
 
 
 def lending_policy(history: Sequence[bytes], new: Sequence[Record]) -> None:
-    """The state machine without a cache (for one-off checks)."""
-    LendingPolicy(max_loans=0)(history, new)
+    """The default checks (for one-off use and benchmarks)."""
+    LENIENT(history, new)

@@ -15,7 +15,6 @@ in as `now`, never from the system clock here.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from lending_core.monitoring import (
 from lending_core.schedule import RepaymentSchedule
 from lending_core.state import CHINA_TZ, LoanState, LoanStatus, rebuild
 from service.context import AppContext
-from service.lending import loan_event
+from service.lending import DERIVED
 
 logger = logging.getLogger("cunzheng.monitoring")
 
@@ -97,12 +96,11 @@ def tenant_loans(store: LogStore, tenant: str) -> list[str]:
 
 
 def loan_state(store: LogStore, tenant: str, loan_id: str) -> LoanState | None:
-    """The loan rebuilt from its stored records (erased records are left out)."""
-    records = [json.loads(leaf.record) for leaf in store.loan_events(tenant, loan_id)
-               if leaf.record is not None]
-    if not records:
-        return None
-    return rebuild(loan_event(r) for r in records)
+    """The loan rebuilt from its stored records in loan order (erased records left out)."""
+    from service.loans import leaf_events
+
+    events, _ = leaf_events(store.loan_events(tenant, loan_id))
+    return rebuild(events) if events else None
 
 
 def schedule_in_force(state: LoanState) -> tuple[RepaymentSchedule, list[Repayment]]:
@@ -177,8 +175,23 @@ def decide(state: LoanState, as_of: date, now: datetime) -> tuple[MonitoringRepo
                                 sorted((w.kind, w.installment_no or 0) for w in last.warnings))
         changed = changed and as_of >= last.as_of
     if changed:
+        flag: dict[str, Any] = {"supersedes": None}
+        if last is not None:
+            before = state.monitoring_flags[-1]
+            why = (f"recomputed as of {as_of} after events arrived late"
+                   if as_of == last.as_of else f"the verdict as of {as_of} replaces the one "
+                   f"as of {last.as_of}")
+            flag = {"supersedes": before.event_id,
+                    "supersede_reason": f"{why}: {last.classification} → "
+                    f"{report.category.value}, days past due {last.days_past_due} → "
+                    f"{report.days_past_due}"}
+        taken = {f.event_id for f in state.monitoring_flags}
+        kind, n = "flag", 1
+        while _event_id(state.loan_id, as_of, kind) in taken:
+            n += 1
+            kind = f"flag-{n}"
         events.append({
-            "event_id": _event_id(state.loan_id, as_of, "flag"), "loan_id": state.loan_id,
+            "event_id": _event_id(state.loan_id, as_of, kind), "loan_id": state.loan_id,
             "type": "monitoring_flag", "occurred_at": occurred, "source": source,
             "payload": {
                 "as_of": as_of.isoformat(), "classification": report.category.value,
@@ -189,7 +202,8 @@ def decide(state: LoanState, as_of: date, now: datetime) -> tuple[MonitoringRepo
                 "dispute_candidate": report.dispute_candidate,
                 "dispute_reasons": list(report.dispute_reasons)
                 if report.dispute_candidate else [],
-                "rules_version": RULES_VERSION, "source": refs}})
+                "rules_version": RULES_VERSION, "source": refs,
+                **{k: v for k, v in flag.items() if v is not None}}})
     return report, events, None
 
 
@@ -215,7 +229,7 @@ def run_monitoring(ctx: AppContext, as_of: date, tenant: str, *,
             verdicts.append(LoanVerdict(loan_id, report, (), why))
             continue
         try:
-            ctx.log.submit(tenant, events, by_service=True)
+            ctx.log.submit(tenant, events, by_service=True, policy=DERIVED)
         except BatchItemError as exc:
             if not isinstance(exc.error, Conflict):
                 raise

@@ -47,6 +47,9 @@ class MonitoringFlag(PayloadModel):
     dispute_reasons: list[Text] = Field(default_factory=list, max_length=MAX_DISPUTE_REASONS)
     rules_version: Ref
     source: SourceRefs
+    supersedes: Ref | None = None
+    """The event id of the flag this one replaces (late events changed the verdict)."""
+    supersede_reason: Text | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> MonitoringFlag:

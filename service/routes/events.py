@@ -15,6 +15,7 @@ from anchoring.store import BatchItemError, StoredLeaf
 from lending_core.events import example_payload
 from service.auth import Role
 from service.deps import Ctx, Lender, LenderOrLegal, json_body
+from service.lending import LENIENT, STRICT, LendingPolicy
 from service.routes.log import anchor_facts
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -28,6 +29,13 @@ EXAMPLE_EVENT = {
     "documents": [],
     "source": {"system": "core-banking", "ref": "TXN-88231"},
 }
+HANDLING_DOC = (
+    " Every authentic, well-formed event is recorded; one that is only inconsistent with the "
+    "loan's other events (a repayment before its contract arrived, a second disbursement "
+    "beyond the contract) becomes a finding on the loan (`GET /v1/loans/{loan_id}/findings`). "
+    "Send `Prefer: handling=strict` (RFC 7240) to have such an event refused with a 422 and "
+    "its finding's code instead, and nothing written."
+)
 RECEIPT_DOC = (
     "Receipt: evidence id, leaf index, leaf hash, received_at and the log's Ed25519 signature "
     "over the RFC 8785 form of those fields (see README, Receipts)."
@@ -46,11 +54,21 @@ def _event_view(leaf: StoredLeaf, include_content: bool) -> dict[str, Any]:
     return out
 
 
+def handling(request: Request) -> tuple[LendingPolicy, dict[str, str]]:
+    """The loan checks the request prefers (RFC 7240 `handling`), and the answer's header."""
+    for value in request.headers.getlist("prefer"):
+        for pref in value.split(","):
+            name, _, arg = pref.split(";")[0].strip().partition("=")
+            if name.strip().lower() == "handling" and arg.strip().strip('"').lower() == "strict":
+                return STRICT, {"Preference-Applied": "handling=strict"}
+    return LENIENT, {}
+
+
 @router.post(
     "/events", status_code=201, summary="Post one loan event; get a signed receipt",
     description="Idempotent on (tenant, event_id): the same event again returns the original "
     "receipt with status 200; the same id with other content is a 409 naming both hashes. "
-    + RECEIPT_DOC,
+    + RECEIPT_DOC + HANDLING_DOC,
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"type": "object"}, "example": EXAMPLE_EVENT}}}},
 )
@@ -60,18 +78,20 @@ async def post_event(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
         raise RecordError("POST /v1/events takes one event object; use /v1/events/batch for a list")
     if not isinstance(body, dict):
         raise RecordError(f"an event must be a JSON object, got {type(body).__name__}")
+    policy, headers = handling(request)
     try:
-        [done] = await run_in_threadpool(ctx.log.submit, who.tenant or "", [body])
+        [done] = await run_in_threadpool(
+            lambda: ctx.log.submit(who.tenant or "", [body], policy=policy))
     except BatchItemError as exc:  # one event: report its error without batch wording
         raise exc.error from None
-    return JSONResponse(done.receipt, status_code=200 if done.replay else 201)
+    return JSONResponse(done.receipt, status_code=200 if done.replay else 201, headers=headers)
 
 
 @router.post(
     "/events/batch", status_code=201, summary=f"Post up to {MAX_BATCH} events atomically",
     description="Body: `{\"events\": [...]}`. All events are accepted or none; a refused "
     "event is named by its position (`item`). Each receipt carries `replay: true` when that "
-    "event had been accepted before. " + RECEIPT_DOC,
+    "event had been accepted before. " + RECEIPT_DOC + HANDLING_DOC,
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"type": "object"}, "example": {"events": [EXAMPLE_EVENT]}}}}},
 )
@@ -79,9 +99,11 @@ async def post_batch(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
     body = await json_body(request, ctx)
     if not isinstance(body, dict) or set(body) != {"events"} or not isinstance(body["events"], list):
         raise RecordError('a batch is {"events": [ ... ]}', field="events")
-    done = await run_in_threadpool(ctx.log.submit, who.tenant or "", body["events"])
+    policy, headers = handling(request)
+    done = await run_in_threadpool(
+        lambda: ctx.log.submit(who.tenant or "", body["events"], policy=policy))
     return JSONResponse({"receipts": [{**d.receipt, "replay": d.replay} for d in done]},
-                        status_code=201)
+                        status_code=201, headers=headers)
 
 
 @router.get("/events/{event_id}", summary="Read one of your tenant's events with its receipt")

@@ -201,10 +201,12 @@ def test_proofs_verify_with_the_standard_library(api: Api) -> None:
     assert note.text == latest["note"]
 
 
-def test_impossible_event_is_a_422_that_says_why(api: Api) -> None:
-    r = api.request("POST", "/v1/events", json=make_event("d-1", "L-9", type_="disbursement"))
+def test_an_event_false_on_its_own_is_a_422_that_says_why(api: Api) -> None:
+    # value date 2024-03-05 after the event's own date: no later event can make it true
+    r = api.request("POST", "/v1/events", json=make_event(
+        "d-1", "L-9", type_="disbursement", occurred_at="2024-03-04T09:00:00+08:00"))
     assert r.status_code == 422
-    assert r.json()["reason_code"] and "contract" in r.json()["detail"]
+    assert r.json()["reason_code"] == "future_dated" and "2024-03-05" in r.json()["detail"]
     assert api.ctx.store.tree_size() == 0
 
 
