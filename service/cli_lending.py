@@ -221,69 +221,21 @@ def register(app: typer.Typer) -> None:
 
 
 def loan_view(settings: Any, tenant: str, loan_id: str, as_of: date) -> dict[str, Any]:
-    """The loan's state, monitoring verdict and arrears statement as JSON-ready values."""
-    from dispute.claim import loan_terms
-    from lending_core.interest import compute_arrears
-    from lending_core.monitoring import assess
+    """The loan's state, findings, monitoring verdict and arrears statement (the JSON of
+    `GET /v1/loans/{loan_id}`)."""
     from service.context import open_store
     from service.db import make_engine, migrate
-    from service.monitoring_job import loan_state, schedule_in_force
+    from service.loans import loan_history, loan_json
 
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     try:  # with the keyring: records are encrypted at rest by default
-        state = loan_state(open_store(settings, engine), tenant, loan_id)
+        loan = loan_history(open_store(settings, engine), tenant, loan_id)
     finally:
         engine.dispose()
-    if state is None:
+    if loan is None:
         raise CunzhengError(f"no events for loan {loan_id!r} of tenant {tenant!r}")
-    view: dict[str, Any] = {
-        "loan_id": loan_id, "tenant": tenant, "as_of": as_of.isoformat(),
-        "status": state.status.value, "events": len(state.event_ids),
-        "last_event": state.last_event_id, "recorded_classification": state.classification,
-        "disbursed": str(state.disbursed_total), "received": str(state.received_total),
-        "principal_outstanding": str(state.principal_outstanding),
-        "missed_open": [m.installment_no for m in state.open_missed],
-        "notices": [{"notice_id": n.sent.payload.notice_id, "kind": n.sent.payload.kind,
-                     "channel": str(n.sent.payload.channel),
-                     "delivered": n.delivered is not None} for n in state.notices],
-        "accelerated_on": state.acceleration.payload.accelerated_on.isoformat()
-        if state.acceleration else None, "terms": None, "schedule": None, "monitoring": None,
-        "arrears": None}
-    t = state.terms
-    if t is None or not state.disbursements:
-        return view
-    view["terms"] = {"principal": str(t.principal), "term_months": t.term_months,
-                     "annual_rate": str(t.annual_rate), "method": t.repayment_method,
-                     "first_due_date": t.first_due_date.isoformat() if t.first_due_date
-                     else None, "due_day": t.due_day, "agreed_by": t.agreed_by}
-    accel = state.acceleration.payload.accelerated_on if state.acceleration else None
-    schedule, repayments = schedule_in_force(state)
-    report = assess(schedule, repayments, as_of, accelerated_on=accel)
-    view["monitoring"] = {"days_past_due": report.days_past_due,
-                          "category": report.category.value,
-                          "overdue_amount": str(report.overdue_amount),
-                          "warnings": [w.detail for w in report.warnings],
-                          "dispute_candidate": report.dispute_candidate}
-    view["schedule"] = [{"no": i.no, "due_date": i.due_date.isoformat(),
-                         "principal": str(i.principal), "interest": str(i.interest),
-                         "payment": str(i.payment)} for i in schedule.installments]
-    # the claim's own inputs (terms in force, first due date, clauses), so the figures here
-    # are the claim's figures
-    terms, disbursements, repayments, accelerated = loan_terms(state)
-    st = compute_arrears(terms, disbursements, repayments, as_of, accelerated_on=accelerated)
-    view["arrears"] = {
-        "label": st.accrued_to_label, "outstanding_principal": str(st.outstanding_principal),
-        "overdue_principal": str(st.overdue_principal), "interest_due": str(st.interest_due),
-        "penalty_interest": str(st.penalty_interest),
-        "compound_interest": str(st.compound_interest), "total_due": str(st.total_due),
-        "total_outstanding": str(st.total_outstanding), "daily_accrual": str(st.daily_accrual),
-        "rows": [{"kind": r.kind.value, "base": str(r.base), "from": r.from_date.isoformat(),
-                  "to": r.to_date.isoformat(), "days": r.days, "annual_rate": str(r.annual_rate),
-                  "amount": str(r.amount), "paid": str(r.paid),
-                  "outstanding": str(r.outstanding), "clause": r.clause, "note": r.note}
-                 for r in st.rows]}
-    return view
+    return loan_json(tenant, loan, as_of)
 
 
 def _print_view(view: dict[str, Any]) -> None:
@@ -302,6 +254,10 @@ def _print_view(view: dict[str, Any]) -> None:
     for n in view["notices"]:
         out.print(f"notice {n['notice_id']}: {n['kind']} by {n['channel']}, "
                   f"{'delivered' if n['delivered'] else 'not delivered'}")
+    for f in view["findings"]:
+        state = (f"resolved by {f['resolved_by']}" if f["resolved"] else "open")
+        out.print(f"finding {f['code']} ({state}): {f['event_id']} ({f['event_type']}, leaf "
+                  f"{f['leaf_index']}): {f['reason']}")
     if view["monitoring"]:
         m = view["monitoring"]
         out.print(f"monitoring: {m['days_past_due']} days past due, {m['category']}, overdue "
