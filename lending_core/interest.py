@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from lending_core.errors import ArrearsInputError
 from lending_core.interest_model import (
@@ -145,11 +146,17 @@ def compute_arrears(
     # date is not a row boundary: it joins the costs at the first event on or after it.
     pending = sorted((c for c in charges if c.incurred_on <= as_of), key=lambda c: c.incurred_on)
     cash = sorted((r for r in repayments if r.value_date <= as_of), key=lambda r: r.value_date)
+    accrued_to = min(d.value_date for d in disbursements)
+    # A floating rate: a row of 罚息/复利 closes the day before each reset, so every row has
+    # one rate (the reset's day accrues at the new rate).
+    resets = {c.effective_date - _ONE_DAY for c in terms.rate_changes}
     dates = sorted(
-        {d.due_date for d in dues if d.due_date <= as_of} | {r.value_date for r in cash} | {as_of}
+        {d.due_date for d in dues if d.due_date <= as_of}
+        | {r.value_date for r in cash}
+        | {d for d in resets if accrued_to < d < as_of}
+        | {as_of}
     )
     book = _Book()
-    accrued_to = min(d.value_date for d in disbursements)
     for day in dates:
         _accrue_rows(terms, book, accrued_to, day)
         accrued_to = day
@@ -185,25 +192,46 @@ def _dues(
         label = f"借据{n}" if len(disbursements) > 1 else ""
         for inst in schedule.installments:
             if accel is not None and inst.due_date > accel:
-                days = (accel - inst.period_start).days
-                amount = accrue(inst.opening_balance, terms.annual_rate, days)
-                row = _interest_row(
-                    terms,
-                    inst.opening_balance,
-                    inst.period_start,
-                    accel,
-                    amount,
-                    f"{label}第{inst.no}期于提前到期日{accel.isoformat()}结息，按实际天数计"
-                    f"（{terms.acceleration_clause or '提前到期'}）",
-                    daily=True,
-                )
-                dues.append(_Due(accel, inst.opening_balance, row if amount > 0 else None))
+                parts = _rate_parts(terms, inst.period_start, accel)
+                for k, (a, b, rate) in enumerate(parts):
+                    amount = accrue(inst.opening_balance, rate, (b - a).days)
+                    row = _interest_row(
+                        terms,
+                        inst.opening_balance,
+                        a,
+                        b,
+                        amount,
+                        f"{label}第{inst.no}期于提前到期日{accel.isoformat()}结息，按实际天数计"
+                        f"（{terms.acceleration_clause or '提前到期'}）"
+                        + (f"；重定价分段{k + 1}，年利率{_pct(rate)}" if len(parts) > 1 else ""),
+                        daily=True,
+                        rate=rate,
+                    )
+                    principal = inst.opening_balance if k == 0 else ZERO
+                    dues.append(_Due(accel, principal, row if amount > 0 else None))
                 break
+            if inst.segments:  # a repricing cuts the period: one row per rate (分段计息)
+                for k, seg in enumerate(inst.segments):
+                    row = _interest_row(
+                        terms,
+                        inst.opening_balance,
+                        seg.start,
+                        seg.end,
+                        seg.interest,
+                        f"{label}第{inst.no}期重定价分段计息（{k + 1}/{len(inst.segments)}），"
+                        f"年利率{_pct(seg.annual_rate)}，按实际天数计",
+                        daily=True,
+                        rate=seg.annual_rate,
+                    )
+                    principal = inst.principal if k == 0 else ZERO
+                    dues.append(_Due(inst.due_date, principal, row if seg.interest > 0 else None))
+                continue
+            period_rate = inst.annual_rate if inst.annual_rate is not None else terms.annual_rate
             regular = not (inst.by_days or (inst.no == 1 and schedule.broken_first_period))
             note = (
                 f"{label}{inst.note}"
                 if inst.note
-                else f"{label}第{inst.no}期，按月利率计（年利率{_pct(terms.annual_rate)}÷12）"
+                else f"{label}第{inst.no}期，按月利率计（年利率{_pct(period_rate)}÷12）"
                 if regular
                 else f"{label}第{inst.no}期（首期不足/超过一个月），按实际天数计息"
             )
@@ -215,6 +243,7 @@ def _dues(
                 inst.interest,
                 note,
                 daily=not regular,
+                rate=period_rate,
             )
             dues.append(_Due(inst.due_date, inst.principal, row if inst.interest > 0 else None))
     dues.sort(key=lambda d: d.due_date)
@@ -230,16 +259,18 @@ def _interest_row(
     note: str,
     *,
     daily: bool,
+    rate: Decimal | None = None,
 ) -> ComputationRow:
     last_day = end - _ONE_DAY
+    annual = terms.annual_rate if rate is None else rate
     return ComputationRow(
         kind=AccrualKind.INTEREST,
         base=base,
         from_date=start,
         to_date=last_day,
         days=(end - start).days,
-        annual_rate=terms.annual_rate,
-        daily_rate=daily_rate(terms.annual_rate) if daily else None,
+        annual_rate=annual,
+        daily_rate=daily_rate(annual) if daily else None,
         amount=amount,
         paid=ZERO,
         outstanding=amount,
@@ -248,19 +279,27 @@ def _interest_row(
     )
 
 
+def _rate_parts(terms: LoanTerms, start: date, end: date) -> list[tuple[date, date, Decimal]]:
+    """[start, end) cut at each reset inside it: (first day, day after the last, rate)."""
+    cuts = [c.effective_date for c in terms.rate_changes if start < c.effective_date < end]
+    bounds = [start, *cuts, end]
+    return [(a, b, terms.rate_on(a)) for a, b in pairwise(bounds)]
+
+
 def _accrue_rows(terms: LoanTerms, book: _Book, accrued_to: date, day: date) -> None:
     """Close the spell (accrued_to, day] of penalty and compound interest on today's bases."""
     days = (day - accrued_to).days
     if days <= 0:
         return
-    rate = terms.penalty_rate
+    rate = terms.penalty_rate_on(day)  # one rate: spells close the day before each reset
+    contract = f"执行利率{_pct(terms.rate_on(day))}" if terms.rate_changes else "合同利率"
     spells = [
         (
             AccrualKind.PENALTY,
             book.owed(Bucket.PRINCIPAL),
             Bucket.PENALTY,
             terms.penalty_clause,
-            f"逾期本金×罚息利率（合同利率×(1+{_pct(terms.penalty_markup)})）",
+            f"逾期本金×罚息利率（{contract}×(1+{_pct(terms.penalty_markup)})）",
         ),
     ]
     if terms.compound_allowed:
@@ -338,7 +377,7 @@ def _statement(
     outstanding = disbursed - sum((a.principal for a in book.allocations), ZERO)
     overdue = book.owed(Bucket.PRINCIPAL)
     interest_due = book.owed(Bucket.INTEREST)
-    rate = terms.penalty_rate
+    rate = terms.penalty_rate_on(as_of)
     continuing = [
         ContinuingAccrual(kind, base, rate, daily_rate(rate), base * daily_rate(rate), clause)
         for kind, base, clause, applies in (
@@ -350,7 +389,7 @@ def _statement(
     # The annual cost now borne: the rate on principal, plus compound interest expressed
     # per unit of that principal (see ArrearsStatement).
     principal_base = overdue if overdue > 0 else outstanding
-    principal_rate = rate if overdue > 0 else (terms.annual_rate if outstanding > 0 else ZERO)
+    principal_rate = rate if overdue > 0 else (terms.rate_on(as_of) if outstanding > 0 else ZERO)
     compound_part = (
         rate * interest_due / principal_base
         if terms.compound_allowed and principal_base > 0
@@ -358,6 +397,12 @@ def _statement(
     )
     combined = principal_rate + compound_part
     penalty_charged = bool(book.buckets[Bucket.PENALTY] or book.buckets[Bucket.COMPOUND])
+    # A floating rate: the highest penalty rate any row charged, not only today's.
+    charged_rate = max(
+        (i.row.annual_rate for b in (Bucket.PENALTY, Bucket.COMPOUND) for i in book.buckets[b]
+         if i.row is not None),
+        default=rate,
+    )
     accrued = [
         i for b in (Bucket.INTEREST, Bucket.PENALTY, Bucket.COMPOUND) for i in book.buckets[b]
     ]
@@ -384,7 +429,7 @@ def _statement(
         penalty_rate=rate,
         combined_annual_rate=combined,
         ceiling=ceiling,
-        exceeds_24pct=combined > ceiling or (penalty_charged and rate > ceiling),
+        exceeds_24pct=combined > ceiling or (penalty_charged and charged_rate > ceiling),
     )
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
 from enum import StrEnum
+from itertools import pairwise
 
 from lending_core.errors import ScheduleError
 from lending_core.money import DAYS_PER_YEAR, MAX_MONEY, ZERO, monthly_rate, round_fen
@@ -361,7 +362,7 @@ def _amortise(
             segments = tuple(
                 RateSegment(a, b, seg_rate,
                             round_fen(balance * seg_rate * (b - a).days / DAYS_PER_YEAR))
-                for a, b, seg_rate in zip(bounds, bounds[1:], rates, strict=False)
+                for (a, b), seg_rate in zip(pairwise(bounds), rates, strict=True)
             )
         if new_rate != rate and reamortise is not None and no < term_months:
             principal_part = reamortise(balance, new_rate, term_months - no + 1)
