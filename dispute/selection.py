@@ -391,6 +391,7 @@ def select_evidence(
     _acceleration(b)
     _derived(b)
     _status(b)
+    _findings(b)
     return b.finish()
 
 
@@ -600,3 +601,30 @@ def _status(b: _Builder) -> None:
               f"({r.payload.agreement_no}): the claim rests on the restructured terms",
               f"贷款已于{_zh_date(r.payload.effective_date)}重组（{r.payload.agreement_no}），"
               "应以重组协议约定计算", r.event_id)
+
+
+_EVENT_ZH = {
+    "credit_decision": "授信审批", "contract_signed": "合同签订", "security": "担保",
+    "disbursement": "放款", "repayment_received": "还款", "repayment_missed": "逾期",
+    "notice_sent": "通知发出", "notice_delivered": "通知送达", "acceleration": "宣布提前到期",
+    "restructuring": "重组", "write_off": "核销", "settlement": "结清",
+    "monitoring_flag": "贷后监控",
+}
+
+
+def _findings(b: _Builder) -> None:
+    """Events the log holds but the fold left out (DESIGN.md, "Event time and arrival
+    order"): each is an exhibit, so the tribunal sees it, and an advisory gap says why."""
+    for f in b.state.findings:
+        if f.derived or f.event_id not in b.by_event:
+            continue  # the service's own inferences are superseded, not evidence
+        kind = _EVENT_ZH.get(f.event_type, f.event_type)
+        day = _zh_date(_cst_date(f.occurred_at))
+        b.add("performance", f.event_id, f"已存证但未计入的{kind}记录（{day}）",
+              f"如实提交：该记录已存证，但与本笔贷款的其他记录不一致（{f.code}），"
+              "未计入本案计算。")
+        b.gap(f"finding:{f.code}", "advisory",
+              f"event {f.event_id} ({f.event_type}) is recorded but inconsistent with the "
+              f"loan's other records and left out of the computation: {f.reason}",
+              f"{day}的{kind}记录（事件{f.event_id}）已存证，但与其他记录不一致（{f.code}），"
+              "未计入计算，请核实后说明", f.event_id)
