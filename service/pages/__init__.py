@@ -135,6 +135,8 @@ async def login(request: Request) -> Response:
                                  if principal.role in roles):
         target = home
     ctx = _ctx(request)
+    if previous := request.cookies.get(session.COOKIE):  # a new login replaces the old one
+        await run_in_threadpool(session.close_session, ctx.engine, previous)
     session_id = await run_in_threadpool(session.open_session, ctx.engine, principal.key_id,
                                          ctx.clock())
     response = RedirectResponse(target, status_code=303)
