@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from dispute.errors import DisputeError
+from dispute.rates import pricing_block, rate_changes, rate_periods
 from dispute.selection import VENUES, StoredRecord, Venue, loan_state
 from lending_core.events import ContractSigned, Party
 from lending_core.events.adjustments import DEFAULT_PREPAYMENT_RULE
@@ -128,7 +129,9 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
         terms = LoanTerms(principal=q.principal, annual_rate=q.annual_rate,
                           method=RepaymentMethod(str(q.repayment_method)),
                           term_months=q.term_months, due_day=q.first_due_date.day,
-                          first_due_date=q.first_due_date, **common)  # type: ignore[arg-type]
+                          first_due_date=q.first_due_date,
+                          rate_changes=rate_changes(state, q.effective_date),
+                          **common)  # type: ignore[arg-type]
         start = q.effective_date
         repayments = [r for r in repayments if r.value_date >= start]
         accelerated = accel.accelerated_on if accel and accel.accelerated_on >= start else None
@@ -137,7 +140,10 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
     terms = LoanTerms(principal=c.amount, annual_rate=c.annual_rate,
                       method=RepaymentMethod(str(c.repayment_method)),
                       term_months=c.term_months, due_day=due_day,
-                      first_due_date=c.first_due_date, **common)  # type: ignore[arg-type]
+                      first_due_date=c.first_due_date,
+                      rate_changes=rate_changes(state, min(f.payload.value_date
+                                                           for f in state.disbursements)),
+                      **common)  # type: ignore[arg-type]
     disbursements = [Disbursement(f.payload.amount, f.payload.value_date)
                      for f in state.disbursements]
     return terms, disbursements, repayments, accel.accelerated_on if accel else None
@@ -265,16 +271,24 @@ def _component(kind: AccrualKind, s: ArrearsStatement, rows: list[dict[str, Any]
 
 def _methods(c: ContractSigned, terms: LoanTerms, s: ArrearsStatement) -> dict[str, str]:
     to = _zh(s.as_of)
-    interest = (f"以各期期初本金余额为基数，按合同年利率{_pct(terms.annual_rate)}逐期计算"
+    floating = bool(terms.rate_changes) or c.pricing is not None
+    rate_zh = (f"合同年利率{_pct(terms.annual_rate)}" if not floating
+               else "各期执行利率（浮动利率，重定价后按新利率，见利率分段表）")
+    interest = (f"以各期期初本金余额为基数，按{rate_zh}逐期计算"
                 f"（整期按月利率=年利率÷12，不足一期按日利率=年利率÷360乘实际天数）"
+                f"{'；重定价日所在期以重定价日为界分段按实际天数计' if floating else ''}"
                 f"，扣除已还利息后为欠付期内利息")
     if s.accelerated_on:
         interest += f"；提前到期日{_zh(s.accelerated_on)}当期利息按实际天数计至该日"
     penalty = (f"以逾期本金为基数，按罚息利率年{_pct(s.penalty_rate)}（合同利率"
                f"{_pct(terms.annual_rate)}×(1+{_pct(terms.penalty_markup)})，{terms.penalty_clause}）"
+               if not floating else
+               f"以逾期本金为基数，按罚息利率（各期执行利率×(1+{_pct(terms.penalty_markup)})，"
+               f"{terms.penalty_clause}；现为年{_pct(s.penalty_rate)}，见利率分段表）"
                f"，日利率=年利率÷360，自各笔本金逾期之次日起按实际天数计至{to}")
     if terms.compound_allowed:
-        compound = (f"以欠付期内利息为基数，按罚息利率年{_pct(s.penalty_rate)}"
+        compound = (f"以欠付期内利息为基数，按罚息利率"
+                    f"{'（随执行利率调整）' if floating else ''}年{_pct(s.penalty_rate)}"
                     f"（{terms.compound_clause}），日利率=年利率÷360，自各期利息逾期之次日起"
                     f"按实际天数计至{to}；罚息不计复利")
     else:
@@ -348,6 +362,7 @@ def build_claim(
             "start_date": min(d.value_date for d in disbursements).isoformat(),
             "end_date": maturity.isoformat(),
             "annual_rate": _r(c.annual_rate),
+            "pricing": pricing_block(state),
             "repayment_method": {"code": str(c.repayment_method),
                                  "label": _METHOD_ZH[str(c.repayment_method)]},
             "due_day": terms.due_day,
@@ -433,6 +448,8 @@ def build_claim(
                     _r(s.combined_annual_rate.quantize(Decimal("0.000001"))),
                     "penalty_rate": _r(s.penalty_rate), "exceeds_24pct": s.exceeds_24pct},
         "computation": rows,
+        "rate_periods": rate_periods(state, terms, min(d.value_date for d in disbursements),
+                                     as_of),
         "adjustments": _adjustments(state, as_of),
         "dispute_resolution": {"venue": dr.venue, "institution": dr.institution,
                                "clause_no": dr.clause_no, "matches_venue": dr.venue == venue},
