@@ -250,6 +250,7 @@ def _loan_values(ctx: AppContext, tenant: str, loan_id: str, day: date) -> dict[
     return {"tenant": tenant, "loan_id": loan_id, "as_of": day.isoformat(),
             "row": loans_model.loan_row(ctx, tenant, loan_id, day),
             "entries": loans_model.timeline(ctx, tenant, loan_id),
+            "findings": loans_model.loan_findings(ctx, tenant, loan_id),
             "venues": cases.VENUES, "venue_labels": cases.VENUE_LABELS,
             "builder_available": available, "builder_why": why,
             "built": cases.built_cases(ctx, loan_id, tenant)}
@@ -340,7 +341,9 @@ def audit_page(request: Request) -> Response:
                        title="Anchoring lag 锚定延迟 (block time − checkpoint signed_at)",
                        x_label="tree size 树大小", y_label="lag 延迟")
     latest = ctx.anchors.latest()
+    loan_findings, findings_truncated = loans_model.open_findings(ctx)
     return render(request, "audit.html", who=who, size=size, root=root.hex(),
+                  loan_findings=loan_findings, findings_truncated=findings_truncated,
                   checkpoints=audit_model.recent_checkpoints(ctx), points=points, chart=chart,
                   witnesses=audit_model.witnesses(ctx), fsck=audit_model.last_fsck(ctx),
                   latest_anchor=latest.as_dict() if latest else None,

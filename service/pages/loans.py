@@ -24,6 +24,7 @@ from lending_core.errors import CunzhengError
 from lending_core.monitoring import MonitoringReport, RiskCategory, assess
 from lending_core.state import LoanState, LoanStatus
 from service.context import AppContext
+from service.loans import findings_json, loan_history
 from service.monitoring_job import loan_state, schedule_in_force
 
 MAX_LOANS = 500
@@ -194,3 +195,40 @@ def tenants(ctx: AppContext) -> list[str]:
     with ctx.engine.connect() as conn:
         rows = conn.execute(select(distinct(leaves.c.tenant)).order_by(leaves.c.tenant)).all()
     return [str(r[0]) for r in rows]
+
+
+def loan_findings(ctx: AppContext, tenant: str, loan_id: str) -> list[dict[str, Any]]:
+    """The loan's findings, open first, with the arrivals that revealed and resolved them."""
+    try:
+        loan = loan_history(ctx.store, tenant, loan_id)
+    except CunzhengError:
+        return []
+    return findings_json(loan.findings) if loan is not None else []
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsRow:
+    tenant: str
+    loan_id: str
+    codes: tuple[tuple[str, int], ...]  # code, how many open
+
+    @property
+    def open(self) -> int:
+        return sum(n for _, n in self.codes)
+
+
+def open_findings(ctx: AppContext) -> tuple[list[FindingsRow], bool]:
+    """Loans with open findings (codes and counts only: auditors see no content), and
+    whether the list stops at `MAX_LOANS` loans read."""
+    keys = loan_keys(ctx)
+    rows = []
+    for tenant, loan_id in keys[:MAX_LOANS]:
+        try:
+            state = loan_state(ctx.store, tenant, loan_id)
+        except CunzhengError:
+            continue
+        if state is not None and state.findings:
+            counts = Counter(f.code for f in state.findings)
+            rows.append(FindingsRow(tenant, loan_id, tuple(sorted(counts.items()))))
+    return rows, len(keys) > MAX_LOANS
+

@@ -498,3 +498,26 @@ def test_charts_escape_labels_and_handle_no_data() -> None:
     assert one.count("<circle") == 1
     bars = str(bar_chart([("正常", 3), ("<关注>", 0)], title="c"))
     assert "&lt;关注&gt;" in bars and bars.count("<rect") == 2
+
+
+# --- findings -------------------------------------------------------------------------
+
+
+def test_findings_show_on_the_loan_page_and_the_audit_page(ledger: Ledger) -> None:
+    from tests.conftest import make_event
+
+    orphan = make_event("orphan-r1", "ORPHAN-1", type_="repayment_received",
+                        occurred_at="2024-04-20T11:00:00+08:00")
+    assert ledger.api.request("POST", "/v1/events", tenant=TENANT, json=orphan).status_code == 201
+    client = ledger.api.client
+    login(client, key_for(ledger, "legal"))
+    html = client.get(f"/ui/legal/loans/{TENANT}/ORPHAN-1").text
+    assert re.search(r'class="finding open" data-code="before_contract" '
+                     r'data-event="orphan-r1"', html)
+    clean = client.get(f"/ui/legal/loans/{TENANT}/{ledger.portfolio.loans[0].loan_id}").text
+    assert 'class="finding' not in clean
+    login(client, key_for(ledger, "auditor"))
+    audit = client.get("/ui/audit").text
+    section = audit[audit.index('id="loan-findings"'):]
+    assert 'data-loan="ORPHAN-1"' in section and "before_contract" in section
+    assert "25600.12" not in section  # codes and counts only: auditors see no content
