@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import Engine, insert, select, update
 
-from anchoring.errors import AnchoringError
+from anchoring.errors import AnchoringError, NotFound, RecordError
 from anchoring.records import TENANT_ID
 from anchoring.tables import api_keys
 
@@ -50,18 +51,37 @@ def _hash(key: str) -> str:
 
 
 def create_key(engine: Engine, role: Role, tenant: str | None, label: str, now: str) -> tuple[str, Principal]:
-    """Create a key; return it (shown once) and its principal."""
-    if role is Role.LENDER and not tenant:
-        raise AnchoringError("a lender key needs a tenant (--tenant)")
-    if tenant is not None and not TENANT_ID.fullmatch(tenant):
-        raise AnchoringError(
-            f"tenant {tenant!r} must be 1-64 characters of a-z 0-9 . _ - starting with a letter or digit")
+    """Create a key; return it (shown once) and its principal. The CLI and the admin API
+    both come here, so both check the same rules (`check_key_fields`)."""
+    check_key_fields(role, tenant, label)
     key_id = secrets.token_hex(8)
     key = f"cz_{key_id}_{secrets.token_urlsafe(32)}"
     with engine.begin() as conn:
         conn.execute(insert(api_keys).values(key_id=key_id, key_hash=_hash(key), role=role.value,
-                                             tenant=tenant, label=label[:200], created_at=now))
+                                             tenant=tenant, label=label, created_at=now))
     return key, Principal(key_id, role, tenant, label)
+
+
+MAX_LABEL = 200
+
+
+def check_key_fields(role: Role, tenant: str | None, label: str) -> None:
+    """A tenant is what a lender key is confined to, so only a lender key has one (and
+    must); a label is shown in lists and pages, so it is short printable text."""
+    if role is Role.LENDER and not tenant:
+        raise RecordError("a lender key needs a tenant (--tenant)", field="tenant")
+    if role is not Role.LENDER and tenant is not None:
+        raise RecordError(f"only lender keys have a tenant; a {role.value} key is not confined "
+                          f"to one, so leave the tenant out (got {tenant!r})", field="tenant")
+    if tenant is not None and not TENANT_ID.fullmatch(tenant):
+        raise RecordError(f"tenant {tenant!r} must be 1-64 characters of a-z 0-9 . _ - starting "
+                          "with a letter or digit", field="tenant")
+    if len(label) > MAX_LABEL:
+        raise RecordError(f"label is {len(label)} characters, limit {MAX_LABEL}", field="label")
+    bad = next((c for c in label if unicodedata.category(c)[0] == "C"), None)
+    if bad is not None:
+        raise RecordError(f"label holds a control or unassigned character (U+{ord(bad):04X})",
+                          field="label")
 
 
 def authenticate(engine: Engine, key: str | None) -> Principal:
@@ -91,5 +111,10 @@ def revoke_key(engine: Engine, key_id: str, now: str) -> None:
     with engine.begin() as conn:
         done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id)
                             .where(api_keys.c.revoked_at.is_(None)).values(revoked_at=now))
-    if done.rowcount != 1:
-        raise AnchoringError(f"no active key {key_id!r}")
+    if done.rowcount == 1:
+        return
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys.c.revoked_at).where(api_keys.c.key_id == key_id)).first()
+    if row is None:
+        raise NotFound(f"no API key with id {key_id!r}")
+    raise AnchoringError(f"API key {key_id} was already revoked at {row[0]}")

@@ -5,6 +5,7 @@ that do not echo what was sent, files readable by other users, admin input unche
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,3 +149,66 @@ def test_year_one_is_kept_as_sent_not_as_1_01_01(api: Api) -> None:
     else:
         # the loan's rules refuse it (decided before it occurred), quoting the year whole
         assert r.status_code == 422 and "0001-01-01T00:00:00" in r.json()["detail"], r.text
+
+
+# --- admin input: checked like `cunzheng keys create`; unknown keys are 404 ------------------
+
+
+def _keys(api: Api) -> list[dict[str, Any]]:
+    return list(api.request("GET", "/v1/admin/keys", role="admin").json()["keys"])
+
+
+@pytest.mark.parametrize(("body", "field", "needle"), [
+    ({"role": "auditor", "tenant": "bank-a"}, "tenant", "only lender keys have a tenant"),
+    ({"role": "admin", "tenant": "bank-a"}, "tenant", "only lender keys have a tenant"),
+    ({"role": "lender", "tenant": "<script>"}, "tenant", "'<script>'"),
+    ({"role": "lender"}, "tenant", "needs a tenant"),
+    ({"role": "lender", "tenant": "bank-a", "label": "x\u202eevil\x1b[2J"}, "label", "U+202E"),
+])
+def test_admin_key_input_is_checked(api: Api, body: dict[str, Any], field: str,
+                                    needle: str) -> None:
+    before = _keys(api)
+    r = api.request("POST", "/v1/admin/keys", role="admin", json=body)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert needle in problem["detail"] and problem["errors"][0]["field"] == field, problem
+    assert _keys(api) == before
+
+
+def test_the_cli_refuses_the_same_key_input(settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    if not settings.resolved_database_url.startswith("sqlite"):
+        pytest.skip("the CLI test needs only one database")
+    args = ["--database-url", settings.resolved_database_url]
+    umask = os.umask(0o077)  # the CLI sets its own; give the rest of this process its own back
+    try:
+        r = CliRunner().invoke(app, ["keys", "create", "--role", "auditor", "--tenant",
+                                     "bank-a", *args])
+        ok = CliRunner().invoke(app, ["keys", "create", "--role", "auditor", *args])
+    finally:
+        os.umask(umask)
+    assert r.exit_code == 2 and "only lender keys have a tenant" in r.output, r.output
+    assert ok.exit_code == 0, ok.output
+
+
+def test_producer_key_for_a_script_tenant_is_refused(api: Api) -> None:
+    import base64
+
+    r = api.request("POST", "/v1/admin/producer-keys", role="admin",
+                    json={"tenant": "<script>", "public_key": base64.b64encode(
+                        bytes(range(32))).decode()})
+    assert r.status_code == 422 and "'<script>'" in r.json()["detail"], r.text
+    assert api.request("GET", "/v1/admin/producer-keys", role="admin").json()["keys"] == []
+
+
+def test_deleting_an_unknown_key_is_404_and_a_revoked_one_says_when(api: Api) -> None:
+    r = api.request("DELETE", "/v1/admin/keys/0123456789abcdef", role="admin")
+    assert r.status_code == 404 and "0123456789abcdef" in r.json()["detail"], r.text
+    victim = api.key("auditor")
+    key_id = victim.split("_")[1]
+    assert api.request("DELETE", f"/v1/admin/keys/{key_id}", role="admin").status_code == 204
+    again = api.request("DELETE", f"/v1/admin/keys/{key_id}", role="admin")
+    assert again.status_code == 400 and "already revoked at" in again.json()["detail"], again.text
