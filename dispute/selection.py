@@ -440,6 +440,19 @@ def _contract(b: _Builder) -> None:
         b.add("contract", r.event_id, f"重组协议（编号{q.agreement_no}）",
               f"证明双方于{_zh_date(q.effective_date)}就剩余本金{_yuan(q.principal)}重新约定"
               f"期限{q.term_months}个月、年利率{_pct(q.annual_rate)}。")
+    for f in sorted(s.repricings, key=lambda f: f.payload.effective_date):  # floating rate
+        rp = f.payload
+        tenor = "1年期" if rp.tenor == "1y" else "5年期以上"
+        b.add("contract", f.event_id, f"利率重定价记录（{_zh_date(rp.effective_date)}）",
+              f"证明依合同第{rp.clause_no}条，自{_zh_date(rp.effective_date)}起执行年利率"
+              f"{_pct(rp.new_rate)}（{tenor}LPR {_pct(rp.lpr)}（{_zh_date(rp.lpr_date)}）"
+              f"{'+' if rp.spread_bp >= 0 else '-'}{abs(rp.spread_bp)}个基点）。")
+    for x in s.adjustments.extensions:  # 展期
+        e = x.fact.payload
+        b.add("contract", x.fact.event_id, f"展期协议（编号{e.agreement_no}）",
+              f"证明双方约定将贷款到期日由{_zh_date(e.original_maturity)}展期至"
+              f"{_zh_date(e.new_maturity)}，自{_zh_date(e.effective_date)}起本金{_yuan(e.principal)}"
+              f"按年利率{_pct(x.annual_rate)}分{e.term_months}期偿还。")
     for f in s.securities:
         sec = f.payload
         kind = _SECURITY_ZH[sec.kind]
@@ -492,11 +505,57 @@ def _performance(b: _Builder) -> None:
                         f"逾期记录（第{p.installment_no}期，应还日{p.due_date.isoformat()}）",
                         (f"证明借款人未按约于{_zh_date(p.due_date)}足额偿还第{p.installment_no}期"
                         f"应还款{_yuan(p.amount_due)}，构成违约。")))
+    entries += _adjusting_entries(b)
     for _, _, event_id, title, purpose in sorted(entries):
         b.add("performance", event_id, title, purpose)
     if not s.missed and s.acceleration is None:
         b.gap("no_default", "required", "no missed installment and no acceleration recorded: "
               "the records show no default", "存证记录中无逾期或提前到期事实，无法证明违约")
+
+
+_ADJUSTED_ZH = {"repayment_received": "还款", "disbursement": "放款", "fee_charged": "费用",
+                "prepayment": "提前还款"}
+
+
+def _adjusting_entries(b: _Builder) -> list[tuple[date, int, str, str, str]]:
+    """Prepayments, fees, and every reversal and correction with the record it names: a
+    reversed record stays in evidence, marked as such, so the figures surprise nobody."""
+    s = b.state
+    out: list[tuple[date, int, str, str, str]] = []
+    for f in s.adjustments.prepayments:
+        p = f.payload
+        out.append((p.value_date, b.by_event[f.event_id].leaf_index, f.event_id,
+                    f"提前还款记录（{p.value_date.isoformat()}，{_yuan(p.amount)}）",
+                    (f"证明借款人于{_zh_date(p.value_date)}提前归还本金{_yuan(p.principal)}、"
+                    f"利息{_yuan(p.interest)}、提前还款违约金{_yuan(p.fee)}，已在欠款计算中扣除，"
+                    "剩余本金据此重新计算还款计划。")))
+    for f in s.adjustments.fees:
+        q = f.payload
+        out.append((q.charged_on, b.by_event[f.event_id].leaf_index, f.event_id,
+                    f"费用记录（{q.charged_on.isoformat()}，{q.description}）",
+                    f"证明依合同第{q.clause_no}条收取{q.description}{_yuan(q.amount)}。"))
+    for n in s.corrections:
+        if not hasattr(n, "original_event_id") or n.event_id not in b.by_event:
+            continue
+        day = n.on or _cst_date(n.occurred_at)
+        what = _ADJUSTED_ZH.get(n.original_type, n.original_type)
+        verb = "冲正" if n.kind == "reversal" else "调账"
+        if not n.applied:
+            out.append((day, b.by_event[n.event_id].leaf_index, n.event_id,
+                        f"{verb}记录（{day.isoformat()}，未生效）",
+                        f"{verb}记录所指原记录{n.original_event_id}：{n.detail}；未计入计算。"))
+            continue
+        out.append((day, b.by_event[n.event_id].leaf_index, n.event_id,
+                    f"{verb}记录（{day.isoformat()}，{what}记录{n.original_event_id}）",
+                    f"证明{_zh_date(day)}对{what}记录{n.original_event_id}{verb}（{n.reason}）"
+                    + ("，原记录保留、不计入欠款计算。" if n.kind == "reversal" else
+                       "，欠款计算以更正后的记录为准。")))
+        original = b.by_event.get(n.original_event_id)
+        if n.kind == "reversal" and original is not None:
+            out.append((day, original.leaf_index, n.original_event_id,
+                        f"{what}记录（已冲正，{n.original_event_id}）",
+                        f"原{what}记录，已被{n.event_id}冲正，仅为说明未计入计算。"))
+    return out
 
 
 def _notices(b: _Builder) -> None:
@@ -608,7 +667,8 @@ _EVENT_ZH = {
     "disbursement": "放款", "repayment_received": "还款", "repayment_missed": "逾期",
     "notice_sent": "通知发出", "notice_delivered": "通知送达", "acceleration": "宣布提前到期",
     "restructuring": "重组", "write_off": "核销", "settlement": "结清",
-    "monitoring_flag": "贷后监控",
+    "monitoring_flag": "贷后监控", "reversal": "冲正", "correction": "调账",
+    "prepayment": "提前还款", "extension": "展期", "fee_charged": "费用", "repricing": "利率重定价",
 }
 
 
