@@ -14,6 +14,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from dispute.claim import arrears_in_force, build_claim
 from dispute.selection import loan_state
 from tests.unit.lending_core.test_adjustments import (
@@ -233,3 +235,60 @@ def test_claim_figures_do_not_depend_on_arrival_order() -> None:
     a = build_claim(loan_records(PREPAID), "court", date(2024, 5, 31))
     b = build_claim(loan_records(PREPAID, order), "court", date(2024, 5, 31))
     assert figures(a) == figures(b) and a["computation"] == b["computation"]
+
+
+def test_case_file_shows_the_adjustments_and_their_figures() -> None:
+    """The court's case file states the reversal, the prepayment and the rebuilt rows."""
+    import io
+    import re
+
+    pypdf = pytest.importorskip("pypdf")
+    from dispute.casefile import render_case_file
+    from dispute.selection import select_evidence
+    from tests.unit.dispute.test_casefile import ATTACHMENTS, BASE_URL, CREATED, PRESERVATION
+
+    story = [*PREPAID[:3],
+             ("r2", "repayment_received", repayment("10550.00", "2024-03-10", "CN-R2"),
+              "2024-03-10"),
+             ("x2", "reversal", {"original_event_id": "r2", "original_type": "repayment_received",
+                                 "amount": "10550.00", "reversed_on": "2024-03-12",
+                                 "reason": "付款行退汇",
+                                 "source": {"system": "core-banking", "refs": {"t": "1"}}},
+              "2024-03-12"),
+             ("r2b", "repayment_received", repayment("10550.00", "2024-03-10", "CN-R2B"),
+              "2024-03-14"),
+             *PREPAID[4:]]
+    records = loan_records(story)
+    claim = build_claim(records, "court", date(2024, 5, 31))
+    # The repayment re-posted under a new id restores the figures of PREPAID.
+    assert figures(claim) == ("7000.00", "315.00", "36.75", "1.65", "0.00", "7353.40")
+    selection = select_evidence(records, "court")
+    pdf = render_case_file("court", claim, selection, PRESERVATION, BASE_URL, ATTACHMENTS,
+                           CREATED)
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    flat = re.sub(r"\s+", "", "\n".join(p.extract_text() for p in reader.pages))
+    for words in ("冲正、调账、提前还款、展期及费用", "冲正还款记录r2", "部分提前还款30,550.00元",
+                  "期限不变、减少月供", "提前还款日2024-03-25结息", "提前还款违约金"):
+        assert words.replace(",", "") in flat.replace(",", ""), words
+    assert "7353.40" in flat.replace(",", "")
+
+
+def test_evidence_list_keeps_the_reversed_record_and_names_the_adjustments() -> None:
+    from dispute.selection import select_evidence
+
+    story = [*REVERSED, ("p", "prepayment", prepayment("partial", "30550.00", "2024-03-25",
+                                                      "30000.00", "250.00", fee="300.00"),
+                         "2024-03-25"),
+             ("e", "extension", {**extension(), "effective_date": "2024-04-10",
+                                 "original_maturity": "2025-01-10",
+                                 "new_maturity": "2025-04-10",
+                                 "principal": "60000.00", "first_due_date": "2024-05-10",
+                                 "e_signature": {"certificate_serial": "CFCA-1",
+                                                 "signed_at": "2024-04-08T09:00:00+08:00",
+                                                 "identity_check_refs": ["FACE-1"]}},
+              "2024-04-08")]
+    titles = {e.event_id: e.title for e in select_evidence(loan_records(story), "court").exhibits}
+    assert titles["r2"] == "还款记录（已冲正，r2）"
+    assert titles["x2"].startswith("冲正记录（2024-03-12")
+    assert titles["p"].startswith("提前还款记录（2024-03-25")
+    assert titles["e"] == "展期协议（编号ZQ-1）"
