@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate, count
 from typing import Any
 
 import rfc8785
@@ -28,6 +30,7 @@ MAX_RECORD_BYTES = 64 * 1024
 MAX_DOCUMENTS = 64
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 MAX_JSON_DEPTH = 32
+MAX_JSON_ITEMS = 200_000  # array elements and object members; a batch of 1000 events holds ~30k
 MAX_SAFE_INTEGER = 2**53 - 1  # JCS (RFC 8785) refuses integers beyond IEEE 754's exact range
 EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 LOAN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -73,32 +76,69 @@ def _int(text: str) -> int:
     return int(text)
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# The shape check runs before the C parser, in C too, in time linear in the size however
+# the input is built. A JSON string (opening quote to closing quote, or to the end when it
+# never closes) is cut out in one left-to-right pass: a run of plain bytes, then escapes
+# each followed by a run of plain bytes. Every quantifier is possessive (`*+`): nothing is
+# given back and tried again, so each byte is read once. (The old
+# pattern `"(?:[^"\\]|\\.)*"` backtracked: on an unclosed `"\"\"\"...` every escaped quote
+# began a new match that scanned to the end and failed, quadratic: 64 KB held the
+# interpreter for 14 s; issue 10.) It works on the UTF-8 bytes: `"` and `\` never occur
+# inside a multi-byte sequence.
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+# `[` and `{` weigh 2, `]` and `}` 0: after n brackets the running sum less n is the depth.
+_DEPTH_WEIGHT = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 
 
-def _check_depth(text: str) -> None:
-    # Before parsing: the C parser recurses once per level and trusts the interpreter's
-    # recursion limit, which libraries raise (py-evm does), so a deeply nested body could
-    # overflow the C stack. Strings are cut out first; then only brackets are walked.
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    depth = 0
-    for ch in brackets:
-        depth += 1 if ch in "[{" else -1
-        if depth > MAX_JSON_DEPTH:
-            raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+def _outside_strings(data: bytes) -> bytes:
+    return _JSON_STRING.sub(b"", data) if b'"' in data else data
 
 
-def parse_json(data: bytes, *, max_bytes: int) -> Any:
+def _max_depth(brackets: bytes) -> int:
+    """The deepest nesting reached by a run of brackets (`[]{}` only), read left to right."""
+    if not brackets:
+        return 0
+    return max(map(operator.sub, accumulate(brackets.translate(_DEPTH_WEIGHT)), count(1)))
+
+
+def _check_shape(data: bytes, max_items: int) -> None:
+    # The C parser recurses once per level and trusts the interpreter's recursion limit,
+    # which libraries raise (py_ecc sets 100000), so a deeply nested body could overflow the
+    # C stack; and it holds the GIL while it builds every value, which the checks after it
+    # then visit in Python: both are bounded here, before it runs. The depth counted is
+    # exact for valid JSON and never less than what the parser reaches before its first
+    # error (it stops at an unclosed string, which hides the rest here too).
+    # First a bound that costs a memchr: each string is a key or a value, so a member holds
+    # at most 2 and there are at least quotes / 4 items (an escaped quote is not one, and
+    # `\\"` counted as escaped only lowers the bound). Many tiny strings are refused here,
+    # before the pass below makes a piece of each.
+    if (data.count(b'"') - data.count(b'\\"')) // 4 > max_items:
+        raise TooLarge(f"JSON holds more than {max_items} values (array elements and object "
+                       "members), the limit")
+    outside = _outside_strings(data)
+    brackets = outside.translate(None, _NOT_BRACKET)
+    # valid JSON has at most 2 * max_items brackets; past that it fails on items below
+    if _max_depth(brackets[: 2 * max_items + 2]) > MAX_JSON_DEPTH:
+        raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    # every array element and object member but a container's first follows a comma
+    items = outside.count(b",") + len(brackets) - brackets.count(b"]") - brackets.count(b"}") + 1
+    if items > max_items:
+        raise TooLarge(f"JSON holds about {items} values (array elements and object "
+                       f"members), limit {max_items}")
+
+
+def parse_json(data: bytes, *, max_bytes: int, max_items: int = MAX_JSON_ITEMS) -> Any:
     """Parse untrusted JSON: UTF-8 only, no floats, no duplicate keys, bounded size,
-    integers and nesting. Raises `RecordError` saying what is wrong."""
+    integers, nesting and number of values. Raises `RecordError` saying what is wrong, in
+    time linear in the size."""
     if len(data) > max_bytes:
         raise TooLarge(f"body is {len(data)} bytes, limit {max_bytes}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedJSON(f"body is not valid UTF-8 at byte {exc.start}") from None
-    _check_depth(text)
+    _check_shape(data, max_items)
     try:
         value = json.loads(
             text,
@@ -374,8 +414,12 @@ def build_record(
 
 
 def record_from_bytes(data: bytes) -> Record:
-    """Read a stored record back, checking it is canonical and well-formed."""
+    """Read a stored record back, checking it is canonical and well-formed. The bytes may
+    come from a package (untrusted): size and shape are bounded before the parser runs."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise TooLarge(f"record is {len(data)} bytes, limit {MAX_RECORD_BYTES}")
     try:
+        _check_shape(data, MAX_JSON_ITEMS)
         content = json.loads(data, parse_float=_reject_float)
     except (ValueError, RecordError) as exc:
         raise RecordError(f"record is not valid JSON: {exc}") from None

@@ -40,7 +40,7 @@ BATCH = 1000
 # (label, file suffix, function name): the steps of the batch path
 STEPS = [
     ("parse_json (whole body)", "anchoring/records.py", "parse_json"),
-    ("  _check_depth (char loop)", "anchoring/records.py", "_check_depth"),
+    ("  _check_shape (linear pre-check)", "anchoring/records.py", "_check_shape"),
     ("build_record", "anchoring/records.py", "build_record"),
     ("  record_from_bytes (re-parse)", "anchoring/records.py", "record_from_bytes"),
     ("  canonical (rfc8785)", "anchoring/records.py", "canonical"),

@@ -36,8 +36,14 @@ from typing import Any, Protocol
 
 from anchoring import merkle
 from anchoring.errors import AnchoringError
-from anchoring.notes import key_id, verify_checkpoint, verify_signature
-from anchoring.records import format_utc, parse_json, record_from_bytes
+from anchoring.notes import MAX_NOTE_BYTES, key_id, verify_checkpoint, verify_signature
+from anchoring.records import (
+    MAX_DOCUMENTS,
+    MAX_JSON_ITEMS,
+    format_utc,
+    parse_json,
+    record_from_bytes,
+)
 from dispute.errors import PackageVerificationError
 
 PACKAGE_SCHEMA = "cunzheng.package/v1"
@@ -52,7 +58,14 @@ MAX_ENTRY_BYTES = 64 * 1024 * 1024  # one file, uncompressed (documents are <= 5
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # all files, uncompressed: declared and actual
 MAX_NAME_LENGTH = 255
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
-MAX_JSON_BYTES = 1024 * 1024  # signature, proof and consistency files
+MAX_JSON_BYTES = 1024 * 1024  # manifest.sig
+# An inclusion proof has at most 64 hashes and a consistency proof about 128 (trees below
+# 2**64 leaves): ~9 KB as the package writes them. Up to 1000 of each are read, so their
+# bound, not MAX_JSON_BYTES, is what caps the time a package can cost.
+MAX_PROOF_BYTES = 32 * 1024
+# array elements and object members in manifest.json: 1000 items citing 64 documents each,
+# 10 000 files and 1000 checkpoints stay well below it
+MAX_MANIFEST_ITEMS = 500_000
 MAX_ITEMS = 1000
 MAX_CHECKPOINTS = 1000
 DEFAULT_MIN_CONFIRMATIONS = 2
@@ -185,9 +198,10 @@ def _b64key(value: Any, what: str, size: int = 32) -> bytes:
     return raw
 
 
-def _json(data: bytes, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+def _json(data: bytes, what: str, max_bytes: int = MAX_JSON_BYTES,
+          max_items: int = MAX_JSON_ITEMS) -> Any:
     try:
-        return parse_json(data, max_bytes=max_bytes)
+        return parse_json(data, max_bytes=max_bytes, max_items=max_items)
     except AnchoringError as exc:
         raise Problem(f"{what} is not valid JSON: {exc}") from None
 
@@ -294,6 +308,14 @@ class _Verifier:
         self.checkpoints: dict[int, _Checkpoint] = {}
         self.tenant: Any = None
         self.loan_id: Any = None
+        self.hashes: dict[str, str] = {}
+
+    def sha(self, path: str) -> str:
+        """SHA-256 (hex) of an entry, computed once: a manifest may name one 64 MiB file
+        thousands of times."""
+        if path not in self.hashes:
+            self.hashes[path] = _sha(self.entries[path])
+        return self.hashes[path]
 
     def file(self, path: Any, what: str) -> bytes:
         """A file the manifest references: it must be listed in `files` and present."""
@@ -346,7 +368,8 @@ class _Verifier:
         return f"valid signature by trusted key {who}"
 
     def manifest_schema(self) -> str:
-        m = _obj(_json(self.entries[MANIFEST], MANIFEST, MAX_MANIFEST_BYTES), MANIFEST,
+        m = _obj(_json(self.entries[MANIFEST], MANIFEST, MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS),
+                 MANIFEST,
                  ("schema", "package_id", "created_at", "venue", "log", "chain", "loan", "items",
                   "checkpoints", "files"))
         self.manifest = m
@@ -364,6 +387,8 @@ class _Verifier:
             raise Problem("files must be an object, items and checkpoints lists")
         if not 0 < len(m["items"]) <= MAX_ITEMS or not 0 < len(m["checkpoints"]) <= MAX_CHECKPOINTS:
             raise Problem(f"need 1-{MAX_ITEMS} items and 1-{MAX_CHECKPOINTS} checkpoints")
+        if len(m["files"]) > MAX_ENTRIES:  # each must be in the zip, which holds no more
+            raise Problem(f"files lists {len(m['files'])} paths, limit {MAX_ENTRIES}")
         return f"{PACKAGE_SCHEMA}, venue {m['venue']}, loan {self.loan_id} of {self.tenant}"
 
     # 2. files --------------------------------------------------------------------------
@@ -383,7 +408,7 @@ class _Verifier:
                 self.listed[path] = want
                 if path not in self.entries:
                     raise Problem("listed in the manifest but missing from the package")
-                found = _sha(self.entries[path])
+                found = self.sha(path)
                 if found != want:
                     raise Problem(f"SHA-256 is {found}, the manifest lists {want}")
                 return f"SHA-256 {want}"
@@ -440,8 +465,9 @@ class _Verifier:
                                   f"proofs/{leaf}.json")
                 if _int(it["checkpoint_size"], "checkpoint_size", 1) <= leaf:
                     raise Problem("checkpoint_size must exceed leaf_index")
-                if not isinstance(it["documents"], list):
-                    raise Problem("documents must be a list")
+                if not isinstance(it["documents"], list) or len(it["documents"]) > MAX_DOCUMENTS:
+                    raise Problem(f"documents must be a list of at most {MAX_DOCUMENTS} (as many "
+                                  "as a record may cite)")
                 return f"{it['title']} (leaf {leaf})"
             if self.check("item.entry", shape, item=no) is not None:
                 good.append(raw)
@@ -491,8 +517,9 @@ class _Verifier:
                 if ref["path"] is None:
                     return Status.WARNING, f"document {sha} is not in the package (erased?)"
                 body = self.file(ref["path"], "document")
-                if _sha(body) != sha or len(body) != committed[sha].size:
-                    raise Problem(f"{ref['path']} hashes to {_sha(body)} ({len(body)} bytes); "
+                if self.sha(ref["path"]) != sha or len(body) != committed[sha].size:
+                    raise Problem(f"{ref['path']} hashes to {self.sha(ref['path'])} "
+                                  f"({len(body)} bytes); "
                                   f"the record cites {sha} ({committed[sha].size} bytes)")
                 return f"{committed[sha].role}: {ref['path']} matches the record"
             self.check("record.document", doc, no, f"documents[{j}]")
@@ -502,7 +529,8 @@ class _Verifier:
 
     def inclusion(self, it: dict[str, Any]) -> None:
         def run() -> str:
-            p = _obj(_json(self.file(it["proof"], "proof"), it["proof"]), it["proof"],
+            p = _obj(_json(self.file(it["proof"], "proof"), it["proof"], MAX_PROOF_BYTES),
+                     it["proof"],
                      ("leaf_index", "tree_size", "leaf_hash", "audit_path"))
             if (p["leaf_index"], p["tree_size"], p["leaf_hash"]) != (
                     it["leaf_index"], it["checkpoint_size"], it["leaf_hash"]):
@@ -545,7 +573,10 @@ class _Verifier:
             def run(cp: _Checkpoint = cp) -> str:
                 if key is None:
                     raise Problem("no usable log key")
-                note = self.file(cp.note_path, "checkpoint note").decode("utf-8", "replace")
+                raw = self.file(cp.note_path, "checkpoint note")
+                if len(raw) > MAX_NOTE_BYTES:  # before decoding up to 64 MiB, 1000 times
+                    raise Problem(f"note is {len(raw)} bytes, limit {MAX_NOTE_BYTES}")
+                note = raw.decode("utf-8", "replace")
                 found = verify_checkpoint(note, key_name=log["key_name"], public_key=key,
                                           origin=log["origin"])
                 if (found.tree_size, found.root) != (cp.size, cp.root):
@@ -563,7 +594,7 @@ class _Verifier:
             path = f"proofs/consistency/{size}-{newest}.json"
 
             def link(cp: _Checkpoint = cp, path: str = path) -> str:
-                p = _obj(_json(self.file(path, "consistency proof"), path), path,
+                p = _obj(_json(self.file(path, "consistency proof"), path, MAX_PROOF_BYTES), path,
                          ("size1", "size2", "proof"))
                 if (p["size1"], p["size2"]) != (cp.size, newest):
                     raise Problem(f"{path} holds a proof between sizes {p['size1']} and "

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from anchoring.records import TooLarge, parse_json
@@ -81,5 +82,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def json_body(request: Request, ctx: AppContext) -> Any:
-    return parse_json(await read_body(request, ctx.settings.max_body_bytes),
-                      max_bytes=ctx.settings.max_body_bytes)
+    """The body parsed as strict JSON, in a worker thread: however hostile the bytes, the
+    event loop keeps answering other requests (`/healthz`) while they are read."""
+    data = await read_body(request, ctx.settings.max_body_bytes)
+    return await run_in_threadpool(parse_json, data, max_bytes=ctx.settings.max_body_bytes)

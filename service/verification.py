@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
@@ -289,14 +288,16 @@ def check_zip_bounds(data: bytes) -> None:
 
 def _manifest_items(data: bytes) -> list[tuple[str, bytes]]:
     """(item no, leaf hash) from the package's manifest, when it can be read at all."""
-    from dispute.verify import MAX_MANIFEST_BYTES
+    from dispute.verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             info = zf.getinfo("manifest.json")
             if info.file_size > MAX_MANIFEST_BYTES:
                 return []
-            manifest = json.loads(zf.read(info))
+            # untrusted bytes: the bounded parser (depth, size, values), never json.loads
+            manifest = parse_json(zf.read(info), max_bytes=MAX_MANIFEST_BYTES,
+                                  max_items=MAX_MANIFEST_ITEMS)
         out = []
         for it in manifest["items"][:MAX_DOCUMENT_LEAVES]:
             if isinstance(it, dict) and isinstance(it.get("leaf_hash"), str) \

@@ -19,7 +19,6 @@ Nothing here returns record content: the answers are facts about what was brough
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from anchoring import merkle
 from anchoring.errors import AnchoringError
 from anchoring.notes import verify_checkpoint
-from anchoring.records import RecordError, record_from_bytes
+from anchoring.records import RecordError, parse_json, record_from_bytes
 from service import verification as api
 from service.context import AppContext
 
@@ -234,13 +233,17 @@ def _manifest(data: bytes) -> dict[str, Any] | None:
     import io
     import zipfile
 
+    from dispute.verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             info = zf.getinfo("manifest.json")
-            if info.file_size > 8 * 1024 * 1024:
+            if info.file_size > MAX_MANIFEST_BYTES:
                 return None
-            value = json.loads(zf.read(info))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+            # untrusted bytes: the bounded parser (depth, size, values), never json.loads
+            value = parse_json(zf.read(info), max_bytes=MAX_MANIFEST_BYTES,
+                               max_items=MAX_MANIFEST_ITEMS)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecordError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -453,3 +453,108 @@ def test_a_slow_client_does_not_block_others(server: tuple[int, str, str]) -> No
         assert _healthy(port) < 2.0
     print(f"\nan unfinished body held its connection open for 3 s: {left_open} "
           "(uvicorn has no body timeout; put a reverse proxy with client_body_timeout in front)")
+
+
+# --- issue 10: the quadratic JSON pre-check, as the attacker sent it -------------------------
+
+
+def _escaped_quotes(size: int) -> bytes:
+    """An opening quote, then `\\"` repeated, never closed: quadratic for the old pre-check."""
+    return b'"' + b'\\"' * ((size - 1) // 2)
+
+
+def _while_polling_healthz(port: int, send: Any) -> tuple[Any, float, int]:
+    """Run `send()` in a thread while `/healthz` is polled every 20 ms from this one; return
+    its result, the slowest `/healthz` answer (s) and how many were made."""
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(send()))
+    latencies: list[float] = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        client.get("/healthz")  # the connection is open before the attack starts
+        worker.start()
+        while worker.is_alive() or len(latencies) < 3:
+            started = time.monotonic()
+            assert client.get("/healthz").status_code == 200
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.02)
+    worker.join()
+    return result[0], max(latencies), len(latencies)
+
+
+def _post(port: int, path: str, key: str, body: bytes, content_type: str) -> httpx.Response:
+    return httpx.post(f"http://127.0.0.1:{port}{path}", content=body, timeout=60,
+                      headers={"Authorization": f"Bearer {key}", "content-type": content_type})
+
+
+# The issue measured the quadratic check at 7.5 s (48 KB) with /healthz waiting 7.1 s. The
+# bound below is a liveness bound generous enough for a loaded 2-core machine (the target
+# is 100 ms); the real figures are printed and go to bench/README.md.
+HEALTHZ_BOUND = 1.0
+
+
+@pytest.mark.parametrize("size", [48 * 1024, LIMIT], ids=["48KB", "max-body"])
+def test_the_quadratic_event_body_does_not_freeze_the_service(
+        server: tuple[int, str, str], size: int) -> None:
+    port, lender, _ = server
+    started = time.monotonic()
+    r, slowest, polls = _while_polling_healthz(port, lambda: _post(
+        port, "/v1/events", lender, _escaped_quotes(size), "application/json"))
+    took = time.monotonic() - started
+    assert r.status_code == 400, r.text[:300]
+    assert "Unterminated string" in r.json()["detail"]
+    print(f"\nPOST /v1/events, {size} bytes: answered in {took * 1000:.0f} ms; slowest "
+          f"/healthz of {polls}: {slowest * 1000:.0f} ms")
+    assert slowest < HEALTHZ_BOUND, slowest
+    assert took < 5.0, took
+
+
+def test_the_quadratic_record_upload_does_not_freeze_the_service(
+        server: tuple[int, str, str]) -> None:
+    port, _, verifier = server
+    started = time.monotonic()
+    r, slowest, polls = _while_polling_healthz(port, lambda: _post(
+        port, "/v1/verify/record", verifier, _escaped_quotes(64 * 1024), "application/json"))
+    took = time.monotonic() - started
+    assert r.status_code == 400 and "Unterminated string" in r.json()["detail"], r.text[:300]
+    print(f"\nPOST /v1/verify/record, 64 KB: answered in {took * 1000:.0f} ms; slowest "
+          f"/healthz of {polls}: {slowest * 1000:.0f} ms")
+    assert slowest < HEALTHZ_BOUND and took < 5.0, (slowest, took)
+
+
+def _sig_package(size: int) -> bytes:
+    return _zip({"manifest.json": b"{}", "manifest.sig": _escaped_quotes(size)})
+
+
+@pytest.mark.parametrize("size", [64 * 1024, MiB], ids=["64KB", "max-sig"])
+def test_the_quadratic_manifest_sig_through_the_api_and_offline(
+        server: tuple[int, str, str], tmp_path: Path, size: int) -> None:
+    """A `manifest.sig` of the pattern: 14.8 s of a frozen server at 64 KB in the issue,
+    16.8 s offline; about an hour offline at 1 MiB (MAX_JSON_BYTES, the largest allowed)."""
+    from dispute.verify import MAX_JSON_BYTES
+
+    assert size <= MAX_JSON_BYTES
+    port, _, verifier = server
+    data = _sig_package(size)
+    started = time.monotonic()
+    r, slowest, polls = _while_polling_healthz(port, lambda: _post(
+        port, "/v1/verify/package", verifier, data, "application/zip"))
+    took = time.monotonic() - started
+    assert r.status_code == 200, r.text[:300]
+    failed = {s["step"]: s["reason"] for s in r.json()["report"]["steps"]
+              if s["status"] == "failed"}
+    assert "Unterminated string" in failed["manifest.signature"], failed
+    print(f"\nPOST /v1/verify/package, manifest.sig {size} bytes: {took * 1000:.0f} ms; "
+          f"slowest /healthz of {polls}: {slowest * 1000:.0f} ms")
+    assert slowest < HEALTHZ_BOUND and took < 5.0, (slowest, took)
+
+    package = tmp_path / "package.zip"
+    package.write_bytes(data)
+    started = time.monotonic()
+    done = subprocess.run([*CLI, "verify", str(package)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    line = next(x for x in done.stdout.splitlines() if "manifest.signature" in x)
+    assert line.startswith("failed") and "Unterminated string" in line, line
+    print(f"cunzheng verify, manifest.sig {size} bytes: {took * 1000:.0f} ms (with start-up)")
+    assert took < 15.0, took  # the CLI's own start-up (imports) is most of it
