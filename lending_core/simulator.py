@@ -1,10 +1,25 @@
 """A portfolio simulator: loans and their events over a simulated clock, for a seed.
 
 `simulate(config)` plans every loan of a portfolio and returns a `Portfolio` whose
-`events()` are in posting order (by `occurred_at`, then loan, then sequence) and which the
-state machine accepts one loan at a time (a unit test folds every loan). Each loan draws its
-own random stream from `(seed, loan number)`, so a loan does not change when the portfolio
-around it grows, and the same config gives the same events, byte for byte.
+`events()` are in *arrival* order: the order core banking posts them in, which is not the
+order they occurred in. Each loan draws its own random streams from `(seed, loan number)`,
+so a loan does not change when the portfolio around it grows, and the same config gives the
+same events, byte for byte.
+
+Arrival order. Real streams mix event time and posting time: `late_posting_share` of the
+servicing events arrive late, in a T+1 batch (the next night), at the month-end
+reconciliation, or weeks late; with `shuffle_arrivals` each loan's events arrive in a random
+order (the arrival times of the loan, permuted). The ledger must record every one of them
+(`lending_core.state` folds by `occurred_at`, whatever the arrival order).
+
+What core banking also sends (each drawn from a second random stream, so the loan's story
+without them stays the same for a seed): repayments reversed (冲正, the payer's bank
+returned the money) and paid again later with penalty interest; repayments booked with the
+batch date as value date and restated by a correction (调账); floating-rate loans
+(`floating_share`, one-year LPR + spread from `lending_core.lpr`, repriced each 1 January
+or on each anniversary, with `repricing` events carrying the published LPR); full
+prepayments (提前还款, with a prepayment fee under the contract's clause) and extensions
+(展期) of the last installment's principal.
 
 What a portfolio looks like: amounts log-normal between ¥50,000 and ¥3,000,000 (median
 ¥400,000), terms of 6 to 36 months, rates at the one-year LPR plus a spread of up to 300 bp
@@ -35,6 +50,8 @@ from typing import Any, Literal
 from lending_core.events.types import CREDIT_CODE_CHARSET, CREDIT_CODE_WEIGHTS, format_money
 from lending_core.interest import compute_arrears
 from lending_core.interest_model import Disbursement, LoanTerms, Repayment
+from lending_core.lpr import LPR_REFORM_DATE, load_lpr_table, repricing_dates
+from lending_core.money import round_fen
 from lending_core.products import Catalogue, Product, load_catalogue
 from lending_core.schedule import RepaymentMethod, RepaymentSchedule, add_months, build_schedule
 from lending_core.state.model import CHINA_TZ
@@ -64,6 +81,15 @@ MAX_MONTHS = 120
 LENDER_NAME = "重庆银行股份有限公司"
 LENDER_CODE = "91500000202869177Y"
 SYSTEM = "cunzheng-simulator"
+LATE_TYPES = frozenset({"disbursement", "repayment_received", "repayment_missed",
+                        "notice_delivered", "reversal", "correction", "prepayment", "repricing",
+                        "settlement"})
+"""Event types core banking may post late (batches, reconciliation, manual catch-up)."""
+MAX_LATE_DAYS = 31
+"""The latest a late posting arrives: the month-end reconciliation of an event of the 1st;
+catch-ups of forgotten postings come one to four weeks late."""
+PREPAYMENT_FEE_RATE = Decimal("0.01")
+"""提前还款违约金: 1 % of the principal prepaid, under clause 7.3 (when the contract has it)."""
 
 Behaviour = Literal["good", "late", "default"]
 
@@ -88,16 +114,40 @@ class SimConfig:
     """Of the defaults, how many are accelerated within the horizon (if time allows)."""
     documents: bool = True
     loan_prefix: str = "SIM"
+    late_posting_share: float = 0.15
+    """Of the servicing events (`LATE_TYPES`), how many arrive late."""
+    reversal_share: float = 0.02
+    """Of the on-time repayments, how many bounce (冲正) and are paid again later."""
+    correction_share: float = 0.02
+    """Of the on-time repayments, how many are booked with a wrong value date and corrected."""
+    floating_share: float = 0.3
+    """Of the loans, how many are priced at the one-year LPR + spread and repriced."""
+    prepayment_share: float = 0.05
+    """Of the good borrowers, how many prepay in full before maturity."""
+    extension_share: float = 0.03
+    """Of the good borrowers, how many extend the last installment's principal (展期)."""
+    shuffle_arrivals: bool = False
+    """Post each loan's events in a random arrival order."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.loans <= MAX_LOANS:
             raise ValueError(f"expected 1..{MAX_LOANS} loans, found {self.loans}")
         if not 1 <= self.months <= MAX_MONTHS:
             raise ValueError(f"expected 1..{MAX_MONTHS} months, found {self.months}")
-        for name in ("late_share", "default_share", "acceleration_share"):
+        for name in ("late_share", "default_share", "acceleration_share", "late_posting_share",
+                     "reversal_share", "correction_share", "floating_share",
+                     "prepayment_share", "extension_share"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"expected {name} in [0, 1], found {value}")
+
+    @classmethod
+    def plain(cls, **kwargs: Any) -> SimConfig:
+        """A stream without late postings, adjustments or floating rates (events arrive in
+        the order they occurred)."""
+        plain = {"late_posting_share": 0.0, "reversal_share": 0.0, "correction_share": 0.0,
+                 "floating_share": 0.0, "prepayment_share": 0.0, "extension_share": 0.0}
+        return cls(**{**plain, **kwargs})
 
     @property
     def end(self) -> date:
@@ -120,6 +170,12 @@ class SimEvent:
     event: Mapping[str, Any]
     occurred_at: datetime
     documents: tuple[DocumentSpec, ...] = ()
+    arrives_at: datetime | None = None
+    """When core banking posts it (None: as it occurs)."""
+
+    @property
+    def arrival(self) -> datetime:
+        return self.arrives_at or self.occurred_at
 
     @property
     def loan_id(self) -> str:
@@ -142,6 +198,9 @@ class SimLoan:
     accelerated: bool
     settled: bool
     events: tuple[SimEvent, ...]
+    floating: bool = False
+    prepaid: bool = False
+    extended: bool = False
 
     @property
     def contract(self) -> Mapping[str, Any]:
@@ -161,8 +220,9 @@ class Portfolio:
         return self._by_id[loan_id]
 
     def events(self) -> Iterator[SimEvent]:
-        """Every event in posting order: by occurred_at, then loan, then the loan's order."""
-        keyed = [((e.occurred_at, i, j), e) for i, loan in enumerate(self.loans)
+        """Every event in arrival (posting) order: by arrival time, then loan, then the
+        loan's own order."""
+        keyed = [((e.arrival, i, j), e) for i, loan in enumerate(self.loans)
                  for j, e in enumerate(loan.events)]
         keyed.sort(key=lambda item: item[0])
         for _, e in keyed:
@@ -179,9 +239,25 @@ class Portfolio:
             out[f"loans_{loan.behaviour}"] = out.get(f"loans_{loan.behaviour}", 0) + 1
             out["loans_accelerated"] = out.get("loans_accelerated", 0) + loan.accelerated
             out["loans_settled"] = out.get("loans_settled", 0) + loan.settled
+            for flag in ("floating", "prepaid", "extended"):
+                out[f"loans_{flag}"] = out.get(f"loans_{flag}", 0) + getattr(loan, flag)
+            out["posted_late"] = out.get("posted_late", 0) + sum(
+                1 for e in loan.events if e.arrival > e.occurred_at)
+            out["arrived_out_of_order"] = out.get("arrived_out_of_order", 0) + _inversions(loan)
             for e in loan.events:
                 out[e.type] = out.get(e.type, 0) + 1
         return dict(sorted(out.items()))
+
+
+def _inversions(loan: SimLoan) -> int:
+    """Events that arrive after an event of the same loan that occurred later."""
+    latest: datetime | None = None
+    count = 0
+    for e in sorted(loan.events, key=lambda e: e.arrival):
+        if latest is not None and e.occurred_at < latest:
+            count += 1
+        latest = e.occurred_at if latest is None else max(latest, e.occurred_at)
+    return count
 
 
 def simulate(config: SimConfig, catalogue: Catalogue | None = None) -> Portfolio:
@@ -223,6 +299,9 @@ class _LoanPlanner:
         self.config = config
         seed = hashlib.sha256(f"{config.seed}:{n}".encode()).digest()
         self.rng = random.Random(int.from_bytes(seed[:8], "big"))
+        # the realism of the stream (late postings, adjustments, floating rates) draws from
+        # its own stream, so the loan's story without it stays the same for a seed
+        self.extra = random.Random(int.from_bytes(seed[8:16], "big"))
         self.n = n
         self.loan_id = f"{config.loan_prefix}{config.seed}-{n:06d}"
         self.product = self.rng.choice(products)
@@ -233,16 +312,47 @@ class _LoanPlanner:
     # --- event helpers --------------------------------------------------------------------
 
     def post(self, type_: str, at: datetime, payload: dict[str, Any],
-             documents: tuple[DocumentSpec, ...] = ()) -> None:
+             documents: tuple[DocumentSpec, ...] = (), arrives: datetime | None = None) -> str:
+        """Plan one event; return its event id. `arrives`: a posting time decided by the
+        story (else drawn: `late_posting_share` of `LATE_TYPES` arrive late)."""
         if at.date() >= self.config.end:
             raise _HorizonReached
-        if self.events and at < self.events[-1].occurred_at:
-            at = self.events[-1].occurred_at  # never out of order within a loan
+        if self.events and at <= self.events[-1].occurred_at:
+            # the plan's order is the occurred order, strictly: no tie for arrival to break
+            at = self.events[-1].occurred_at + timedelta(seconds=1)
         seq = len(self.events)
-        event = {"event_id": f"{self.loan_id}:{seq:03d}", "loan_id": self.loan_id,
+        event_id = f"{self.loan_id}:{seq:03d}"
+        event = {"event_id": event_id, "loan_id": self.loan_id,
                  "type": type_, "occurred_at": _iso(at), "payload": payload,
                  "source": {"system": SYSTEM, "ref": f"{self.loan_id}/{seq}"}}
-        self.events.append(SimEvent(event, at, documents))
+        if arrives is None and type_ in LATE_TYPES \
+                and self.extra.random() < self.config.late_posting_share:
+            arrives = self._late_arrival(at)
+        self.events.append(SimEvent(event, at, documents, arrives))
+        return event_id
+
+    def _late_arrival(self, at: datetime) -> datetime:
+        """A T+1 batch (the next night), the month-end reconciliation, or weeks late."""
+        x, day = self.extra.random(), at.date()
+        if x < 0.6:
+            late = _at(day + timedelta(days=1), self.extra.randint(1, 4), self.extra.randint(0, 59))
+        elif x < 0.85:
+            month_end = add_months(day.replace(day=1), 1) - timedelta(days=1)
+            late = _at(month_end, 22, self.extra.randint(0, 59))
+            if late <= at:
+                late = _at(day + timedelta(days=1), 23)
+        else:
+            late = at + timedelta(days=self.extra.randint(7, 28),
+                                  hours=self.extra.randint(0, 12))
+        return late
+
+    def _shuffle_arrivals(self) -> None:
+        """The loan's arrival times, dealt to its events in a random order."""
+        times = sorted(e.arrival for e in self.events)
+        order = list(range(len(self.events)))
+        self.extra.shuffle(order)
+        self.events = [SimEvent(e.event, e.occurred_at, e.documents, times[k])
+                       for e, k in zip(self.events, order, strict=True)]
 
     def src(self, system: str, key: str) -> dict[str, Any]:
         self.refs += 1
@@ -266,6 +376,11 @@ class _LoanPlanner:
         decided = cfg.start + timedelta(days=rng.randrange(max(horizon_days - 35, 1)))
         value_date = decided + timedelta(days=rng.choice((2, 3, 5)))
         due_day = rng.choice((10, 15, 20, 21, 25))
+        self.pricing = self._pricing(decided, rate) if self.extra.random() < cfg.floating_share \
+            else None
+        if self.pricing is not None:
+            rate = Decimal(self.pricing["base_lpr"]) + Decimal(self.pricing["spread_bp"]) / 10000
+        self.rate, self.value_date = rate, value_date
         schedule = build_schedule(method, amount, rate, term, value_date, due_day)
         roll = rng.random()
         behaviour: Behaviour = ("default" if roll < cfg.default_share else
@@ -275,14 +390,35 @@ class _LoanPlanner:
                                penalty_markup=p.penalty_markup,
                                compound_allowed=p.compound_interest_allowed)
         self.disbursement = Disbursement(amount, value_date)
-        self.accelerated = self.settled = False
+        self.accelerated = self.settled = self.prepaid = self.extended = False
+        self.due_day, self.method = due_day, method
+        self.repricings = list(repricing_dates(self.pricing["repricing"], value_date,
+                                               schedule.maturity)) if self.pricing else []
         try:
             self._open(decided, value_date, amount, term, rate, method, due_day, schedule)
             self._service(schedule, behaviour)
         except _HorizonReached:
             pass
+        if cfg.shuffle_arrivals:
+            self._shuffle_arrivals()
         return SimLoan(self.loan_id, p.code, amount, term, rate, method, behaviour,
-                       self.accelerated, self.settled, tuple(self.events))
+                       self.accelerated, self.settled, tuple(self.events),
+                       self.pricing is not None, self.prepaid, self.extended)
+
+    def _pricing(self, decided: date, fixed_rate: Decimal) -> dict[str, Any] | None:
+        """A floating price (one-year LPR in force at the decision + spread) in the product's
+        range, or None (fixed rate) when no spread fits or there was no LPR yet."""
+        if decided < LPR_REFORM_DATE:
+            return None
+        published = load_lpr_table().in_force(decided, carry_forward=True)
+        lpr = published.rate("1y")
+        lo, hi = self.product.annual_rate.min, self.product.annual_rate.max
+        spread = int((fixed_rate - lpr) * 10000)
+        if not lo <= lpr + Decimal(spread) / 10000 <= hi:
+            return None
+        return {"kind": "lpr", "tenor": "1y", "base_lpr": f"{lpr:f}",
+                "lpr_date": published.published_on.isoformat(), "spread_bp": spread,
+                "repricing": self.extra.choice(("january_1", "anniversary")), "clause_no": "4.2"}
 
     def _amount(self) -> Decimal:
         lo = max(AMOUNT_MIN, self.product.amount.min)
@@ -323,6 +459,7 @@ class _LoanPlanner:
             "amount": format_money(amount), "term_months": term, "annual_rate": f"{rate:f}",
             "repayment_method": method.value,
             "first_due_date": schedule.installments[0].due_date.isoformat(), "due_day": due_day,
+            **({"pricing": self.pricing} if self.pricing else {}),
             "penalty": {"markup": f"{p.penalty_markup:f}", "clause_no": "8.2"},
             "compound_interest": {"allowed": p.compound_interest_allowed, "clause_no": "8.3"},
             "dispute_resolution": {"venue": venue, "institution": institution,
@@ -373,16 +510,22 @@ class _LoanPlanner:
     # --- servicing ------------------------------------------------------------------------
 
     def _pay(self, day: date, hh: int, amount: Decimal, parts: tuple[Decimal, Decimal, Decimal],
-             installments: list[int]) -> None:
+             installments: list[int], *, draw: random.Random | None = None,
+             booked: date | None = None) -> str:
+        """Post a repayment paid on `day`; `booked`: core banking's T+1 batch booked it with
+        its own date as the value date (a correction restates it)."""
         penalty, interest, principal = parts
-        self.post("repayment_received", _at(day, hh, self.rng.randint(0, 59)), {
-            "amount": format_money(amount), "value_date": day.isoformat(),
+        minute = (draw or self.rng).randint(0, 59)
+        at = _at(day, hh, minute) if booked is None else _at(booked, 2, minute)
+        event_id = self.post("repayment_received", at, {
+            "amount": format_money(amount), "value_date": (booked or day).isoformat(),
             "clearing_ref": self.clearing(day), "receipt_no": self.receipt_no,
             "allocation": {"costs": "0.00", "penalty": format_money(penalty),
                            "interest": format_money(interest),
                            "principal": format_money(principal)},
             "installment_nos": installments, "source": self.src("core-banking", "txn_id")})
         self.repayments.append(Repayment(amount, day))
+        return event_id
 
     def _missed(self, inst: Any) -> None:
         self.post("repayment_missed", _at(inst.due_date + timedelta(days=1), 0, 30), {
@@ -425,20 +568,141 @@ class _LoanPlanner:
         if behaviour == "late" and n >= 2:
             late_at = set(rng.sample(range(1, n), k=min(n - 1, rng.choice((1, 1, 2)))))
         stop_at = rng.randint(2, max(2, n - 1)) if behaviour == "default" and n >= 3 else None
+        extra, cfg = self.extra, self.config
+        prepay_after = extend = None
+        if behaviour == "good" and n >= 4 and extra.random() < cfg.prepayment_share:
+            prepay_after = extra.randint(2, n - 2)
+        elif behaviour == "good" and n >= 6 and extra.random() < cfg.extension_share:
+            extend = n
         for inst in insts:
+            self._reprice_until(inst.due_date)
+            following = insts[inst.no] if inst.no < n else None
             if stop_at is not None and inst.no >= stop_at:
                 self._default(insts[inst.no - 1:], stop_at)
                 return
             if inst.no in late_at:
-                self._late(inst, insts[inst.no] if inst.no < n else None)
+                self._late(inst, following)
                 continue
-            self._pay(inst.due_date, rng.randint(8, 17), inst.payment,
-                      (Decimal(0), inst.interest, inst.principal), [inst.no])
-        last = max(insts[-1].due_date, self.repayments[-1].value_date)
-        self.post("settlement", _at(last, 20), {
-            "settled_on": last.isoformat(), "reason": "repaid",
+            if inst.no == extend:
+                self._extend(inst)
+                return
+            hh = rng.randint(8, 17)
+            parts = (Decimal(0), inst.interest, inst.principal)
+            roll = extra.random()
+            if following is not None and roll < cfg.reversal_share:
+                self._bounced(inst, following, hh, parts)
+            elif following is not None and roll < cfg.reversal_share + cfg.correction_share:
+                self._booked_late(inst, hh, parts)
+            else:
+                self._pay(inst.due_date, hh, inst.payment, parts, [inst.no])
+            if inst.no == prepay_after and following is not None:
+                self._prepay(inst, following)
+                return
+        self._settle(max(insts[-1].due_date, self.repayments[-1].value_date))
+
+    def _settle(self, day: date) -> None:
+        self.post("settlement", _at(day, 20), {
+            "settled_on": day.isoformat(), "reason": "repaid",
             "source": self.src("core-banking", "closing_id")})
         self.settled = True
+
+    def _reprice_until(self, day: date) -> None:
+        """Post the floating rate's repricings effective on or before `day`."""
+        while self.repricings and self.repricings[0] <= day:
+            effective = self.repricings.pop(0)
+            published = load_lpr_table().in_force(effective, carry_forward=True)
+            lpr, spread = published.rate("1y"), int(self.pricing["spread_bp"])
+            new = lpr + Decimal(spread) / 10000
+            self.post("repricing", _at(effective, 1, self.extra.randint(0, 59)), {
+                "contract_no": self.contract_no, "effective_date": effective.isoformat(),
+                "tenor": "1y", "lpr": f"{lpr:f}",
+                "lpr_date": published.published_on.isoformat(), "spread_bp": spread,
+                "new_rate": f"{new:f}", "previous_rate": f"{self.rate:f}", "clause_no": "4.2",
+                "source": self.src("core-banking", "repricing_id")})
+            self.rate = new
+
+    def _bounced(self, inst: Any, following: Any, hh: int,
+                 parts: tuple[Decimal, Decimal, Decimal]) -> None:
+        """Paid on the due date, returned by the payer's bank the next day (冲正), paid again
+        within days with the penalty interest that accrued meanwhile."""
+        original = self._pay(inst.due_date, hh, inst.payment, parts, [inst.no])
+        self.repayments.pop()
+        bounced = inst.due_date + timedelta(days=1)
+        self.post("reversal", _at(bounced, 10, self.extra.randint(0, 59)), {
+            "original_event_id": original, "original_type": "repayment_received",
+            "amount": format_money(inst.payment), "reversed_on": bounced.isoformat(),
+            "reason": "付款行退汇（收款账户状态异常）", "clearing_ref": self.clearing(bounced),
+            "source": self.src("core-banking", "txn_id")})
+        gap = (following.due_date - inst.due_date).days
+        cure = inst.due_date + timedelta(days=self.extra.randint(3, max(3, min(10, gap - 3))))
+        st = self._arrears(cure)
+        self._pay(cure, self.extra.randint(9, 17), st.total_due,
+                  (st.penalty_interest + st.compound_interest, st.interest_due,
+                   st.overdue_principal), [inst.no], draw=self.extra)
+
+    def _booked_late(self, inst: Any, hh: int, parts: tuple[Decimal, Decimal, Decimal]) -> None:
+        """Paid on the due date, booked by the night batch with the next day as value date,
+        restated by a correction (调账) two days later."""
+        booked = inst.due_date + timedelta(days=1)
+        original = self._pay(inst.due_date, hh, inst.payment, parts, [inst.no], booked=booked)
+        fixed = inst.due_date + timedelta(days=3)
+        self.post("correction", _at(fixed, 15, self.extra.randint(0, 59)), {
+            "original_event_id": original, "original_type": "repayment_received",
+            "corrected": {"value_date": inst.due_date.isoformat()},
+            "corrected_on": fixed.isoformat(), "reason_code": "wrong_value_date",
+            "reason": f"批量入账起息日误记为{booked.isoformat()}，实际到账{inst.due_date.isoformat()}",
+            "approval_ref": f"TZ-{self.loan_id}-{inst.no:02d}",
+            "source": self.src("core-banking", "adjustment_id")})
+
+    def _prepay(self, inst: Any, following: Any) -> None:
+        """Repay everything between two due dates: the remaining principal, its interest
+        since the last due date by actual days, and (under clause 7.3) a 1 % fee."""
+        gap = (following.due_date - inst.due_date).days
+        day = inst.due_date + timedelta(days=self.extra.randint(3, max(3, gap - 3)))
+        self._reprice_until(day)
+        principal = inst.remaining
+        interest = round_fen(principal * self.rate * (day - inst.due_date).days / 360)
+        fee = round_fen(principal * PREPAYMENT_FEE_RATE) if self.extra.random() < 0.5 \
+            else Decimal("0.00")
+        payload: dict[str, Any] = {
+            "kind": "full", "amount": format_money(principal + interest + fee),
+            "value_date": day.isoformat(), "clearing_ref": self.clearing(day),
+            "principal": format_money(principal), "interest": format_money(interest),
+            "fee": format_money(fee), "receipt_no": self.receipt_no,
+            "source": self.src("core-banking", "txn_id")}
+        if fee:
+            payload["fee_clause_no"] = "7.3"
+        self.post("prepayment", _at(day, 11, self.extra.randint(0, 59)), payload)
+        self.prepaid = True
+        self._settle(day)
+
+    def _extend(self, last: Any) -> None:
+        """At maturity the borrower pays the last period's interest and the lender extends
+        its principal (展期) over 3 or 6 more months, paid on the new schedule."""
+        maturity = last.due_date
+        self._pay(maturity, self.extra.randint(8, 12), last.interest,
+                  (Decimal(0), last.interest, Decimal(0)), [last.no], draw=self.extra)
+        months = self.extra.choice((3, 6))
+        first_due = add_months(maturity, 1, self.due_day)
+        new_maturity = add_months(maturity, months, self.due_day)
+        signed = _at(maturity - timedelta(days=3), 10, self.extra.randint(0, 59))
+        self.post("extension", _at(maturity, 18), {
+            "agreement_no": f"CQB-ZQ-{self.loan_id}", "effective_date": maturity.isoformat(),
+            "original_maturity": maturity.isoformat(), "new_maturity": new_maturity.isoformat(),
+            "principal": format_money(last.principal), "first_due_date": first_due.isoformat(),
+            "clause_no": "2",
+            "e_signature": {"certificate_serial": f"CFCA-ZQ-{self.loan_id}",
+                            "signed_at": _iso(signed),
+                            "identity_check_refs": [f"FACE-ZQ-{self.loan_id}"]},
+            "source": self.src("core-banking", "agreement_id")})
+        self.extended = True
+        schedule = build_schedule(self.method, last.principal, self.rate, months, maturity,
+                                  self.due_day, first_due)
+        for inst in schedule.installments:
+            self._reprice_until(inst.due_date)
+            self._pay(inst.due_date, self.extra.randint(8, 17), inst.payment,
+                      (Decimal(0), inst.interest, inst.principal), [inst.no], draw=self.extra)
+        self._settle(schedule.maturity)
 
     def _late(self, inst: Any, following: Any) -> None:
         """Miss `inst`, get a reminder, then pay everything due before the next due date."""

@@ -26,25 +26,49 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lending_core.client import LedgerClient, ReceiptStore
+from lending_core.client import LedgerClient, LedgerRequestError, ReceiptStore
 from lending_core.documents import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.errors import CunzhengError
 from lending_core.simulator import Portfolio, SimConfig, SimEvent, simulate
 
 console = Console(stderr=True)
 out = Console()
+EXIT_REFUSED = 3
+"""`simulate` posted everything it could but the ledger refused some events."""
 DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
 DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE_URL)")]
+
+
+MAX_REFUSALS_KEPT = 100
+"""Refusals kept in the summary (each with the ledger's reason); the count is always exact."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    event_id: str
+    type: str
+    status: int
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
 class PostSummary:
     events: int
+    """Accepted (receipts received, replays included)."""
     replays: int
     documents: int
     batches: int
     retries: int
     seconds: float
+    refused: int = 0
+    refusals: tuple[Refusal, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accepted": self.events, "replays": self.replays, "refused": self.refused,
+                "documents": self.documents, "batches": self.batches, "retries": self.retries,
+                "seconds": round(self.seconds, 3),
+                "refusals": [{"event_id": r.event_id, "type": r.type, "status": r.status,
+                              "detail": r.detail} for r in self.refusals]}
 
 
 def _materialize(sim: SimEvent, portfolio: Portfolio, renderer: DocumentRenderer | None,
@@ -66,20 +90,58 @@ def _materialize(sim: SimEvent, portfolio: Portfolio, renderer: DocumentRenderer
     return event
 
 
+_REFUSED = (409, 413, 422)
+"""Statuses that refuse one event (the rest of its batch is posted again); any other error
+(authentication, permissions, an unavailable ledger) stops the run."""
+
+
 def post_portfolio(client: LedgerClient, portfolio: Portfolio, *,
                    renderer: DocumentRenderer | None,
                    advance: Callable[[int], None] | None = None) -> PostSummary:
-    """Post every event of `portfolio` in order, uploading documents first."""
+    """Post every event of `portfolio` in arrival order, uploading documents first.
+
+    A batch is all or nothing: when the ledger refuses one of its events, that event is
+    counted as refused (with the ledger's reason) and the rest of the batch is posted again,
+    so one refusal never loses the events around it."""
     started = time.perf_counter()
     batch: list[dict[str, Any]] = []
-    events = replays = documents = batches = 0
+    events = replays = documents = batches = refused = 0
+    refusals: list[Refusal] = []
+
+    def refuse(event: dict[str, Any], exc: LedgerRequestError) -> None:
+        nonlocal refused
+        refused += 1
+        if len(refusals) < MAX_REFUSALS_KEPT:
+            refusals.append(Refusal(str(event.get("event_id")), str(event.get("type")),
+                                    exc.status, str(exc)))
+
+    def send(items: list[dict[str, Any]]) -> None:
+        nonlocal events, replays, batches
+        while items:
+            try:
+                receipts = client.post_batch(items)
+            except LedgerRequestError as exc:
+                if exc.status not in _REFUSED:
+                    raise
+                if isinstance(exc.item, int) and 0 <= exc.item < len(items):
+                    refuse(items[exc.item], exc)
+                    items = items[:exc.item] + items[exc.item + 1:]
+                elif len(items) == 1:
+                    refuse(items[0], exc)
+                    items = []
+                else:  # the ledger did not say which: one at a time
+                    for item in items:
+                        send([item])
+                    items = []
+                continue
+            events += len(receipts)
+            replays += sum(1 for r in receipts if r.get("replay"))
+            batches += 1
+            items = []
 
     def flush() -> None:
-        nonlocal batch, events, replays, batches
-        receipts = client.post_batch(batch)
-        events += len(receipts)
-        replays += sum(1 for r in receipts if r.get("replay"))
-        batches += 1
+        nonlocal batch
+        send(batch)
         if advance is not None:
             advance(len(batch))
         batch = []
@@ -93,7 +155,7 @@ def post_portfolio(client: LedgerClient, portfolio: Portfolio, *,
     if batch:
         flush()
     return PostSummary(events, replays, documents, batches, client.retries,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, refused, tuple(refusals))
 
 
 def _producer_key(directory: Path) -> Ed25519PrivateKey:
@@ -153,6 +215,17 @@ def register(app: typer.Typer) -> None:
         = "bank-a",
         documents: Annotated[bool, typer.Option(help="render and upload PDFs")] = True,
         batch_size: Annotated[int, typer.Option(help="events per request")] = 500,
+        shuffle_arrivals: Annotated[bool, typer.Option(
+            "--shuffle-arrivals", help="post each loan's events in a random arrival order")]
+        = False,
+        plain: Annotated[bool, typer.Option(
+            "--plain", help="no late postings, reversals, corrections, floating rates, "
+            "prepayments or extensions: events arrive in the order they occurred")] = False,
+        late_share: Annotated[float | None, typer.Option(
+            help="share of servicing events posted late (default 0.15)")] = None,
+        summary_json: Annotated[Path | None, typer.Option(
+            help="also write the counts (accepted, refused, each refusal) to this file")]
+        = None,
         receipts_dir: Annotated[Path | None, typer.Option(
             help="where receipts.jsonl and producer-key.pem live")] = None,
         data_dir: DataDir = None, database_url: DbUrl = None,
@@ -160,8 +233,13 @@ def register(app: typer.Typer) -> None:
         """Simulate a loan portfolio and post it through the lending client."""
         settings = _settings(data_dir, database_url)
         try:
-            config = SimConfig(loans=loans, months=months, seed=seed,
-                               start=date.fromisoformat(start), documents=documents)
+            options: dict[str, Any] = {"loans": loans, "months": months, "seed": seed,
+                                       "start": date.fromisoformat(start),
+                                       "documents": documents,
+                                       "shuffle_arrivals": shuffle_arrivals}
+            if late_share is not None:
+                options["late_posting_share"] = late_share
+            config = SimConfig.plain(**options) if plain else SimConfig(**options)
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
@@ -195,6 +273,17 @@ def register(app: typer.Typer) -> None:
                   f"{summary.seconds:.1f} s ({summary.events / max(summary.seconds, 1e-9):.0f} "
                   f"events/s); receipts in {store.path}")
         out.print(", ".join(f"{k} {v}" for k, v in counts.items()))
+        for r in summary.refusals[:10]:
+            console.print(f"[red]refused[/red] {r.event_id} ({r.type}): {r.detail}",
+                          highlight=False)
+        out.print(f"accepted {summary.events}, refused {summary.refused} "
+                  f"(of {portfolio.event_count} events)")
+        if summary_json is not None:
+            summary_json.write_text(json.dumps(
+                {**summary.as_json(), "planned": portfolio.event_count, "counts": counts},
+                indent=2, ensure_ascii=False))
+        if summary.refused:
+            raise typer.Exit(EXIT_REFUSED)
 
     @loan_app.command("show")
     def loan_show(

@@ -60,3 +60,55 @@ def test_documents_are_uploaded_and_cited(sqlite_settings: Settings, tmp_path: P
         assert doc["role"] == "contract" and doc["media_type"] == PDF_MEDIA_TYPE
         pdf = api.request("GET", f"/v1/documents/{doc['sha256']}")
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def _posting_client(api, tmp_path: Path) -> LedgerClient:  # type: ignore[no-untyped-def]
+    return LedgerClient(None, api.key("lender", "bank-a"), http=api.client,
+                        receipts=ReceiptStore(tmp_path / "receipts"), batch_size=100)
+
+
+def test_shuffled_arrivals_are_all_recorded_and_fold_as_in_order(
+        sqlite_settings: Settings, tmp_path: Path) -> None:
+    """Each loan's events posted in a random arrival order: none refused, and every loan's
+    state is the state of its events folded in the order they occurred."""
+    from lending_core.state import LoanEvent, rebuild
+    from service.monitoring_job import loan_state
+
+    config = SimConfig(loans=40, months=24, seed=12, documents=False, shuffle_arrivals=True)
+    portfolio = simulate(config)
+    counts = portfolio.counts()
+    assert counts["arrived_out_of_order"] > portfolio.event_count // 4
+    with running_api(sqlite_settings) as api:
+        summary = post_portfolio(_posting_client(api, tmp_path), portfolio, renderer=None)
+        assert (summary.refused, summary.events) == (0, portfolio.event_count)
+        for loan in portfolio.loans:
+            state = loan_state(api.ctx.store, "bank-a", loan.loan_id)
+            in_order = rebuild([LoanEvent.from_record(e.event) for e in loan.events])
+            assert state is not None and not state.findings, state.findings[:2]
+            assert (state.status, state.principal_outstanding, state.received_total,
+                    state.disbursed_total) == (in_order.status, in_order.principal_outstanding,
+                                               in_order.received_total,
+                                               in_order.disbursed_total), loan.loan_id
+
+
+def test_a_refused_event_is_counted_and_its_batch_neighbours_are_posted(
+        sqlite_settings: Settings, tmp_path: Path) -> None:
+    import dataclasses
+
+    portfolio = simulate(SimConfig.plain(loans=3, months=6, seed=4, documents=False))
+    loan = portfolio.loans[1]
+    k = next(i for i, e in enumerate(loan.events) if e.type == "repayment_received")
+    bad = loan.events[k]
+    broken = dataclasses.replace(bad, event={**bad.event, "payload": {
+        **bad.event["payload"], "amount": "-1.00"}})  # never valid, whatever arrives later
+    events = (*loan.events[:k], broken, *loan.events[k + 1:])
+    loans = tuple(dataclasses.replace(x, events=events) if x is loan else x
+                  for x in portfolio.loans)
+    portfolio = dataclasses.replace(portfolio, loans=loans, _by_id={})
+    with running_api(sqlite_settings) as api:
+        summary = post_portfolio(_posting_client(api, tmp_path), portfolio, renderer=None)
+        assert summary.refused == 1 and summary.events == portfolio.event_count - 1
+        [refusal] = summary.refusals
+        assert refusal.event_id == bad.event["event_id"] and refusal.status == 422
+        assert "amount" in refusal.detail
+        assert api.ctx.store.tree_size() == portfolio.event_count - 1
