@@ -24,14 +24,20 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def devnet(data_dir: DataDir = None,
                port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8545,
-               chain_id: Annotated[int, typer.Option(help="chain id")] = 1337) -> None:
+               chain_id: Annotated[int, typer.Option(help="chain id")] = 1337,
+               block_time: Annotated[float | None, typer.Option(
+                   min=0, help="mine an empty block every SECONDS so confirmations accrue on a "
+                   "quiet chain; 0: only transactions make blocks (default: "
+                   "CUNZHENG_DEVNET_BLOCK_TIME, as the embedded devnet)")] = None) -> None:
         """Run the local EVM chain (eth-tester / py-evm), durable under <data dir>/devnet.
         Its funded accounts' keys are PUBLIC: development only."""
         from cunzheng_devnet import run_devnet
 
         settings = _settings(data_dir, None)
+        every = settings.devnet_block_time if block_time is None else block_time
         try:
-            run_devnet("127.0.0.1", port, settings.data_dir / "devnet", chain_id)
+            run_devnet("127.0.0.1", port, settings.data_dir / "devnet", chain_id,
+                       block_time=every)
         except CunzhengError as exc:
             _fail(exc)
 
