@@ -41,6 +41,9 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/events/{event_id}"): LENDER,
     ("GET", "/v1/records/{leaf_index}"): CONTENT_READERS,
     ("GET", "/v1/loans/{loan_id}/events"): CONTENT_READERS,
+    ("GET", "/v1/loans/{loan_id}"): CONTENT_READERS,
+    # findings: codes and places for auditors (no reasons, which carry figures)
+    ("GET", "/v1/loans/{loan_id}/findings"): CONTENT_READERS | {"auditor"},
     ("PUT", "/v1/documents/{sha256}"): LENDER,
     ("GET", "/v1/documents/{sha256}"): CONTENT_READERS,
     # the log as an auditor reads it (hashes only; DESIGN.md lists it in the verification API)
