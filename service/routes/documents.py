@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from anchoring.errors import RecordError
 from anchoring.records import SHA256_HEX, format_utc
@@ -38,11 +39,13 @@ async def put_document(sha256: str, request: Request, ctx: Ctx, who: Lender) -> 
     if not MEDIA_TYPE.fullmatch(media_type):
         raise RecordError(f"Content-Type {media_type[:80]!r} is not a media type", field="content-type")
     data = await read_body(request, ctx.settings.max_document_bytes)
-    actual = hashlib.sha256(data).hexdigest()
+    # up to 50 MiB hashed, sealed and written: in a worker thread, so the event loop keeps
+    # answering (/healthz waited ~1 s on the loop; issue 10)
+    actual = await run_in_threadpool(lambda: hashlib.sha256(data).hexdigest())
     if actual != sha256:
         raise RecordError(f"document SHA-256 is {actual}, the URL says {sha256}", field="sha256")
-    created = ctx.store.put_document(who.tenant or "", sha256, media_type, data,
-                                     format_utc(ctx.clock()))
+    created = await run_in_threadpool(ctx.store.put_document, who.tenant or "", sha256,
+                                      media_type, data, format_utc(ctx.clock()))
     body: dict[str, Any] = {"sha256": sha256, "size": len(data), "media_type": media_type}
     return JSONResponse(body, status_code=201 if created else 200)
 

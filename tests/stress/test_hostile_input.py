@@ -558,3 +558,21 @@ def test_the_quadratic_manifest_sig_through_the_api_and_offline(
     assert line.startswith("failed") and "Unterminated string" in line, line
     print(f"cunzheng verify, manifest.sig {size} bytes: {took * 1000:.0f} ms (with start-up)")
     assert took < 15.0, took  # the CLI's own start-up (imports) is most of it
+
+
+def test_the_largest_document_upload_does_not_freeze_the_service(
+        server: tuple[int, str, str]) -> None:
+    """Not a parser (documents are only hashed and sealed), but the largest upload the API
+    takes: hashing, encrypting and storing 50 MiB runs off the event loop."""
+    port, lender, _ = server
+    doc = os.urandom(50 * MiB)
+    sha = hashlib.sha256(doc).hexdigest()
+    started = time.monotonic()
+    r, slowest, polls = _while_polling_healthz(port, lambda: httpx.put(
+        f"http://127.0.0.1:{port}/v1/documents/{sha}", content=doc, timeout=120,
+        headers={"Authorization": f"Bearer {lender}", "content-type": "application/pdf"}))
+    took = time.monotonic() - started
+    assert r.status_code in (200, 201), r.text[:300]
+    print(f"\nPUT /v1/documents, 50 MiB: {took * 1000:.0f} ms; slowest /healthz of {polls}: "
+          f"{slowest * 1000:.0f} ms")
+    assert slowest < HEALTHZ_BOUND, slowest
