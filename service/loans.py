@@ -14,6 +14,7 @@ from typing import Any
 
 from anchoring.records import format_utc
 from anchoring.store import LogStore, StoredLeaf
+from lending_core.errors import CunzhengError
 from lending_core.state import FindingRecord, LoanEvent, LoanState, history
 from service.lending import loan_event
 
@@ -29,15 +30,19 @@ class LoanHistory:
 
 
 def leaf_events(leaves: list[StoredLeaf]) -> tuple[list[LoanEvent], int]:
-    """The events of stored leaves (arrival order = leaf index) and how many were erased."""
-    events, erased = [], 0
+    """The events of stored leaves (arrival order = leaf index), and how many were left
+    out: erased, or not an event at all (a damaged row: `cunzheng fsck` names it)."""
+    events, left_out = [], 0
     for leaf in leaves:
         if leaf.record is None:
-            erased += 1
+            left_out += 1
             continue
-        content = json.loads(leaf.record)
-        events.append(loan_event(content, seq=leaf.leaf_index))
-    return events, erased
+        try:
+            content = json.loads(leaf.record)
+            events.append(loan_event(content, seq=leaf.leaf_index))
+        except (ValueError, KeyError, TypeError, AttributeError, CunzhengError):
+            left_out += 1
+    return events, left_out
 
 
 def loan_history(store: LogStore, tenant: str, loan_id: str) -> LoanHistory | None:

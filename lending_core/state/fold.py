@@ -129,11 +129,16 @@ def check_intrinsic(event: LoanEvent) -> Any:
     """Validate the payload and the rules no later event could change; return the model.
 
     Raises `EventValidationError` or `LoanStateError` (a code in `rules.INTRINSIC`)."""
+    cached = event.__dict__.get("_model")
+    if cached is not None:
+        return cached
     model = validate_payload(event.type, event.payload)
     try:
         intrinsic.check(event, model)
     except Reject as exc:
         raise LoanStateError(event.event_id, event.type, exc.code, exc.reason) from None
+    # a frozen event's payload never changes: keep the model for the next fold of it
+    object.__setattr__(event, "_model", model)
     return model
 
 
