@@ -529,9 +529,9 @@ def _adjusting_entries(b: _Builder) -> list[tuple[date, int, str, str, str]]:
                     (f"证明借款人于{_zh_date(p.value_date)}提前归还本金{_yuan(p.principal)}、"
                     f"利息{_yuan(p.interest)}、提前还款违约金{_yuan(p.fee)}，已在欠款计算中扣除，"
                     "剩余本金据此重新计算还款计划。")))
-    for f in s.adjustments.fees:
-        q = f.payload
-        out.append((q.charged_on, b.by_event[f.event_id].leaf_index, f.event_id,
+    for fee in s.adjustments.fees:
+        q = fee.payload
+        out.append((q.charged_on, b.by_event[fee.event_id].leaf_index, fee.event_id,
                     f"费用记录（{q.charged_on.isoformat()}，{q.description}）",
                     f"证明依合同第{q.clause_no}条收取{q.description}{_yuan(q.amount)}。"))
     for n in s.corrections:
