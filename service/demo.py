@@ -1,10 +1,12 @@
 """`cunzheng demo`: the whole system on the embedded defaults, in one command.
 
 Starts the service (which starts the devnet, deploys the registry and runs the anchoring
-job), three witnesses (a notary office, an arbitration commission, a court), simulates a
-portfolio through the lending client, waits until everything is anchored and final, builds
-a court package for a defaulted loan, verifies it offline and on chain, and prints where to
-look. Every step is a real process talking over HTTP and JSON-RPC, as in production. A
+job and the post-loan monitoring job, every few seconds), three witnesses (a notary office,
+an arbitration commission, a court), simulates a portfolio through the lending client
+while the monitoring job keeps posting its flags (a realistic stream: late postings,
+reversals, corrections, repricing, prepayments, extensions; not one event may be refused),
+waits until everything is anchored and final, builds a court package for a defaulted loan,
+verifies it offline and on chain, and prints where to look. Every step is a real process talking over HTTP and JSON-RPC, as in production. A
 second run reuses the data directory; `--fresh` starts over.
 """
 
@@ -31,6 +33,10 @@ console = Console(stderr=True)
 CLI = [sys.executable, "-m", "service.cli"]
 TENANT = "demo-bank"
 WITNESSES = (("notary", 2), ("arbitration", 3), ("court", 4))  # dev accounts, keys public
+MONITORING_INTERVAL = 5.0
+"""Seconds between monitoring runs: short, so the job runs *during* the simulation and its
+flags interleave with the lender's (late) events, as they do in production."""
+SUMMARY = "simulate-summary.json"
 
 
 class DemoError(CunzhengError):
@@ -38,14 +44,16 @@ class DemoError(CunzhengError):
 
 
 class Demo:
-    def __init__(self, data_dir: Path, port: int, devnet_port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, devnet_port: int,
+                 monitoring_interval: float = MONITORING_INTERVAL) -> None:
         self.data = data_dir.resolve()
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.rpc = f"http://127.0.0.1:{devnet_port}"
         self.env = {**os.environ, "CUNZHENG_DATA_DIR": str(self.data),
                     "CUNZHENG_DEVNET_PORT": str(devnet_port), "CUNZHENG_ANCHOR_INTERVAL": "2",
-                    "CUNZHENG_MONITORING_TENANTS": TENANT, "CUNZHENG_MONITORING_INTERVAL": "60"}
+                    "CUNZHENG_MONITORING_TENANTS": TENANT,
+                    "CUNZHENG_MONITORING_INTERVAL": f"{monitoring_interval:g}"}
         self.env.pop("CUNZHENG_CHAIN_RPC", None)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(timeout=60)
@@ -144,15 +152,45 @@ class Demo:
         self.step(f"simulating {loans} loans over {months} months from {first} (seed {seed}) "
                   "through the lending client")
         started = time.monotonic()
+        summary_path = self.data / SUMMARY
+        summary_path.unlink(missing_ok=True)
         proc = subprocess.run([*CLI, "simulate", "--loans", str(loans), "--months", str(months),
                                "--seed", str(seed), "--start", first.isoformat(),
                                "--url", self.url, "--key", keys["lender"],
                                "--admin-key", keys["admin"], "--tenant", TENANT,
-                               "--receipts-dir", str(self.data / "receipts")],
+                               "--receipts-dir", str(self.data / "receipts"),
+                               "--summary-json", str(summary_path)],
                               env=self.env, timeout=7200)
+        if not summary_path.exists():
+            raise DemoError(f"simulate failed (exit {proc.returncode})")
+        summary = json.loads(summary_path.read_text())
+        if summary["refused"]:
+            first_refusal = summary["refusals"][0]
+            raise DemoError(f"the ledger refused {summary['refused']} of {summary['planned']} "
+                            f"events (first: {first_refusal['event_id']}: "
+                            f"{first_refusal['detail']}); all counts in {summary_path}")
         if proc.returncode != 0:
             raise DemoError(f"simulate failed (exit {proc.returncode})")
-        self.step(f"portfolio posted in {time.monotonic() - started:.0f} s")
+        derived = self.monitoring_events()
+        self.step(f"portfolio posted in {time.monotonic() - started:.0f} s: "
+                  f"{summary['accepted']} events accepted, 0 refused; the monitoring job "
+                  f"posted {derived} events meanwhile")
+
+    def monitoring_events(self) -> int:
+        """Events the monitoring job has posted so far (ids `mon:...`)."""
+        from sqlalchemy import func, select
+
+        from anchoring.tables import leaves
+        from service.db import make_engine
+
+        engine = make_engine(f"sqlite:///{self.data / 'cunzheng.db'}")
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(leaves)
+                                        .where(leaves.c.tenant == TENANT)
+                                        .where(leaves.c.event_id.like("mon:%"))).scalar_one())
+        finally:
+            engine.dispose()
 
     def wait_anchored(self, keys: dict[str, str]) -> int:
         size = self.get("/healthz", keys["auditor"])["tree_size"]
@@ -216,6 +254,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="simulation seed")] = 1,
         port: Annotated[int, typer.Option(help="service port")] = 8000,
         devnet_port: Annotated[int, typer.Option(help="devnet port")] = 8545,
+        monitoring_interval: Annotated[float, typer.Option(
+            min=0.5, help="seconds between post-loan monitoring runs (during the simulation "
+            "too)")] = MONITORING_INTERVAL,
         exit_after: Annotated[bool, typer.Option("--exit", help="stop everything at the end")] = False,
     ) -> None:
         """Everything at once on the embedded defaults: devnet, registry, service, witnesses,
@@ -227,7 +268,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2)
             shutil.rmtree(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        d = Demo(data_dir, port, devnet_port)
+        d = Demo(data_dir, port, devnet_port, monitoring_interval)
         try:
             d.start_service()
             keys = d.keys()
