@@ -42,11 +42,38 @@ PRODUCER_POLICY = {"tenant": "bank-a", "require_signatures": True, "source": "de
 KEY_ROW = {"key_id": "72d9c94a5498230f", "role": "lender", "tenant": "bank-a",
            "label": "loan origination", "created_at": "2026-03-01T08:00:00Z", "revoked_at": None}
 
+FINDING = {"code": "before_contract", "event_id": "rep-2026-000123-01",
+           "event_type": "repayment_received", "occurred_at": "2026-04-20T03:00:00Z",
+           "leaf_index": 7, "derived": False,
+           "reason": "expected credit_decision or contract_signed first, found repayment_received",
+           "found_by": "rep-2026-000123-01", "found_at": "2026-04-20T03:00:01.5Z",
+           "resolved": True, "resolved_by": "con-2026-000123",
+           "resolved_at": "2026-04-21T01:00:02.1Z"}
+
 RESPONSES: dict[tuple[str, str], Any] = {
     ("get", "/v1/events/{event_id}"): EVENT_VIEW,
     ("get", "/v1/records/{leaf_index}"): EVENT_VIEW,
     ("get", "/v1/loans/{loan_id}/events"): {"tenant": "bank-a", "loan_id": "HQ-2026-000123",
                                             "events": [{**EVENT_VIEW, "content": {"...": "..."}}]},
+    ("get", "/v1/loans/{loan_id}"): {
+        "loan_id": "HQ-2026-000123", "tenant": "bank-a", "as_of": "2026-11-30",
+        "status": "overdue", "events": 9, "erased": 0, "last_event": "mon:HQ-2026-000123:flag",
+        "recorded_classification": "关注", "disbursed": "300000.00", "received": "51200.24",
+        "principal_outstanding": "251975.38", "missed_open": [3], "notices": [],
+        "accelerated_on": None, "findings": [FINDING], "open_findings": 0,
+        "terms": {"principal": "300000.00", "term_months": 12, "annual_rate": "0.0435",
+                  "method": "equal_installment", "first_due_date": "2026-04-20",
+                  "due_day": 20, "agreed_by": "CQB-HQSX-2026-0000123"},
+        "schedule": [{"no": 1, "due_date": "2026-04-20", "principal": "23968.87",
+                      "interest": "1631.25", "payment": "25600.12"}],
+        "monitoring": {"days_past_due": 10, "category": "关注", "overdue_amount": "25600.12",
+                       "warnings": ["installment 3 unpaid"], "dispute_candidate": False},
+        "arrears": {"label": "暂计至2026年11月30日", "total_due": "25634.80", "rows": [
+            {"kind": "penalty", "base": "23968.87", "from": "2026-06-21", "to": "2026-06-30",
+             "days": 10, "annual_rate": "0.06525", "amount": "43.44", "paid": "0.00",
+             "outstanding": "43.44", "clause": "8.2", "note": ""}]}},
+    ("get", "/v1/loans/{loan_id}/findings"): {"tenant": "bank-a", "loan_id": "HQ-2026-000123",
+                                              "open": 0, "findings": [FINDING]},
     ("put", "/v1/documents/{sha256}"): {"sha256": H, "size": 48213, "media_type": "application/pdf"},
     ("get", "/v1/documents/{sha256}"): "%PDF-1.7 ... (the document's bytes)",
     ("get", "/v1/log/key"): {"origin": ORIGIN, "key_name": ORIGIN,
