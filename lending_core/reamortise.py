@@ -36,6 +36,8 @@ from lending_core.errors import ScheduleError
 from lending_core.money import DAYS_PER_YEAR, ZERO, monthly_rate, round_fen
 from lending_core.schedule import (
     Installment,
+    RateChange,
+    RateSegment,
     RepaymentMethod,
     RepaymentSchedule,
     build_schedule,
@@ -71,6 +73,30 @@ def _periods(method: RepaymentMethod, opening: Decimal, left: Decimal, rate: Dec
     return next(m for m in range(1, periods + 1) if annuity(left, rate, m) <= before)
 
 
+def _rate_on(schedule: RepaymentSchedule, inst: Installment, day: date) -> Decimal:
+    """The rate in force on `day` inside `inst`'s period (a floating loan's resets)."""
+    for seg in inst.segments:
+        if seg.start <= day < seg.end:
+            return seg.annual_rate
+    if inst.segments and day >= inst.segments[-1].end:
+        return inst.segments[-1].annual_rate
+    return inst.annual_rate if inst.annual_rate is not None else schedule.annual_rate
+
+
+def _later_changes(schedule: RepaymentSchedule, day: date) -> tuple[RateChange, ...]:
+    """The floating rate's resets after `day`, read back from the schedule's periods."""
+    changes: list[RateChange] = []
+    rate = None
+    for inst in schedule.installments:
+        parts = inst.segments or (RateSegment(inst.period_start, inst.due_date,
+                                              inst.annual_rate or schedule.annual_rate, ZERO),)
+        for seg in parts:
+            if rate is not None and seg.annual_rate != rate and seg.start > day:
+                changes.append(RateChange(seg.start, seg.annual_rate))
+            rate = seg.annual_rate
+    return tuple(changes)
+
+
 def prepay(
     schedule: RepaymentSchedule,
     value_date: date,
@@ -99,22 +125,34 @@ def prepay(
     opening = current.opening_balance
     paid = opening if full else min(principal, opening)
     left = opening - paid
-    rate = schedule.annual_rate
+    floating = any(i.annual_rate is not None for i in schedule.installments)
+    rate = _rate_on(schedule, current, value_date)
     days = (value_date - current.period_start).days
-    interest = round_fen(opening * rate * days / DAYS_PER_YEAR)
+    # A reset inside the cut part keeps its parts (分段计息), each rounded as the schedule's.
+    segments = tuple(
+        RateSegment(seg.start, min(seg.end, value_date), seg.annual_rate,
+                    round_fen(opening * seg.annual_rate * (min(seg.end, value_date) - seg.start).days
+                              / DAYS_PER_YEAR))
+        for seg in current.segments if seg.start < value_date
+    )
+    if len(segments) < 2:
+        segments = ()
+    interest = (sum((seg.interest for seg in segments), ZERO) if segments
+                else round_fen(opening * rate * days / DAYS_PER_YEAR))
     what = "提前结清" if left == 0 else f"提前还款本金{paid}元"
     cut = Installment(
         no=current.no, due_date=value_date, period_start=current.period_start,
         principal=paid, interest=interest, payment=paid + interest, remaining=left,
         by_days=True,
         note=f"第{current.no}期于提前还款日{value_date.isoformat()}结息，按实际天数计（{what}）",
+        annual_rate=rate if floating else None, segments=segments,
     )
     rows = [*kept, cut]
     if left > 0:
         periods = _periods(schedule.method, opening, left, rate, len(rest), rule)
         due_day = schedule.due_day if schedule.due_day is not None else current.due_date.day
         rebuilt = build_schedule(schedule.method, left, rate, periods, value_date, due_day,
-                                 current.due_date)
+                                 current.due_date, _later_changes(schedule, value_date))
         words = {"lower_installment": "期限不变、减少月供", "shorten_term": "月供不变、缩短期限"}
         for k, inst in enumerate(rebuilt.installments):
             no = current.no + k
@@ -124,7 +162,9 @@ def prepay(
                 note += f"，自{value_date.isoformat()}起按实际天数计息"
             elif note:
                 note += f"，按月利率计（年利率{(rate * 100).normalize():f}%÷12）"
-            rows.append(replace(inst, no=no, by_days=by_days, note=note))
+            kept_rate = inst.annual_rate if inst.annual_rate is not None else rate
+            rows.append(replace(inst, no=no, by_days=by_days, note=note,
+                                annual_rate=kept_rate if floating else None))
     if label:
         rows = [replace(r, note=f"{label}{r.note}") if r.note else r for r in rows]
     return RepaymentSchedule(

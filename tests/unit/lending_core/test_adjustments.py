@@ -406,3 +406,32 @@ def test_prepay_equal_installment_keeps_principal_and_lowers_the_burden(
         assert later[-1].due_date < before[-1].due_date
         assert regular <= before[1].payment
     assert all(i.interest >= 0 and i.principal >= 0 for i in after.installments)
+
+
+def test_prepay_a_floating_rate_loan_by_hand() -> None:
+    """Loan A repriced to 4.8 % from 2024-03-20 (inside period 3, 03-10..04-10); 30 000.00
+    prepaid 2024-03-25. Cut in two parts: 100000 x 0.06 x 10 / 360 = 166.67 and 100000 x
+    0.048 x 5 / 360 = 66.67 (233.34); rebuilt at 4.8 %: 03-25..04-10 70000 x 0.048 x 16 /
+    360 = 149.33; 2024-05-10: 63000 x 0.004 = 252.00."""
+    from lending_core.schedule import RateChange
+
+    sch = build_schedule(RepaymentMethod.EQUAL_PRINCIPAL, D("120000.00"), D("0.06"), 12,
+                         date(2024, 1, 10), 10, date(2024, 2, 10),
+                         [RateChange(date(2024, 3, 20), D("0.048"))])
+    after = prepay(sch, date(2024, 3, 25), D("30000.00"))
+    cut, first, second = after.installments[2:5]
+    assert [(s.start, s.end, s.annual_rate, s.interest) for s in cut.segments] == [
+        (date(2024, 3, 10), date(2024, 3, 20), D("0.06"), D("166.67")),
+        (date(2024, 3, 20), date(2024, 3, 25), D("0.048"), D("66.67"))]
+    assert (cut.interest, cut.principal) == (D("233.34"), D("30000.00"))
+    assert (first.interest, first.principal, first.annual_rate) == (
+        D("149.33"), D("7000.00"), D("0.048"))
+    assert (second.interest, second.annual_rate) == (D("252.00"), D("0.048"))
+    assert after.total_principal == D("120000.00")
+    # A later reset survives the rebuild.
+    later = build_schedule(RepaymentMethod.EQUAL_PRINCIPAL, D("120000.00"), D("0.06"), 12,
+                           date(2024, 1, 10), 10, date(2024, 2, 10),
+                           [RateChange(date(2024, 6, 10), D("0.048"))])
+    rebuilt = prepay(later, date(2024, 3, 25), D("30000.00"))
+    july = next(i for i in rebuilt.installments if i.due_date == date(2024, 7, 10))
+    assert (july.annual_rate, july.interest) == (D("0.048"), D("196.00"))  # 49000 x 0.004
