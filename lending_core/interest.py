@@ -25,6 +25,11 @@
   Only amounts already due are paid; a surplus is held as credit (溢缴款) and applied to
   the next amounts as they fall due, never to principal that is not yet due.
 
+* Prepayment (提前还款). The schedules may be given already rebuilt
+  (`lending_core.reamortise`): the period running on the prepayment date is cut there, its
+  interest by actual days falling due with the principal prepaid, and the rest
+  re-amortised; such periods carry their own note in the table.
+
 Repayments, charges and an acceleration dated after `as_of` are ignored: the statement
 says what was known on `as_of`. Pure: no clock, no I/O.
 """

@@ -435,3 +435,26 @@ def test_prepay_a_floating_rate_loan_by_hand() -> None:
     rebuilt = prepay(later, date(2024, 3, 25), D("30000.00"))
     july = next(i for i in rebuilt.installments if i.due_date == date(2024, 7, 10))
     assert (july.annual_rate, july.interest) == (D("0.048"), D("196.00"))  # 49000 x 0.004
+
+
+def test_a_prepayment_can_be_reversed_and_a_fee_restated() -> None:
+    story = [*REVERSED[:-1],
+             ("p", "prepayment", prepayment("partial", "30550.00", "2024-03-25", "30000.00",
+                                            "250.00", fee="300.00"), "2024-03-25"),
+             ("xp", "reversal", reversal("p", "30550.00", "2024-03-26", kind="prepayment"),
+              "2024-03-26")]
+    s = state_of(story)
+    assert s.adjustments.prepayments == () and s.principal_repaid == 0 and s.findings == ()
+    fee = {"fee_id": "F1", "kind": "legal_fee", "amount": "3000.00", "charged_on": "2024-03-15",
+           "description": "律师费", "clause_no": "12.2", "source": SRC}
+    restated = {"original_event_id": "f1", "original_type": "fee_charged",
+                "corrected": {"value_date": "2024-03-14", "amount": "2800.00"},
+                "corrected_on": "2024-03-20", "reason_code": "wrong_amount",
+                "reason": "发票金额为2800元", "source": SRC}
+    s = state_of([*base_story(), ("f1", "fee_charged", fee, "2024-03-15"),
+                  ("k", "correction", restated, "2024-03-20")])
+    [f] = s.adjustments.fees
+    assert (f.event_id, f.payload.charged_on, f.payload.amount) == (
+        "f1", date(2024, 3, 14), D("2800.00"))
+    assert s.corrections[0].changed == (("charged_on", "2024-03-15", "2024-03-14"),
+                                        ("amount", "3000.00", "2800.00"))
