@@ -59,10 +59,10 @@ MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # all files, uncompressed: declared and ac
 MAX_NAME_LENGTH = 255
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 MAX_JSON_BYTES = 1024 * 1024  # manifest.sig
-# An inclusion proof has at most 64 hashes and a consistency proof about 128 (trees below
-# 2**64 leaves): ~9 KB as the package writes them. Up to 1000 of each are read, so their
-# bound, not MAX_JSON_BYTES, is what caps the time a package can cost.
-MAX_PROOF_BYTES = 32 * 1024
+# An inclusion proof has at most 64 hashes and a consistency proof fewer than 128 (trees
+# below 2**64 leaves): under 10 KB as the package writes them (72 bytes a hash). Up to 1000
+# of each are read, so their bound, not MAX_JSON_BYTES, caps the time a package can cost.
+MAX_PROOF_BYTES = 16 * 1024
 # array elements and object members in manifest.json: 1000 items citing 64 documents each,
 # 10 000 files and 1000 checkpoints stay well below it
 MAX_MANIFEST_ITEMS = 500_000
