@@ -53,7 +53,13 @@ from lending_core.interest_model import Disbursement, LoanTerms, Repayment
 from lending_core.lpr import LPR_REFORM_DATE, load_lpr_table, repricing_dates
 from lending_core.money import round_fen
 from lending_core.products import Catalogue, Product, load_catalogue
-from lending_core.schedule import RepaymentMethod, RepaymentSchedule, add_months, build_schedule
+from lending_core.schedule import (
+    RateChange,
+    RepaymentMethod,
+    RepaymentSchedule,
+    add_months,
+    build_schedule,
+)
 from lending_core.state.model import CHINA_TZ
 
 __all__ = [
@@ -382,18 +388,24 @@ class _LoanPlanner:
             rate = Decimal(self.pricing["base_lpr"]) + Decimal(self.pricing["spread_bp"]) / 10000
         self.rate, self.value_date = rate, value_date
         schedule = build_schedule(method, amount, rate, term, value_date, due_day)
+        # a floating rate resets on the rule's dates to the LPR then in force + the spread;
+        # the borrower pays the schedule re-amortised at each reset, as the bank bills it
+        self.repricings = self._resets(value_date, schedule.maturity) if self.pricing else []
+        changes = tuple(RateChange(day, new) for day, _, _, new in self.repricings)
+        if changes:
+            schedule = build_schedule(method, amount, rate, term, value_date, due_day, None,
+                                      changes)
         roll = rng.random()
         behaviour: Behaviour = ("default" if roll < cfg.default_share else
                                 "late" if roll < cfg.default_share + cfg.late_share else "good")
         self.terms = LoanTerms(principal=amount, annual_rate=rate, method=method,
                                term_months=term, due_day=due_day,
                                penalty_markup=p.penalty_markup,
-                               compound_allowed=p.compound_interest_allowed)
+                               compound_allowed=p.compound_interest_allowed,
+                               rate_changes=changes)
         self.disbursement = Disbursement(amount, value_date)
         self.accelerated = self.settled = self.prepaid = self.extended = False
         self.due_day, self.method = due_day, method
-        self.repricings = list(repricing_dates(self.pricing["repricing"], value_date,
-                                               schedule.maturity)) if self.pricing else []
         try:
             self._open(decided, value_date, amount, term, rate, method, due_day, schedule)
             self._service(schedule, behaviour)
@@ -404,6 +416,19 @@ class _LoanPlanner:
         return SimLoan(self.loan_id, p.code, amount, term, rate, method, behaviour,
                        self.accelerated, self.settled, tuple(self.events),
                        self.pricing is not None, self.prepaid, self.extended)
+
+    def _resets(self, value_date: date, maturity: date
+                ) -> list[tuple[date, Decimal, date, Decimal]]:
+        """(effective date, LPR, its publication date, new rate) of each repricing."""
+        assert self.pricing is not None
+        spread = Decimal(self.pricing["spread_bp"]) / 10000
+        table = load_lpr_table()
+        out = []
+        for day in repricing_dates(self.pricing["repricing"], value_date, maturity):
+            published = table.in_force(day, carry_forward=True)
+            lpr = published.rate("1y")
+            out.append((day, lpr, published.published_on, lpr + spread))
+        return out
 
     def _pricing(self, decided: date, fixed_rate: Decimal) -> dict[str, Any] | None:
         """A floating price (one-year LPR in force at the decision + spread) in the product's
@@ -608,15 +633,13 @@ class _LoanPlanner:
 
     def _reprice_until(self, day: date) -> None:
         """Post the floating rate's repricings effective on or before `day`."""
-        while self.repricings and self.repricings[0] <= day:
-            effective = self.repricings.pop(0)
-            published = load_lpr_table().in_force(effective, carry_forward=True)
-            lpr, spread = published.rate("1y"), int(self.pricing["spread_bp"])
-            new = lpr + Decimal(spread) / 10000
+        while self.repricings and self.repricings[0][0] <= day:
+            effective, lpr, lpr_date, new = self.repricings.pop(0)
+            spread = int(self.pricing["spread_bp"])
             self.post("repricing", _at(effective, 1, self.extra.randint(0, 59)), {
                 "contract_no": self.contract_no, "effective_date": effective.isoformat(),
                 "tenor": "1y", "lpr": f"{lpr:f}",
-                "lpr_date": published.published_on.isoformat(), "spread_bp": spread,
+                "lpr_date": lpr_date.isoformat(), "spread_bp": spread,
                 "new_rate": f"{new:f}", "previous_rate": f"{self.rate:f}", "clause_no": "4.2",
                 "source": self.src("core-banking", "repricing_id")})
             self.rate = new

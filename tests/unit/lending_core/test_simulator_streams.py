@@ -130,3 +130,33 @@ def test_plain_streams_arrive_in_event_order() -> None:
 def test_shares_are_bounded() -> None:
     with pytest.raises(ValueError, match="late_posting_share"):
         SimConfig(loans=1, months=12, seed=1, late_posting_share=1.5)
+
+
+def test_good_borrowers_owe_nothing_in_any_view(portfolio) -> None:  # type: ignore[no-untyped-def]
+    """At the horizon, a good borrower's loan (floating, reversed, corrected or not) is not
+    past due for monitoring and owes nothing in the claim's arithmetic: the simulator pays
+    what the one schedule (`lending_core.loan_schedule`) asks, at the rate in force."""
+    from datetime import timedelta
+
+    from dispute.claim import loan_terms
+    from lending_core.interest import compute_arrears
+    from lending_core.interest_model import Repayment
+    from lending_core.loan_schedule import schedule_for
+    from lending_core.monitoring import assess
+
+    as_of = CONFIG.end - timedelta(days=1)
+    checked = floating = 0
+    for loan in (x for x in portfolio.loans if x.behaviour == "good" and not x.settled):
+        state = _fold(loan, "arrival")
+        if state.terms is None or state.first_value_date is None or loan.extended:
+            continue
+        schedule = schedule_for(state.terms, state.disbursed_total, state.first_value_date)
+        paid = [Repayment(r.payload.amount, r.payload.value_date) for r in state.repayments]
+        assert assess(schedule, paid, as_of).days_past_due == 0, loan.loan_id
+        terms, disbursements, repayments, accelerated = loan_terms(state)
+        owed = compute_arrears(terms, disbursements, repayments, as_of,
+                               accelerated_on=accelerated)
+        assert owed.total_due == 0 and owed.penalty_interest == 0, loan.loan_id
+        checked += 1
+        floating += loan.floating
+    assert checked >= 50 and floating >= 10
