@@ -24,6 +24,7 @@ from lending_core.products import Catalogue
 from lending_core.state import intrinsic
 from lending_core.state.adjustment_facts import ExtensionRecord
 from lending_core.state.model import Fact, LoanEvent, LoanState, LoanStatus
+from lending_core.state.pricing import rate_on
 from lending_core.state.rules import (
     Reject,
     clearing,
@@ -165,7 +166,9 @@ def on_extension(
         f"expected principal at most the outstanding {money(state.principal_outstanding)}, "
         f"found {money(p.principal)}",
     )
-    rate = p.annual_rate if p.annual_rate is not None else state.terms.annual_rate
+    # A floating loan keeps the rate in force on the effective date (after any repricing).
+    in_force = rate_on(state, p.effective_date)
+    rate = p.annual_rate if p.annual_rate is not None else (in_force or state.terms.annual_rate)
     method = str(p.repayment_method or state.terms.repayment_method)
     extended = p.extension_months + sum(
         r.fact.payload.extension_months for r in state.adjustments.extensions)

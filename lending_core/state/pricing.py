@@ -111,8 +111,9 @@ intrinsic.register("repricing", _repricing)
 def rate_periods(state: LoanState) -> tuple[RatePeriod, ...]:
     """The rates in force, oldest first: the agreement's, then each repricing after it.
 
-    The agreement is the contract, or the latest restructuring from its effective date;
-    repricings effective before that date belong to the old terms and are left out."""
+    The agreement is the contract, or the latest restructuring or extension (展期) from its
+    effective date; repricings effective before that date belong to the old terms and are
+    left out."""
     if state.contract is None:
         return ()
     c = state.contract
@@ -123,9 +124,14 @@ def rate_periods(state: LoanState) -> tuple[RatePeriod, ...]:
         pricing.base_lpr if pricing else None, pricing.lpr_date if pricing else None,
         pricing.spread_bp if pricing else None, pricing.tenor if pricing else None,
     )
-    if state.restructurings:
-        r = state.restructurings[-1]
-        base = RatePeriod(r.payload.effective_date, r.payload.annual_rate, r.event_id)
+    # The latest agreement (重组 or 展期) by effective date, then event time, restates it.
+    agreements = [(f.payload.effective_date, f.occurred_at, f.payload.annual_rate, f.event_id)
+                  for f in state.restructurings]
+    agreements += [(x.fact.payload.effective_date, x.fact.occurred_at, x.annual_rate,
+                    x.fact.event_id) for x in state.adjustments.extensions]
+    if agreements:
+        day, _, rate, event_id = max(agreements, key=lambda a: (a[0], a[1]))
+        base = RatePeriod(day, rate, event_id)
     later = sorted(
         (f for f in state.repricings if f.payload.effective_date > base.start),
         key=lambda f: f.payload.effective_date,

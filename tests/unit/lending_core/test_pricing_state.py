@@ -223,3 +223,16 @@ def test_a_restructuring_starts_its_own_rate() -> None:
     assert state.terms is not None
     sched = schedule_for(state.terms, D("30000.00"), at("2025-02-01").date())
     assert sched.annual_rate == D("0.0380")  # the old reset does not leak into the new terms
+
+
+def test_an_extension_keeps_the_repriced_rate() -> None:
+    x = example_payload("extension")
+    x.update(effective_date="2025-03-20", original_maturity="2025-03-20",
+             new_maturity="2025-09-20", principal="10000.00", first_due_date="2025-04-20")
+    x["e_signature"]["signed_at"] = "2025-03-18T10:00:00+08:00"
+    state = rebuild([*opening(), ev(4, "repricing", repricing(), "2025-01-01"),
+                     ev(5, "extension", x, "2025-03-20")])
+    assert state.findings == ()
+    assert state.adjustments.extensions[0].annual_rate == D("0.0410")  # not the signed 4.45 %
+    assert [(p.start.isoformat(), p.annual_rate) for p in rate_periods(state)] == [
+        ("2025-03-20", D("0.0410"))]
