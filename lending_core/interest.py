@@ -231,7 +231,7 @@ def _dues(
                     principal = inst.principal if k == 0 else ZERO
                     dues.append(_Due(inst.due_date, principal, row if seg.interest > 0 else None))
                 continue
-            period_rate = inst.annual_rate if inst.annual_rate is not None else terms.annual_rate
+            period_rate = inst.annual_rate if inst.annual_rate is not None else schedule.annual_rate
             regular = not (inst.by_days or (inst.no == 1 and schedule.broken_first_period))
             note = (
                 f"{label}{inst.note}"

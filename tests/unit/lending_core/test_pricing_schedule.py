@@ -152,3 +152,16 @@ def test_floating_schedules_sum_to_the_principal_and_cut_periods_add_up(
             assert x.segments[0].start == x.period_start
             assert x.segments[-1].end == x.due_date
             assert sum(g.days for g in x.segments) == x.days
+
+
+def test_a_drawing_after_a_reset_starts_at_the_rate_then_in_force() -> None:
+    terms = LoanTerms(principal=D("200000.00"), annual_rate=D("0.0445"),
+                      method=RepaymentMethod.INTEREST_ONLY, term_months=12, due_day=20,
+                      rate_changes=(RateChange(date(2025, 1, 1), D("0.0410")),))
+    s = compute_arrears(terms, [Disbursement(D("100000.00"), date(2024, 3, 20)),
+                                Disbursement(D("100000.00"), date(2025, 2, 20))], [],
+                        date(2025, 3, 20))
+    second = [r for r in s.rows if r.note.startswith("借据2")]
+    # 100 000.00 × 4.10 % / 12 = 341.666… -> 341.67, shown at the rate it was computed at
+    assert [(r.from_date, r.annual_rate, r.amount) for r in second] == [
+        (date(2025, 2, 20), D("0.0410"), D("341.67"))]
