@@ -576,3 +576,22 @@ def test_the_largest_document_upload_does_not_freeze_the_service(
     print(f"\nPUT /v1/documents, 50 MiB: {took * 1000:.0f} ms; slowest /healthz of {polls}: "
           f"{slowest * 1000:.0f} ms")
     assert slowest < HEALTHZ_BOUND, slowest
+
+
+def test_the_quadratic_manifest_sig_through_the_verify_page(server: tuple[int, str, str]) -> None:
+    """The same package dropped on `/ui/verify` (the issue: any role reached it there)."""
+    port, _, verifier = server
+    data = _sig_package(MiB)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as page:
+        r = page.post("/ui/login", data={"key": verifier, "next": ""})
+        assert r.status_code in (200, 303), r.text[:300]
+        started = time.monotonic()
+        r, slowest, polls = _while_polling_healthz(port, lambda: page.post(
+            "/ui/verify", data={"kind": "auto"},
+            files={"file": ("package.zip", data, "application/zip")}))
+        took = time.monotonic() - started
+    assert r.status_code == 200, r.text[:500]
+    assert "manifest.signature" in r.text and "Unterminated string" in r.text
+    print(f"\nPOST /ui/verify, manifest.sig 1 MiB: {took * 1000:.0f} ms; slowest /healthz of "
+          f"{polls}: {slowest * 1000:.0f} ms")
+    assert slowest < HEALTHZ_BOUND and took < 5.0, (slowest, took)
