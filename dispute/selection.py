@@ -440,10 +440,10 @@ def _contract(b: _Builder) -> None:
         b.add("contract", r.event_id, f"重组协议（编号{q.agreement_no}）",
               f"证明双方于{_zh_date(q.effective_date)}就剩余本金{_yuan(q.principal)}重新约定"
               f"期限{q.term_months}个月、年利率{_pct(q.annual_rate)}。")
-    for f in sorted(s.repricings, key=lambda f: f.payload.effective_date):  # floating rate
-        rp = f.payload
+    for rf in sorted(s.repricings, key=lambda x: x.payload.effective_date):  # floating rate
+        rp = rf.payload
         tenor = "1年期" if rp.tenor == "1y" else "5年期以上"
-        b.add("contract", f.event_id, f"利率重定价记录（{_zh_date(rp.effective_date)}）",
+        b.add("contract", rf.event_id, f"利率重定价记录（{_zh_date(rp.effective_date)}）",
               f"证明依合同第{rp.clause_no}条，自{_zh_date(rp.effective_date)}起执行年利率"
               f"{_pct(rp.new_rate)}（{tenor}LPR {_pct(rp.lpr)}（{_zh_date(rp.lpr_date)}）"
               f"{'+' if rp.spread_bp >= 0 else '-'}{abs(rp.spread_bp)}个基点）。")
