@@ -27,9 +27,11 @@ from anchoring import merkle
 from anchoring.chain import AnchorChain
 from anchoring.errors import AnchoringError, MerkleError
 from anchoring.notes import verify_checkpoint
+from anchoring.records import RecordError, parse_json
 
 logger = logging.getLogger("cunzheng.witness")
 STATE_SCHEMA = "cunzheng.witness-state/v1"
+MAX_LOG_ANSWER_BYTES = 64 * 1024  # a consistency proof is under 10 KB
 
 
 class WitnessError(AnchoringError):
@@ -56,20 +58,39 @@ class HttpLogSource:
     def _get(self, path: str) -> httpx.Response:
         r = self._client.get(f"{self._base}{path}", headers=self._headers)
         if r.status_code == 404:
-            raise WitnessRefusal(f"the log has no {path}: {r.json().get('detail', '')}")
+            detail = self._json(r, path)
+            raise WitnessRefusal(f"the log has no {path}: "
+                                 f"{detail.get('detail', '') if isinstance(detail, dict) else ''}")
         if r.status_code != 200:
             raise WitnessError(f"log API answered {r.status_code} for {path}: {r.text[:200]}")
         return r
+
+    @staticmethod
+    def _json(r: httpx.Response, path: str) -> Any:
+        # the witness does not trust the log: its answers get the strict, bounded reader
+        # (json.loads would recurse as deep as the log nests, past a raised recursion limit)
+        try:
+            return parse_json(r.content, max_bytes=MAX_LOG_ANSWER_BYTES)
+        except RecordError as exc:
+            raise WitnessRefusal(f"the log's answer to {path} is not JSON the witness reads: "
+                                 f"{exc}") from None
 
     def checkpoint_note(self, size: int) -> str:
         return self._get(f"/v1/log/checkpoints/{size}/note").text
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        body = self._get(f"/v1/log/proofs/consistency?first={size1}&second={size2}").json()
-        if body["size1"] != size1 or body["size2"] != size2:
+        path = f"/v1/log/proofs/consistency?first={size1}&second={size2}"
+        body = self._json(self._get(path), path)
+        if not isinstance(body, dict) or not isinstance(body.get("proof"), list):
+            raise WitnessRefusal(f"the log's answer to {path} is not a consistency proof")
+        if body.get("size1") != size1 or body.get("size2") != size2:
             raise WitnessRefusal(f"asked for a proof {size1}->{size2}, got "
-                                 f"{body['size1']}->{body['size2']}")
-        return [bytes.fromhex(h) for h in body["proof"]]
+                                 f"{body.get('size1')}->{body.get('size2')}")
+        try:
+            return [bytes.fromhex(h) for h in body["proof"]]
+        except (TypeError, ValueError):
+            raise WitnessRefusal(f"the log's proof {size1}->{size2} holds a hash that is not "
+                                 "hex") from None
 
 
 @dataclass

@@ -327,3 +327,28 @@ def test_errors_raised_are_ours() -> None:
             parse_json(body, max_bytes=64 * 1024)
         except CunzhengError as exc:
             assert isinstance(exc, AnchoringError)
+
+
+# --- the witness reads the log's answers (it trusts the log no more than a court does) ------
+
+
+@pytest.mark.parametrize("answer, status", [
+    (b"[" * 100_000 + b"]" * 100_000, 200),  # json.loads would recurse 100 000 deep
+    (b'"' + b'\\"' * 30_000, 200),  # the issue-10 pattern
+    (b'{"size1": 1, "size2": 2, "proof": ["zz"]}', 200),
+    (b'{"size1": 1, "size2": 2, "proof": "x"}', 200),
+    (b"[]", 200),
+    (b" " * (1 << 20), 200),  # larger than any proof
+    (b"[" * 100_000, 404),
+])
+def test_witness_refuses_a_hostile_log_answer_clearly(answer: bytes, status: int) -> None:
+    import httpx
+
+    from anchoring.witness import HttpLogSource, WitnessRefusal
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=answer))
+    source = HttpLogSource(httpx.Client(transport=transport, base_url="http://log"), "k")
+    started = time.perf_counter()
+    with pytest.raises(WitnessRefusal):
+        source.consistency_proof(1, 2)
+    assert time.perf_counter() - started < BOUND
