@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages: a CJK font for the PDFs (fonts-noto-cjk, fontconfig) and Chromium for
-# the browser tests. Needs root; installs only what is missing.
-DEBIAN_PACKAGES := fonts-noto-cjk fontconfig chromium
+# the browser tests, SoftHSM2 for the tests of keys in a PKCS#11 token. Needs root; installs
+# only what is missing.
+DEBIAN_PACKAGES := fonts-noto-cjk fontconfig chromium softhsm2
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -13,11 +13,15 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from anchoring.errors import CheckpointError, SignatureError
+
+if TYPE_CHECKING:  # only a protocol: verifying needs no signing code
+    from anchoring.signers import KeySigner
 
 ED25519_ALG = b"\x01"
 SIG_PREFIX = "\u2014 "  # em dash and a space
@@ -43,21 +47,24 @@ def verifier_key(key_name: str, public_key: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    """A named Ed25519 key that signs notes, receipts and manifests."""
+    """A named Ed25519 key that signs notes, receipts and manifests: a key in this process,
+    or one in a hardware token (`anchoring.signers.KeySigner`); the signatures are the same."""
 
     name: str
-    private_key: Ed25519PrivateKey
+    key: Ed25519PrivateKey | KeySigner
 
     @property
     def public_key(self) -> bytes:
-        return public_key_bytes(self.private_key)
+        if isinstance(self.key, Ed25519PrivateKey):
+            return public_key_bytes(self.key)
+        return self.key.public_key
 
     @property
     def key_id(self) -> bytes:
         return key_id(self.name, self.public_key)
 
     def sign(self, message: bytes) -> bytes:
-        return self.private_key.sign(message)
+        return self.key.sign(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,10 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from eth_account import Account
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.middleware.signing import to_account
 
 from anchoring.anchor_job import (
     LEASE,
@@ -39,6 +41,7 @@ from anchoring.registry import (
     save_deployment,
 )
 from service.context import AppContext
+from service.logkey import anchor_account_for
 from service.settings import Settings
 
 logger = logging.getLogger("cunzheng.chain")
@@ -52,7 +55,13 @@ def rpc_url(settings: Settings) -> str:
 
 def web3_for(settings: Settings, timeout: float = 10.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(rpc_url(settings), request_kwargs={"timeout": timeout}))
-    if settings.anchor_key_file:
+    token_account = anchor_account_for(settings)  # the key in a PKCS#11 token, if configured
+    if token_account is not None:
+        # the middleware takes file keys and LocalAccounts; ours quacks like the latter
+        to_account.register(type(token_account), lambda account: account)
+        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(token_account), layer=0)
+        w3.eth.default_account = token_account.address
+    elif settings.anchor_key_file:
         account = Account.from_key(_read_key(settings.anchor_key_file))
         w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
         w3.eth.default_account = account.address
@@ -67,9 +76,18 @@ def _read_key(path: Path) -> str:
 
 
 def anchorer_address(w3: Web3, settings: Settings) -> str:
-    if settings.anchor_key_file:
+    if settings.anchor_key_file or settings.anchor_key_uri:
         return str(w3.eth.default_account)
     return str(w3.eth.accounts[DEV_ROLES["anchorer"]])
+
+
+def fund_on_dev_chain(w3: Web3, address: str, funder: str, wei: int = 10**20) -> None:
+    """On a dev chain, give a configured anchorer (a key of its own, or one in a token) the
+    ether its transactions need, from a dev account, when it has none."""
+    if w3.eth.get_balance(to_checksum_address(address)) == 0:
+        tx = w3.eth.send_transaction({"from": funder, "to": to_checksum_address(address),
+                                      "value": wei})
+        w3.eth.wait_for_transaction_receipt(tx, timeout=60)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -108,10 +126,13 @@ def _ensure_deployment_locked(w3: Web3, settings: Settings, path: Path) -> Deplo
         record = load_deployment(path)
         check_deployed_code(w3, record)
         return record
-    if settings.chain_rpc and not settings.anchor_key_file and w3.eth.chain_id not in (1337, 31337):
+    configured_key = settings.anchor_key_file or settings.anchor_key_uri
+    if settings.chain_rpc and not configured_key and w3.eth.chain_id not in (1337, 31337):
         raise AnchoringError(f"no deployment record at {path}; run `cunzheng deploy` first")
     accounts = w3.eth.accounts
     witnesses = [accounts[i] for i in DEV_ROLES["witnesses"]]
+    if configured_key and w3.eth.chain_id in (1337, 31337):
+        fund_on_dev_chain(w3, anchorer_address(w3, settings), accounts[DEV_ROLES["admin"]])
     record = deploy_registry(w3, accounts[DEV_ROLES["admin"]],
                              anchorers=[anchorer_address(w3, settings)], witnesses=witnesses)
     save_deployment(record, path)

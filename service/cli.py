@@ -189,13 +189,13 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
     from anchoring.fsck import fsck as run_fsck
     from service.context import open_store
     from service.db import make_engine, migrate
-    from service.logkey import log_signer
+    from service.logkey import log_signer_for
 
     settings = _settings(data_dir, database_url)
     try:
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
-        signer = log_signer(settings.resolved_log_key_file, settings.log_origin)
+        signer = log_signer_for(settings)
         report = run_fsck(open_store(settings, engine), key_name=signer.name, public_key=signer.public_key,
                           origin=settings.log_origin)
     except CunzhengError as exc:
@@ -289,6 +289,9 @@ cli_dispute.register(app)
 from service import cli_producers
 
 cli_producers.register(app)
+from service import cli_token
+
+cli_token.register(keys_app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -131,16 +131,16 @@ def case_build(
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Build the evidence package (zip) of a loan for a venue."""
-    from dispute.packagekey import package_signer
     from service.cli import _fail, _settings, console
     from service.context import build_context
+    from service.logkey import package_signer_for
 
     settings = _settings(data_dir, database_url)
     try:
         day = _parse_date(as_of)
         started = time.perf_counter()
         ctx = build_context(settings)
-        signer = package_signer(settings.data_dir, settings.log_origin)
+        signer = package_signer_for(settings)
         built = build_dispute_package(ctx, tenant=tenant, loan_id=loan_id, venue=venue,
                                       as_of=day, signer=signer)
         target = out or Path(f"{loan_id}-{venue}-{built.package_id}.zip")
@@ -157,12 +157,12 @@ def case_build(
 
 def case_key(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Print the bank's package key (a verifier key for `cunzheng verify --trust`)."""
-    from dispute.packagekey import package_signer
     from service.cli import _fail, _settings
+    from service.logkey import package_signer_for
 
     settings = _settings(data_dir, database_url)
     try:
-        signer = package_signer(settings.data_dir, settings.log_origin)
+        signer = package_signer_for(settings)
     except CunzhengError as exc:
         _fail(exc)
     print(verifier_key(signer.name, signer.public_key))

@@ -15,7 +15,7 @@ from anchoring.producers import ProducerRegistry
 from anchoring.store import LogStore
 from service.db import make_engine, migrate
 from service.lending import LENIENT
-from service.logkey import load_master_keys, log_signer
+from service.logkey import load_master_keys, log_signer_for
 from service.settings import Settings
 
 
@@ -47,7 +47,7 @@ def build_context(settings: Settings, clock: Callable[[], datetime] = utc_now) -
     cipher = (Cipher(load_master_keys(settings.resolved_master_key_file))
               if settings.encrypt_at_rest else None)
     store = LogStore(engine, cipher)
-    signer = log_signer(settings.resolved_log_key_file, settings.log_origin)
+    signer = log_signer_for(settings)  # a key file, or a key in a PKCS#11 token
 
     log = EvidenceLog(store, signer, settings.log_origin, clock=clock,
                       max_future_skew=timedelta(seconds=settings.max_future_skew),

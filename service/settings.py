@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,20 @@ class Settings(BaseSettings):
         60.0, gt=0, description="seconds before an unseen anchoring transaction counts as dropped")
     anchor_key_file: Path | None = Field(
         None, description="hex private key of the anchorer; the devnet's dev account 1 by default")
+    # keys in a PKCS#11 token (README, "Keys in a hardware token"); file keys when unset
+    log_key_uri: str | None = Field(
+        None, repr=False, description="PKCS#11 URI of the log's Ed25519 key "
+        "(pkcs11:token=...;object=...?module-path=...); log_key_file when unset")
+    package_key_uri: str | None = Field(
+        None, repr=False, description="PKCS#11 URI of the package-signing Ed25519 key; "
+        "data_dir/package-key.pem when unset")
+    anchor_key_uri: str | None = Field(
+        None, repr=False, description="PKCS#11 URI of the anchorer's secp256k1 key; "
+        "anchor_key_file when unset")
+    pkcs11_pin_file: Path | None = Field(
+        None, description="file (mode 0600) holding the token's user PIN")
+    pkcs11_pin: SecretStr | None = Field(
+        None, description="the token's user PIN (prefer pkcs11_pin_file); never logged")
     monitoring_tenants: str = Field(
         "", description="comma-separated tenants the post-loan monitoring job watches")
     monitoring_interval: float = Field(3600.0, gt=0, description="seconds between monitoring runs")

@@ -255,13 +255,14 @@ class PackageOptions:
 
 
 def package_options(ctx: AppContext, extra_trust: list[str]) -> PackageOptions:
-    from dispute.packagekey import PACKAGE_KEY_FILE, package_signer, parse_trusted_key
+    from dispute.packagekey import PACKAGE_KEY_FILE, parse_trusted_key
+    from service.logkey import package_signer_for
 
     if len(extra_trust) > MAX_TRUST_KEYS:
         raise VerificationInputError(f"{len(extra_trust)} trusted keys, limit {MAX_TRUST_KEYS}")
     keys = [parse_trusted_key(k[:200]) for k in extra_trust]
-    if (ctx.settings.data_dir / PACKAGE_KEY_FILE).exists():
-        keys.insert(0, package_signer(ctx.settings.data_dir, ctx.log.origin).public_key)
+    if ctx.settings.package_key_uri or (ctx.settings.data_dir / PACKAGE_KEY_FILE).exists():
+        keys.insert(0, package_signer_for(ctx.settings).public_key)
     rpc = None
     if ctx.settings.anchor_enabled:
         from service.chain_setup import rpc_url

@@ -71,10 +71,10 @@ def build(ctx: AppContext, *, tenant: str, loan_id: str, venue: str, as_of: date
     if not ok:
         raise CaseBuildUnavailable(why)
     from dispute.errors import PackageError
-    from dispute.packagekey import package_signer
     from service.cli_dispute import build_dispute_package
+    from service.logkey import package_signer_for
 
-    signer = package_signer(ctx.settings.data_dir, ctx.log.origin)
+    signer = package_signer_for(ctx.settings)
     try:
         built = build_dispute_package(ctx, tenant=tenant, loan_id=loan_id, venue=venue,
                                       as_of=as_of, signer=signer)
