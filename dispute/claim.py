@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from dispute.errors import DisputeError
-from dispute.rates import pricing_block, rate_changes, rate_periods
+from dispute.rates import missing_repricings, pricing_block, rate_changes, rate_periods
 from dispute.selection import VENUES, StoredRecord, Venue, loan_state
 from lending_core.events import ContractSigned, Party
 from lending_core.events.adjustments import DEFAULT_PREPAYMENT_RULE
@@ -450,6 +450,8 @@ def build_claim(
         "computation": rows,
         "rate_periods": rate_periods(state, terms, min(d.value_date for d in disbursements),
                                      as_of),
+        "repricing_missing": [d.isoformat() for d in
+                              missing_repricings(state, min(as_of, maturity))],
         "adjustments": _adjustments(state, as_of),
         "dispute_resolution": {"venue": dr.venue, "institution": dr.institution,
                                "clause_no": dr.clause_no, "matches_venue": dr.venue == venue},

@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from lending_core.interest_model import LoanTerms
+from lending_core.lpr import repricing_dates
 from lending_core.schedule import RateChange
 from lending_core.state import LoanState
 
-__all__ = ["pricing_block", "rate_changes", "rate_periods", "rate_summary"]
+__all__ = ["missing_repricings", "pricing_block", "rate_changes", "rate_periods", "rate_summary"]
 
 
 def _r(rate: Decimal) -> str:
@@ -83,6 +84,21 @@ def rate_periods(
                        tenor=pricing.tenor, spread_bp=pricing.spread_bp)
         out.append(row)
     return out
+
+
+def missing_repricings(state: LoanState, until: date) -> list[date]:
+    """The contract's repricing dates up to `until` that no applied `repricing` covers.
+
+    Only for the contract's own terms: after a restructuring or an extension the agreement
+    says what the rate is. The claim names them so nobody is surprised in court: the
+    computation keeps the rate last posted, as the records stand."""
+    contract, first = state.contract, state.first_value_date
+    if (contract is None or contract.payload.pricing is None or first is None
+            or state.restructurings or state.adjustments.extensions):
+        return []
+    applied = {f.payload.effective_date for f in state.repricings}
+    due = repricing_dates(contract.payload.pricing.repricing, first, until)
+    return [d for d in due if d not in applied]
 
 
 def rate_summary(periods: list[dict[str, Any]]) -> str:

@@ -156,3 +156,13 @@ def test_the_case_file_shows_the_rate_periods_and_the_repricing_record() -> None
     assert "利率重定价记录（2025年1月1日）" in text
     assert "1年期LPR+100个基点，每年1月1日重定价（合同第4.2条）" in text
     assert "20,351.19" in text
+
+
+def test_a_repricing_date_without_a_record_is_named_and_the_rate_kept() -> None:
+    story = [e for e in events() if e[0] != "repricing"]
+    recs = [stored(40 + i, record_content(i, t, p, day)) for i, (t, p, day) in enumerate(story)]
+    claim = build_claim(recs, "notary", AS_OF)
+    assert claim["repricing_missing"] == ["2025-01-01"]
+    assert [p["annual_rate"] for p in claim["rate_periods"]] == ["0.0445"]
+    assert {r["annual_rate"] for r in claim["computation"]} <= {"0.0445", "0.06675"}
+    assert build_claim(records(), "notary", AS_OF)["repricing_missing"] == []
