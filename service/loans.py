@@ -74,8 +74,7 @@ def findings_json(findings: tuple[FindingRecord, ...]) -> list[dict[str, Any]]:
 
 def loan_json(tenant: str, loan: LoanHistory, as_of: date) -> dict[str, Any]:
     """The loan's state, findings, monitoring verdict and arrears statement as of `as_of`."""
-    from dispute.claim import loan_terms
-    from lending_core.interest import compute_arrears
+    from dispute.claim import arrears_in_force
     from lending_core.monitoring import assess
     from service.monitoring_job import schedule_in_force
 
@@ -113,10 +112,9 @@ def loan_json(tenant: str, loan: LoanHistory, as_of: date) -> dict[str, Any]:
     view["schedule"] = [{"no": i.no, "due_date": i.due_date.isoformat(),
                          "principal": str(i.principal), "interest": str(i.interest),
                          "payment": str(i.payment)} for i in schedule.installments]
-    # the claim's own inputs (terms in force, first due date, clauses), so the figures here
-    # are the claim's figures
-    terms, disbursements, paid, accelerated = loan_terms(state)
-    st = compute_arrears(terms, disbursements, paid, as_of, accelerated_on=accelerated)
+    # the claim's own computation (terms in force, re-amortised prepayments, fees), so the
+    # figures here are the claim's figures
+    st = arrears_in_force(state, as_of)
     view["arrears"] = {
         "label": st.accrued_to_label, "outstanding_principal": str(st.outstanding_principal),
         "overdue_principal": str(st.overdue_principal), "interest_due": str(st.interest_due),

@@ -106,10 +106,20 @@ def loan_state(store: LogStore, tenant: str, loan_id: str) -> LoanState | None:
 def schedule_in_force(state: LoanState) -> tuple[RepaymentSchedule, list[Repayment]]:
     """The schedule of the terms in force and the repayments that count against it.
 
-    After a restructuring the new schedule starts on its effective date and only later
-    repayments count. Several disbursements are approximated by one schedule over their
-    total from the first value date (the simulator and most 好企贷 loans have one).
+    The claim's own inputs (`dispute.claim.arrears_inputs`) when the loan has one schedule:
+    the terms in force after a restructuring or an extension (only later repayments count)
+    and each prepayment's re-amortisation, so monitoring and the claim agree. Otherwise
+    several disbursements are approximated by one schedule over their total from the first
+    value date (the simulator and most 好企贷 loans have one).
     """
+    from dispute.claim import arrears_inputs
+
+    try:
+        inputs = arrears_inputs(state)
+    except CunzhengError:
+        inputs = None
+    if inputs is not None and len(inputs.schedules) == 1:
+        return inputs.schedules[0], list(inputs.repayments)
     terms = state.terms
     assert terms is not None and state.first_value_date is not None
     if state.restructurings:

@@ -19,7 +19,7 @@ from lending_core.errors import LoanStateError
 from lending_core.events import validate_payload
 from lending_core.products import Catalogue
 from lending_core.state import adjustments as adj
-from lending_core.state import intrinsic
+from lending_core.state import intrinsic, pricing, rules
 from lending_core.state.corrections import effective
 from lending_core.state.model import Finding, LoanEvent, LoanState, LoanStatus
 from lending_core.state.opening import (
@@ -41,6 +41,9 @@ from lending_core.state.servicing import (
     on_settlement,
     on_write_off,
 )
+
+INTRINSIC: frozenset[str] = rules.INTRINSIC | adj.INTRINSIC_CODES | pricing.INTRINSIC_CODES
+"""Every code refused at ingestion; any other code is a finding."""
 
 CORRECTING_TYPES = frozenset({"reversal", "correction"})
 """Event types that change how other events fold (see `corrections.effective`)."""
