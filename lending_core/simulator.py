@@ -614,9 +614,12 @@ class _LoanPlanner:
             hh = rng.randint(8, 17)
             parts = (Decimal(0), inst.interest, inst.principal)
             roll = extra.random()
-            if following is not None and roll < cfg.reversal_share:
+            # adjusted only when the story can finish inside the horizon (the money comes
+            # back, or the value date is restated, before the next installment falls due)
+            adjustable = following is not None and following.due_date < cfg.end
+            if adjustable and roll < cfg.reversal_share:
                 self._bounced(inst, following, hh, parts)
-            elif following is not None and roll < cfg.reversal_share + cfg.correction_share:
+            elif adjustable and roll < cfg.reversal_share + cfg.correction_share:
                 self._booked_late(inst, hh, parts)
             else:
                 self._pay(inst.due_date, hh, inst.payment, parts, [inst.no])
