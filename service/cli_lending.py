@@ -4,8 +4,12 @@
 (`lending_core.documents`) and posts everything through `lending_core.client`, exactly as
 a lending service would: to a running ledger (`--url`, `--key`), or, without a URL, to the
 app built in-process from the settings (same code path, no socket). The producer key is
-kept beside the receipts so a rerun signs identically and is answered as a replay.
-`loan show` reads the database directly, like `fsck`.
+kept beside the receipts so a rerun signs identically and is answered as a replay. Events
+go out in arrival order (the simulator's late postings, or `--shuffle-arrivals`); an event
+the ledger refuses is counted with its reason and the rest are still posted, and the run
+ends with the counts of accepted and refused events (exit 3 if any was refused).
+`loan show` reads the database directly, like `fsck`, with the keyring (records are
+encrypted at rest by default).
 """
 
 from __future__ import annotations
