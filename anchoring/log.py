@@ -26,6 +26,7 @@ from anchoring.producers import (
 )
 from anchoring.receipts import Receipt, sign_receipt
 from anchoring.records import build_record, format_utc, posted_hash
+from anchoring.sequencer import DEFAULT_MAX_EVENTS, DEFAULT_WINDOW, Sequencer
 from anchoring.store import (
     Accepted,
     BatchItemError,
@@ -76,6 +77,21 @@ class EvidenceLog:
         self._producers = producers
         self._salt = salt
         self._max_future_skew = max_future_skew
+        self._sequencer: Sequencer | None = None
+
+    def start_group_commit(self, window: float = DEFAULT_WINDOW,
+                           max_events: int = DEFAULT_MAX_EVENTS) -> Sequencer:
+        """From now on, concurrent `submit` calls share commits (`anchoring.sequencer`)."""
+        if self._sequencer is None:
+            self._sequencer = Sequencer(self.store, window=window, max_events=max_events)
+            self._sequencer.start()
+        return self._sequencer
+
+    def stop_group_commit(self) -> None:
+        """Commit what is queued; later calls commit alone."""
+        sequencer, self._sequencer = self._sequencer, None
+        if sequencer is not None:
+            sequencer.close()
 
     def submit(self, tenant: str, posted: Sequence[Mapping[str, Any]], *,
                by_service: bool = False, policy: LoanPolicy | None = None) -> list[Submitted]:
@@ -98,7 +114,9 @@ class EvidenceLog:
             except Exception as exc:
                 raise BatchItemError(i, exc) from exc
             pending.append(Pending(tenant, posted_hash(event), record))
-        accepted = self.store.append(pending, policy or self._policy)
+        sequencer = self._sequencer
+        append = sequencer.append if sequencer is not None else self.store.append
+        accepted = append(pending, policy or self._policy)
         return [Submitted(self.receipt(a), a.replay) for a in accepted]
 
     def _producer_check(self, tenant: str,

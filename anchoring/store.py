@@ -171,70 +171,129 @@ class LogStore:
     def append(self, items: Sequence[Pending], policy: LoanPolicy | None = None) -> list[Accepted]:
         """Accept a batch atomically: every item is stored (or recognised as a replay), or
         none is. Raises `BatchItemError` naming the first refused item."""
+        [outcome] = self.append_group([(items, policy)])
+        if isinstance(outcome, BatchItemError):
+            raise outcome
+        return outcome
+
+    def append_group(
+        self, requests: Sequence[tuple[Sequence[Pending], LoanPolicy | None]]
+    ) -> list[list[Accepted] | BatchItemError]:
+        """Accept several independent batches in one transaction, so one commit (one fsync)
+        serves them all (group commit, `anchoring.sequencer`). Each batch is all or nothing
+        on its own and is judged exactly as if it came alone, right after the accepted ones
+        before it: a replay of an event accepted earlier in the group is a replay, a
+        conflict with it is a conflict, strict loan checks see its records. A refused batch
+        writes nothing and leaves the others alone; its outcome is the `BatchItemError`.
+        Outcomes are returned only after the commit; if the commit fails, this raises and
+        no batch of the group was accepted."""
         with self._write() as conn:
-            results: list[Accepted | None] = [None] * len(items)
-            existing = self._existing(conn, items)
-            fresh: list[tuple[int, Pending]] = []
-            seen: dict[tuple[str, str], tuple[int, str]] = {}
-            for i, item in enumerate(items):
-                key = (item.tenant, item.record.event_id)
-                before = existing.get(key)
-                if before is not None:
-                    if before[1] != item.posted_hash:
-                        raise BatchItemError(i, self._conflict(item, before[1]))
-                    results[i] = before[0]
-                elif key in seen:
-                    if seen[key][1] != item.posted_hash:
-                        raise BatchItemError(i, self._conflict(item, seen[key][1]))
-                else:
-                    seen[key] = (i, item.posted_hash)
-                    fresh.append((i, item))
-            loans = {(item.tenant, item.record.loan_id) for _, item in fresh}
-            keys = self._loan_keys_for(conn, loans, create=True)
-            for i, item in fresh:
-                if keys.get((item.tenant, item.record.loan_id), b"") is None:
-                    raise BatchItemError(i, ErasedLoan(
-                        f"the personal data of loan {item.record.loan_id!r} was erased; "
-                        f"it takes no new events"))
-            self._check_citations(conn, fresh)
-            if policy is not None:
-                self._check_loans(conn, fresh, policy)
-            size = self._size(conn)
-            frontier = merkle.Frontier(size, self._reader(conn, merkle.nodes_for_root(size)))
-            leaf_rows: list[dict[str, Any]] = []
-            node_rows: list[dict[str, Any]] = []
-            doc_rows: list[dict[str, Any]] = []
+            return self._append_in(conn, requests)
+
+    def _append_in(
+        self, conn: Connection, requests: Sequence[tuple[Sequence[Pending], LoanPolicy | None]]
+    ) -> list[list[Accepted] | BatchItemError]:
+        every = [item for items, _ in requests for item in items]
+        # the group's reads, once: earlier copies, erased loans, owned documents, histories
+        known = self._existing(conn, every)
+        erased = self._loan_keys_for(conn, {(i.tenant, i.record.loan_id) for i in every},
+                                     create=False)
+        owned = self._owned_documents(conn, every)
+        history_loans = {(item.tenant, item.record.loan_id) for items, policy in requests
+                         if policy is not None and getattr(policy, "needs_history", True)
+                         for item in items}
+        histories = self._histories(conn, history_loans)
+        size = self._size(conn)
+        frontier = merkle.Frontier(size, self._reader(conn, merkle.nodes_for_root(size)))
+        outcomes: list[list[Accepted] | BatchItemError] = []
+        accepted: list[tuple[int, Pending]] = []
+        node_rows: list[dict[str, Any]] = []
+        for items, policy in requests:
+            try:
+                results, fresh, seen = self._judge(items, policy, known, erased, owned, histories)
+            except BatchItemError as exc:
+                outcomes.append(exc)
+                continue
             for i, item in fresh:
                 rec = item.record
                 index = frontier.size
-                doc_rows.extend({"leaf_index": index, "sha256": sha}
-                                for sha in sorted({d.sha256 for d in rec.documents}))
-                node_rows.extend(
-                    {"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.append(rec.leaf_hash)
-                )
-                leaf_rows.append({
-                    "leaf_index": index, "leaf_hash": rec.leaf_hash, "tenant": item.tenant,
-                    "event_id": rec.event_id, "loan_id": rec.loan_id, "event_type": rec.type,
-                    "posted_hash": item.posted_hash, "received_at": rec.received_at,
-                    "record": self._seal_record(keys, item.tenant, rec),
-                })
+                node_rows.extend({"level": lv, "idx": ix, "hash": h}
+                                 for lv, ix, h in frontier.append(rec.leaf_hash))
                 results[i] = Accepted(index, rec.leaf_hash, rec.received_at, replay=False)
-            if leaf_rows:
-                conn.execute(insert(leaves), leaf_rows)
-                conn.execute(insert(nodes), node_rows)
-                if doc_rows:
-                    conn.execute(insert(record_documents), doc_rows)
-                conn.execute(
-                    update(log_state).where(log_state.c.id == 1)
-                    .values(tree_size=frontier.size, root=frontier.root())
-                )
+                known[(item.tenant, rec.event_id)] = (
+                    Accepted(index, rec.leaf_hash, rec.received_at, replay=True), item.posted_hash)
+                histories.setdefault((item.tenant, rec.loan_id), []).append(rec.data)
+                accepted.append((index, item))
             for i, item in enumerate(items):  # in-batch replays point at their first copy
                 if results[i] is None:
-                    first = seen[(item.tenant, item.record.event_id)][0]
-                    r = results[first]
+                    r = results[seen[(item.tenant, item.record.event_id)][0]]
                     assert r is not None
                     results[i] = Accepted(r.leaf_index, r.leaf_hash, r.received_at, replay=True)
-            return [r for r in results if r is not None]
+            outcomes.append([r for r in results if r is not None])
+        if accepted:
+            self._write_leaves(conn, accepted, node_rows, frontier)
+        return outcomes
+
+    def _judge(
+        self, items: Sequence[Pending], policy: LoanPolicy | None,
+        known: dict[tuple[str, str], tuple[Accepted, str]],
+        erased: dict[tuple[str, str], bytes | None], owned: set[tuple[str, str]],
+        histories: dict[tuple[str, str], list[bytes]],
+    ) -> tuple[list[Accepted | None], list[tuple[int, Pending]], dict[tuple[str, str], tuple[int, str]]]:
+        """One batch against what is known (stored, or accepted earlier in the group):
+        replays found, fresh items chosen; raises `BatchItemError` for the first refused
+        item, checked in the order a batch alone always was (conflicts, erased loans,
+        citations, loan policy)."""
+        results: list[Accepted | None] = [None] * len(items)
+        fresh: list[tuple[int, Pending]] = []
+        seen: dict[tuple[str, str], tuple[int, str]] = {}
+        for i, item in enumerate(items):
+            key = (item.tenant, item.record.event_id)
+            before = known.get(key)
+            if before is not None:
+                if before[1] != item.posted_hash:
+                    raise BatchItemError(i, self._conflict(item, before[1]))
+                results[i] = before[0]
+            elif key in seen:
+                if seen[key][1] != item.posted_hash:
+                    raise BatchItemError(i, self._conflict(item, seen[key][1]))
+            else:
+                seen[key] = (i, item.posted_hash)
+                fresh.append((i, item))
+        for i, item in fresh:
+            if erased.get((item.tenant, item.record.loan_id), b"") is None:
+                raise BatchItemError(i, ErasedLoan(
+                    f"the personal data of loan {item.record.loan_id!r} was erased; "
+                    f"it takes no new events"))
+        self._check_citations(fresh, owned)
+        if policy is not None:
+            self._check_loans(fresh, policy, histories)
+        return results, fresh, seen
+
+    def _write_leaves(self, conn: Connection, accepted: Sequence[tuple[int, Pending]],
+                      node_rows: list[dict[str, Any]], frontier: merkle.Frontier) -> None:
+        keys: dict[tuple[str, str], bytes | None] = {}
+        if self.cipher is not None:  # data keys for new loans, only now that they are accepted
+            keys = self._loan_keys_for(conn, {(i.tenant, i.record.loan_id) for _, i in accepted},
+                                       create=True)
+        leaf_rows: list[dict[str, Any]] = []
+        doc_rows: list[dict[str, Any]] = []
+        for index, item in accepted:
+            rec = item.record
+            doc_rows.extend({"leaf_index": index, "sha256": sha}
+                            for sha in sorted({d.sha256 for d in rec.documents}))
+            leaf_rows.append({
+                "leaf_index": index, "leaf_hash": rec.leaf_hash, "tenant": item.tenant,
+                "event_id": rec.event_id, "loan_id": rec.loan_id, "event_type": rec.type,
+                "posted_hash": item.posted_hash, "received_at": rec.received_at,
+                "record": self._seal_record(keys, item.tenant, rec),
+            })
+        conn.execute(insert(leaves), leaf_rows)
+        conn.execute(insert(nodes), node_rows)
+        if doc_rows:
+            conn.execute(insert(record_documents), doc_rows)
+        conn.execute(update(log_state).where(log_state.c.id == 1)
+                     .values(tree_size=frontier.size, root=frontier.root()))
 
     @staticmethod
     def _conflict(item: Pending, existing_hash: str) -> Conflict:
@@ -262,14 +321,12 @@ class LogStore:
                 found[(t, e)] = (Accepted(int(idx), bytes(lh), at, replay=True), ph)
         return found
 
-    def _check_loans(
-        self, conn: Connection, fresh: Sequence[tuple[int, Pending]], policy: LoanPolicy
-    ) -> None:
-        by_loan: dict[tuple[str, str], list[tuple[int, Pending]]] = {}
-        for i, item in fresh:
-            by_loan.setdefault((item.tenant, item.record.loan_id), []).append((i, item))
-        histories: dict[tuple[str, str], list[bytes]] = {k: [] for k in by_loan}
-        keys = list(by_loan) if getattr(policy, "needs_history", True) else []
+    def _histories(self, conn: Connection,
+                   loans: set[tuple[str, str]]) -> dict[tuple[str, str], list[bytes]]:
+        """The stored records (opened, oldest first) of the loans, for loan policies that
+        read them."""
+        histories: dict[tuple[str, str], list[bytes]] = {k: [] for k in loans}
+        keys = list(loans)
         for chunk in range(0, len(keys), 500):
             rows = conn.execute(
                 select(leaves.c.tenant, leaves.c.loan_id, leaves.c.record, leaves.c.leaf_hash)
@@ -281,9 +338,19 @@ class LogStore:
                 opened = self._open_record(t, loan, _blob(data), _blob(lh), conn)
                 if opened is not None:
                     histories[(t, loan)].append(opened)
+        return histories
+
+    @staticmethod
+    def _check_loans(fresh: Sequence[tuple[int, Pending]], policy: LoanPolicy,
+                     histories: dict[tuple[str, str], list[bytes]]) -> None:
+        by_loan: dict[tuple[str, str], list[tuple[int, Pending]]] = {}
+        for i, item in fresh:
+            by_loan.setdefault((item.tenant, item.record.loan_id), []).append((i, item))
+        needs_history = getattr(policy, "needs_history", True)
         for key, group in by_loan.items():
             try:
-                policy(histories[key], [item.record for _, item in group])
+                policy(histories.get(key, []) if needs_history else [],
+                       [item.record for _, item in group])
             except BatchItemError:
                 raise
             except Exception as exc:
@@ -654,11 +721,9 @@ class LogStore:
     # --- documents ----------------------------------------------------------------------
 
     @staticmethod
-    def _check_citations(conn: Connection, fresh: Sequence[tuple[int, Pending]]) -> None:
-        """A record may cite only documents its own tenant uploaded: citing another
-        tenant's document would claim it as one's own evidence, and the answer would tell
-        whether that tenant holds it."""
-        wanted = {(item.tenant, d.sha256) for _, item in fresh for d in item.record.documents}
+    def _owned_documents(conn: Connection, items: Sequence[Pending]) -> set[tuple[str, str]]:
+        """(tenant, sha256) of the documents the items cite that their tenant uploaded."""
+        wanted = {(item.tenant, d.sha256) for item in items for d in item.record.documents}
         owned: set[tuple[str, str]] = set()
         keys = sorted(wanted)
         for chunk in range(0, len(keys), 500):
@@ -666,6 +731,13 @@ class LogStore:
                                 .where(pairs_in(document_tenants.c.tenant,
                                                 document_tenants.c.sha256, keys[chunk:chunk + 500])))
             owned.update((t, s) for t, s in rows)
+        return owned
+
+    @staticmethod
+    def _check_citations(fresh: Sequence[tuple[int, Pending]], owned: set[tuple[str, str]]) -> None:
+        """A record may cite only documents its own tenant uploaded: citing another
+        tenant's document would claim it as one's own evidence, and the answer would tell
+        whether that tenant holds it."""
         for i, item in fresh:
             for j, doc in enumerate(item.record.documents):
                 if (item.tenant, doc.sha256) not in owned:

@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or build_context(settings)
         app.state.ctx = context
+        # concurrent posts share one commit (issue 17); receipts still wait for it
+        context.log.start_group_commit()
         publisher = asyncio.create_task(_publish_checkpoints(context))
         scheduler = None
         if settings.anchor_enabled or settings.monitoring_tenant_list:
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await publisher
+            await run_in_threadpool(context.log.stop_group_commit)
             # sign what was accepted, so a clean stop leaves a checkpoint of everything
             await run_in_threadpool(context.log.sign_checkpoint_if_grown)
             if ctx is None:
