@@ -101,7 +101,7 @@ def parse_checkpoint(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, byte
         raise CheckpointError(f"tree size must be a decimal number, got {size_text!r}")
     try:
         root = base64.b64decode(root_text, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: a character outside ASCII
         raise CheckpointError(f"root is not base64: {root_text!r}") from None
     if len(root) != 32:
         raise CheckpointError(f"root must be 32 bytes, got {len(root)}")
@@ -114,7 +114,7 @@ def parse_checkpoint(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, byte
         name, _, b64 = line[len(SIG_PREFIX):].rpartition(" ")
         try:
             raw = base64.b64decode(b64, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # found by tests/unit/test_fuzz_readers.py
             raise CheckpointError(f"signature of {name!r} is not base64") from None
         if len(raw) < 5:
             raise CheckpointError(f"signature of {name!r} is too short")

@@ -72,6 +72,10 @@ DEFAULT_MIN_CONFIRMATIONS = 2
 
 # keccak256("Anchored(uint64,bytes32,uint64)"): topic 0 of the registry's Anchored event
 ANCHORED_TOPIC = bytes.fromhex("8a625ff6b600489e76c9caf3b3e78a6b1cf48af724479bd7bdca61de573a6412")
+# what `zipfile.ZipFile` raises on a corrupt central directory (NotImplementedError: a
+# "version needed to extract" above 6.3, found by tests/unit/test_fuzz_readers.py)
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+              NotImplementedError)
 _HEX32 = re.compile(r"[0-9a-f]{64}")
 _TX = re.compile(r"0x[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -244,7 +248,7 @@ def read_zip(data: bytes, report: VerificationReport) -> dict[str, bytes] | None
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+    except ZIP_ERRORS as exc:
         report.add("zip.open", Status.FAILED, f"not a readable zip file: {exc}")
         return None
     declared = sum(i.file_size for i in infos)

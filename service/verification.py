@@ -274,6 +274,8 @@ def package_options(ctx: AppContext, extra_trust: list[str]) -> PackageOptions:
 
 def check_zip_bounds(data: bytes) -> None:
     """The boundary's limits: size, and entries read off the central directory only."""
+    from dispute.verify import ZIP_ERRORS
+
     if len(data) > MAX_PACKAGE_UPLOAD_BYTES:
         raise TooLarge(f"package is {len(data)} bytes, limit {MAX_PACKAGE_UPLOAD_BYTES}")
     if not data:
@@ -281,7 +283,7 @@ def check_zip_bounds(data: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             entries = len(zf.infolist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+    except ZIP_ERRORS as exc:
         raise VerificationInputError(f"the body is not a readable zip file: {exc}") from None
     if entries > MAX_PACKAGE_ENTRIES:
         raise TooLarge(f"package has {entries} entries, limit {MAX_PACKAGE_ENTRIES}")

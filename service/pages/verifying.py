@@ -233,7 +233,7 @@ def _manifest(data: bytes) -> dict[str, Any] | None:
     import io
     import zipfile
 
-    from dispute.verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS
+    from dispute.verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS, ZIP_ERRORS
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -243,7 +243,7 @@ def _manifest(data: bytes) -> dict[str, Any] | None:
             # untrusted bytes: the bounded parser (depth, size, values), never json.loads
             value = parse_json(zf.read(info), max_bytes=MAX_MANIFEST_BYTES,
                                max_items=MAX_MANIFEST_ITEMS)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecordError):
+    except (*ZIP_ERRORS, KeyError, RecordError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -234,3 +234,17 @@ def test_package_reader_never_raises_on_corrupt_zips(junk: bytes, at: int, flip:
     for candidate in (bytes(data), junk, b"PK\x03\x04" + junk):
         report = verify_package(candidate)
         assert report.failures and not report.ok  # unsigned: never passes, never raises
+
+
+def test_found_by_fuzzing_non_ascii_base64_in_a_note() -> None:
+    """`base64.b64decode(validate=True)` raises ValueError, not binascii.Error, on a
+    non-ASCII string: it escaped the note reader as a bare ValueError."""
+    root = base64.b64encode(bytes(32)).decode()
+    for note in ("o\n1\n\u2014" + root[1:] + "\n\n\u2014 k AAAAAAAA\n",
+                 f"o\n1\n{root}\n\n\u2014 k \u2014AAAAAAA\n"):
+        try:
+            parse_checkpoint(note)
+        except CheckpointError as exc:
+            assert "not base64" in str(exc)
+        else:
+            raise AssertionError(note)

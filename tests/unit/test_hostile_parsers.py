@@ -352,3 +352,17 @@ def test_witness_refuses_a_hostile_log_answer_clearly(answer: bytes, status: int
     with pytest.raises(WitnessRefusal):
         source.consistency_proof(1, 2)
     assert time.perf_counter() - started < BOUND
+
+
+def _version_64_zip() -> bytes:
+    """A zip whose central directory asks for "version 6.4 to extract": `zipfile` raises
+    NotImplementedError, which escaped the package reader (found by fuzzing)."""
+    data = bytearray(_zip({MANIFEST: b"{}", MANIFEST_SIG: b"{}"}))
+    at = data.find(b"PK\x01\x02")
+    data[at + 6:at + 8] = (64).to_bytes(2, "little")
+    return bytes(data)
+
+
+def test_a_zip_of_an_unsupported_version_is_a_failed_step() -> None:
+    report = verify_package(_version_64_zip())
+    assert "zip file version 6.4" in _failed(report, "zip.open")
