@@ -13,8 +13,9 @@ knows the date: a figure newer than the table is taken on trust, never refused),
 whose base LPR postdates its signing, a repricing effective after the event's own date.
 Recorded as findings (the event is kept, not applied): a repricing on a fixed-rate loan,
 under another contract, with another tenor or spread than the contract's, off the contract's
-repricing dates, a second repricing for the same date, or a `previous_rate` that is not the
-rate in force the day before.
+repricing dates, on an LPR older than the latest published (`repricing_stale_lpr`), a second
+repricing for the same date, or a `previous_rate` that is not the rate in force the day
+before.
 """
 
 from __future__ import annotations
@@ -153,6 +154,24 @@ def rate_on(state: LoanState, day: date) -> Decimal | None:
     return rate
 
 
+def _check_recent_lpr(p: Repricing) -> None:
+    """The LPR a reset uses is the latest published: the one in force on the repricing date
+    or the day before (contracts say either). An older one is a finding, not a refusal: the
+    figure itself was published, and a contract may name another reference month."""
+    table = load_lpr_table()
+    before = p.effective_date - timedelta(days=1)
+    if not (table.covers(before) and table.covers(p.effective_date)):
+        return
+    allowed = {table.in_force(before).published_on, table.in_force(p.effective_date).published_on}
+    used = table.in_force(p.lpr_date).published_on
+    require(
+        used in allowed,
+        "repricing_stale_lpr",
+        f"expected the LPR in force on the repricing date {p.effective_date} "
+        f"(published {max(allowed)}), found the one published {used}",
+    )
+
+
 def on_repricing(
     state: LoanState, event: LoanEvent, p: Repricing, _: Catalogue | None
 ) -> LoanState:
@@ -185,6 +204,7 @@ def on_repricing(
         f"({pricing.repricing.label_zh}, from the value date {first}), "
         f"found {p.effective_date}",
     )
+    _check_recent_lpr(p)
     require(
         all(f.payload.effective_date != p.effective_date for f in state.repricings),
         "duplicate_repricing",

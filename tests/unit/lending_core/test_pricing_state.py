@@ -162,6 +162,8 @@ def test_a_repricing_sets_the_rate_from_its_date() -> None:
         (repricing(spread_bp=90, new_rate="0.0400"), "2025-01-01", "repricing_terms_mismatch"),
         (repricing(contract_no="OTHER-1"), "2025-01-01", "repricing_wrong_contract"),
         (repricing(previous_rate="0.0435"), "2025-01-01", "previous_rate_mismatch"),
+        # a published figure, but not the latest: the October 2024 LPR (3.10 % too) is stale
+        (repricing(lpr_date="2024-10-21"), "2025-01-01", "repricing_stale_lpr"),
     ],
 )
 def test_an_inconsistent_repricing_is_recorded_as_a_finding(
