@@ -77,6 +77,10 @@ class Sequencer:
     def running(self) -> bool:
         return self._thread is not None
 
+    def queued(self) -> int:
+        """Batches waiting for a group (approximate while the log is busy)."""
+        return self._queue.qsize()
+
     def start(self) -> None:
         with self._lock:
             if self._thread is None:
