@@ -26,6 +26,7 @@ import hashlib
 import io
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -72,10 +73,11 @@ DEFAULT_MIN_CONFIRMATIONS = 2
 
 # keccak256("Anchored(uint64,bytes32,uint64)"): topic 0 of the registry's Anchored event
 ANCHORED_TOPIC = bytes.fromhex("8a625ff6b600489e76c9caf3b3e78a6b1cf48af724479bd7bdca61de573a6412")
-# what `zipfile.ZipFile` raises on a corrupt central directory (NotImplementedError: a
-# "version needed to extract" above 6.3, found by tests/unit/test_fuzz_readers.py)
+# what `zipfile` raises on a corrupt zip; found by tests/unit/test_fuzz_readers.py besides
+# BadZipFile: NotImplementedError (a "version needed to extract" above 6.3) and ValueError
+# (a central directory placed past its end: "negative seek value")
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
-              NotImplementedError)
+              NotImplementedError, RuntimeError, zlib.error, struct.error)
 _HEX32 = re.compile(r"[0-9a-f]{64}")
 _TX = re.compile(r"0x[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -278,8 +280,7 @@ def read_zip(data: bytes, report: VerificationReport) -> dict[str, bytes] | None
         try:
             with zf.open(info) as fh:
                 content = fh.read(info.file_size + 1)
-        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError,
-                OSError) as exc:
+        except ZIP_ERRORS as exc:
             report.add("file.name", Status.FAILED, f"entry cannot be read: {exc}", subject=name)
             continue
         actual += len(content)

@@ -43,6 +43,7 @@ from anchoring.records import (
     parse_json,
     record_from_bytes,
 )
+from cunzheng_errors import CunzhengError
 from dispute.errors import TrustError
 from dispute.packagekey import parse_trusted_key
 from dispute.verify import (
@@ -56,7 +57,6 @@ from dispute.verify import (
     Status,
     verify_package,
 )
-from lending_core.errors import CunzhengError
 from service.settings import Settings
 
 BOUND = 5.0  # seconds; generous for a loaded 2-core machine
@@ -366,3 +366,15 @@ def _version_64_zip() -> bytes:
 def test_a_zip_of_an_unsupported_version_is_a_failed_step() -> None:
     report = verify_package(_version_64_zip())
     assert "zip file version 6.4" in _failed(report, "zip.open")
+
+
+def test_a_central_directory_placed_past_its_end_is_a_failed_step() -> None:
+    """Found by fuzzing: the end record names the central directory 256 bytes further on
+    than it is, so each entry's header lies at a negative offset and `zipfile` raised a
+    bare ValueError ("negative seek value") out of the package reader."""
+    data = bytearray(_zip({MANIFEST: b"{}", MANIFEST_SIG: b"{}"}))
+    at = data.rfind(b"PK\x05\x06")
+    offset = int.from_bytes(data[at + 16:at + 20], "little")
+    data[at + 16:at + 20] = (offset + 256).to_bytes(4, "little")
+    report = verify_package(bytes(data))
+    assert "negative seek" in _failed(report, "file.name")
