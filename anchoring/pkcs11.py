@@ -173,12 +173,24 @@ def token_session(uri: TokenUri, pin: str) -> Iterator[Any]:
         yield opened.session
 
 
+def _forget(uri: TokenUri) -> None:
+    with _sessions_lock:
+        _sessions.pop((uri.module_path, uri.token), None)
+
+
 def _call(uri: TokenUri, pin: str, what: str, fn: Callable[[Any], T]) -> T:
     from pkcs11 import exceptions as px
 
+    lost = (px.SessionHandleInvalid, px.SessionClosed, px.UserNotLoggedIn, px.DeviceRemoved,
+            px.TokenNotPresent)
     try:
-        with token_session(uri, pin) as session:
-            return fn(session)
+        try:
+            with token_session(uri, pin) as session:
+                return fn(session)
+        except lost:  # the token was reset or replugged: log in again, once
+            _forget(uri)
+            with token_session(uri, pin) as session:
+                return fn(session)
     except px.NoSuchKey:
         raise Pkcs11Error(f"no key {uri.object!r} in token {uri.token!r} ({what})") from None
     except px.MultipleObjectsReturned:
@@ -242,6 +254,7 @@ class _TokenKey:
     def __init__(self, uri: TokenUri, pin: str) -> None:
         self.uri = uri
         self._pin = pin
+        self._handle: tuple[Any, Any] | None = None
         self._public = _call(uri, pin, "read the public key", self._read_public)
 
     def _read_public(self, session: Any) -> bytes:
@@ -254,10 +267,17 @@ class _TokenKey:
         return _point(_find(session, self.uri, ObjectClass.PUBLIC_KEY))
 
     def _sign(self, data: bytes, mechanism: Any) -> bytes:
+        return _call(self.uri, self._pin, "sign",
+                     lambda session: bytes(self._private(session).sign(data, mechanism=mechanism)))
+
+    def _private(self, session: Any) -> Any:
+        """The private key object, found once per session (a search costs more than a
+        signature)."""
         from pkcs11 import ObjectClass
 
-        return _call(self.uri, self._pin, "sign", lambda session: bytes(
-            _find(session, self.uri, ObjectClass.PRIVATE_KEY).sign(data, mechanism=mechanism)))
+        if self._handle is None or self._handle[0] is not session:
+            self._handle = (session, _find(session, self.uri, ObjectClass.PRIVATE_KEY))
+        return self._handle[1]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri.redacted})"

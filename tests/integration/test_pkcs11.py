@@ -319,3 +319,17 @@ def test_an_anchor_signed_in_the_token_is_accepted_by_a_real_node(hsm: SoftHsm,
         assert on_chain and any(s["status"] == "ok" for s in on_chain), on_chain
     for path in (p for p in settings.data_dir.rglob("*") if p.is_file()):
         assert b"PRIVATE KEY" not in path.read_bytes(), path
+
+
+def test_a_lost_token_session_is_opened_again(hsm: SoftHsm) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from anchoring.pkcs11 import TokenEd25519Signer, TokenUri, token_session
+
+    uri = TokenUri.parse(hsm.uri("log-key"))
+    signer = TokenEd25519Signer(uri, PIN)
+    with token_session(uri, PIN) as session:
+        session.close()  # as a token reset would: the handle is gone, so is the login
+    signature = signer.sign(b"after the reset")
+    Ed25519PublicKey.from_public_bytes(signer.public_key).verify(signature, b"after the reset")
+    assert PIN not in repr(signer)
