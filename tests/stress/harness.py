@@ -86,9 +86,10 @@ class Serve:
     """`cunzheng serve` on a fixed port, restartable; every start is its own session, so the
     devnet a killed serve leaves behind is still found (by its group) at cleanup."""
 
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, args: tuple[str, ...] = ()) -> None:
         self.env = env
         self.port = port
+        self.args = args  # more `serve` flags (e.g. --workers 2)
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.groups: list[int] = []
@@ -102,7 +103,8 @@ class Serve:
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== start {self.starts} ====\n".encode())
             log.flush()
-            self.proc = subprocess.Popen([*CLI, "serve", "--port", str(self.port)], env=self.env,
+            self.proc = subprocess.Popen([*CLI, "serve", "--port", str(self.port), *self.args],
+                                         env=self.env,
                                          cwd=REPO, stdout=log, stderr=log, start_new_session=True)
         self.groups.append(self.proc.pid)
         self.starts += 1
@@ -123,6 +125,17 @@ class Serve:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
         self.proc = None
+
+    def kill9_group(self) -> None:
+        """SIGKILL serve and every process of its session at once (its uvicorn workers
+        with --workers: the whole service dies, as when the machine loses power)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+        self.proc = None
+        deadline = time.monotonic() + 30
+        while _members({self.groups[-1]}, "") and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -190,8 +203,9 @@ class Load:
     again must give the same receipt)."""
 
     def __init__(self, url: str, lender_key: str, rate: float, *, prefix: str = "s",
-                 workers: int = 2, seed: int = 0) -> None:
+                 workers: int = 2, seed: int = 0, single_share: float = 0.4) -> None:
         self.url = url
+        self.single_share = single_share  # the share of requests that are single events
         self.headers = {"Authorization": f"Bearer {lender_key}"}
         self.rate = rate
         self.prefix = prefix
@@ -226,7 +240,7 @@ class Load:
     def _run(self, rnd: random.Random) -> None:
         with httpx.Client(headers=self.headers, timeout=30) as client:
             while not self._stop.is_set():
-                n = 1 if rnd.random() < 0.4 else rnd.randint(2, 20)
+                n = 1 if rnd.random() < self.single_share else rnd.randint(2, 20)
                 events = [make_event(eid, f"L-{eid}") for eid in self._next_ids(n)]
                 self._deliver(client, events)
                 self._stop.wait(n * self.workers / self.rate)
