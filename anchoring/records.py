@@ -99,7 +99,8 @@ def _max_depth(brackets: bytes) -> int:
     """The deepest nesting reached by a run of brackets (`[]{}` only), read left to right."""
     if not brackets:
         return 0
-    return max(map(operator.sub, accumulate(brackets.translate(_DEPTH_WEIGHT)), count(1)))
+    depth: int = max(map(operator.sub, accumulate(brackets.translate(_DEPTH_WEIGHT)), count(1)))
+    return depth
 
 
 def _check_shape(data: bytes, max_items: int) -> None:
@@ -443,6 +444,12 @@ def build_record(
 def record_from_bytes(data: bytes) -> Record:
     """Read a stored record back, checking it is canonical and well-formed. The bytes may
     come from a package (untrusted): size and shape are bounded before the parser runs."""
+    return read_record(data)[0]
+
+
+def read_record(data: bytes) -> tuple[Record, dict[str, Any]]:
+    """`record_from_bytes`, with the content it parsed: for a reader that needs both the
+    checked facts and the fields, so the bytes are parsed once."""
     if len(data) > MAX_RECORD_BYTES:
         raise TooLarge(f"record is {len(data)} bytes, limit {MAX_RECORD_BYTES}")
     try:
@@ -467,4 +474,4 @@ def record_from_bytes(data: bytes) -> Record:
         occurred_at=content["occurred_at"],
         received_at=content["received_at"],
         documents=_documents(content.get("documents")),
-    )
+    ), content
