@@ -53,8 +53,11 @@ test: setup maybe-system-deps node-deps
 bench: setup
 	$(BIN)/python -m bench.run
 
+# ruff, then mypy on the files and strictness pyproject.toml's [tool.mypy] names (`--strict`
+# for the pure packages, the pydantic plugin for the service)
 lint: setup
-	$(BIN)/ruff check lending_core anchoring dispute service tests bench
+	$(BIN)/ruff check cunzheng_errors.py lending_core anchoring dispute service tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -33,8 +33,11 @@ class TxReceipt:
 
 
 class AnchorChain(Protocol):
-    chain_id: int
-    contract: str
+    # read-only, so an adapter may hold a narrower type (web3's `ChecksumAddress`)
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def contract(self) -> str: ...
 
     def head(self) -> int: ...
     def block_hash(self, number: int) -> bytes | None: ...

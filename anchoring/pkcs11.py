@@ -219,8 +219,8 @@ def _find(session: Any, uri: TokenUri, object_class: Any) -> Any:
 
 def _curve(key: Any) -> str:
     """The dotted OID of an EC key's curve (Ed25519 also when named "edwards25519")."""
-    from asn1crypto.core import PrintableString  # type: ignore[import-untyped]
-    from asn1crypto.keys import ECDomainParameters  # type: ignore[import-untyped]
+    from asn1crypto.core import PrintableString
+    from asn1crypto.keys import ECDomainParameters
     from pkcs11 import Attribute
 
     raw = bytes(key[Attribute.EC_PARAMS])
@@ -234,7 +234,7 @@ def _curve(key: Any) -> str:
 
 def _point(public: Any) -> bytes:
     """The raw EC point of a public key object (CKA_EC_POINT is a DER OCTET STRING)."""
-    from asn1crypto.core import OctetString  # type: ignore[import-untyped]
+    from asn1crypto.core import OctetString
     from pkcs11 import Attribute
 
     raw = bytes(public[Attribute.EC_POINT])
@@ -347,9 +347,10 @@ def generate_key(uri: TokenUri, pin: str, kind: str) -> bytes:
             pass  # free to create
         else:
             raise Pkcs11Error(f"token {uri.token!r} already holds a key {uri.object!r}")
-        private = {Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
-                   Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SIGN: True}
-        public = {Attribute.TOKEN: True, Attribute.VERIFY: True}
+        private: dict[Attribute, bool | bytes] = {
+            Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True,
+            Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SIGN: True}
+        public: dict[Attribute, bool | bytes] = {Attribute.TOKEN: True, Attribute.VERIFY: True}
         if uri.key_id is not None:
             private[Attribute.ID] = public[Attribute.ID] = uri.key_id
         if kind == "ed25519":

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_keys.datatypes import PublicKey, Signature
+from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
@@ -57,7 +58,7 @@ class DigestSigner(Protocol):
     def sign_digest(self, digest: bytes) -> tuple[int, int]: ...
 
 
-def ethereum_address(public_key: bytes) -> str:
+def ethereum_address(public_key: bytes) -> ChecksumAddress:
     """The checksummed address of a 64-byte secp256k1 public key."""
     return PublicKey(public_key).to_checksum_address()
 

@@ -25,9 +25,9 @@ import httpx
 
 from anchoring import merkle
 from anchoring.chain import AnchorChain
-from anchoring.errors import AnchoringError, MerkleError
+from anchoring.errors import AnchoringError, MerkleError, RecordError
 from anchoring.notes import verify_checkpoint
-from anchoring.records import RecordError, parse_json
+from anchoring.records import parse_json
 
 logger = logging.getLogger("cunzheng.witness")
 STATE_SCHEMA = "cunzheng.witness-state/v1"

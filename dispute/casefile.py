@@ -251,7 +251,7 @@ def render_case_file(
 
 
 def _write_pdf(html: str, files: Sequence[Attachment], created: datetime) -> bytes:
-    from weasyprint import HTML  # type: ignore[import-untyped]
+    from weasyprint import HTML
     from weasyprint import Attachment as PdfAttachment
 
     naive = created.replace(tzinfo=None)

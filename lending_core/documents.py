@@ -105,10 +105,10 @@ def _gb2312() -> str:
 
 def _prepare_font(source: CjkFont, target: Path) -> None:
     """Subset `source` to GB 2312, convert CFF outlines to TrueType, drop layout tables."""
-    from fontTools import subset  # type: ignore[import-untyped]
-    from fontTools.pens.cu2quPen import Cu2QuPen  # type: ignore[import-untyped]
-    from fontTools.pens.ttGlyphPen import TTGlyphPen  # type: ignore[import-untyped]
-    from fontTools.ttLib import TTFont, newTable  # type: ignore[import-untyped]
+    from fontTools import subset
+    from fontTools.pens.cu2quPen import Cu2QuPen
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib import TTFont, newTable
 
     font = TTFont(str(source.path), fontNumber=source.index, lazy=False)
     options = subset.Options()
@@ -202,7 +202,7 @@ class DocumentRenderer:
                 + "; they would render as boxes")
 
     def _pdf(self, title: str, created: datetime, body: str, texts: list[str]) -> bytes:
-        from weasyprint import HTML  # type: ignore[import-untyped]
+        from weasyprint import HTML
 
         self._check([title, *texts])
         stamp = created.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -638,6 +638,7 @@ class _LoanPlanner:
         """Post the floating rate's repricings effective on or before `day`."""
         while self.repricings and self.repricings[0][0] <= day:
             effective, lpr, lpr_date, new = self.repricings.pop(0)
+            assert self.pricing is not None  # only a floating loan has repricings
             spread = int(self.pricing["spread_bp"])
             self.post("repricing", _at(effective, 1, self.extra.randint(0, 59)), {
                 "contract_no": self.contract_no, "effective_date": effective.isoformat(),

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from eth_account import Account
@@ -21,6 +21,7 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.middleware.signing import to_account
+from web3.types import Wei
 
 from anchoring.anchor_job import (
     LEASE,
@@ -45,7 +46,15 @@ from service.logkey import anchor_account_for
 from service.settings import Settings
 
 logger = logging.getLogger("cunzheng.chain")
-DEV_ROLES = {"admin": 0, "anchorer": 1, "witnesses": (2, 3, 4)}
+
+
+class DevRoles(TypedDict):
+    admin: int
+    anchorer: int
+    witnesses: tuple[int, ...]
+
+
+DEV_ROLES: DevRoles = {"admin": 0, "anchorer": 1, "witnesses": (2, 3, 4)}
 """Dev accounts by index on the devnet or anvil: their keys are public."""
 
 
@@ -86,7 +95,7 @@ def fund_on_dev_chain(w3: Web3, address: str, funder: str, wei: int = 10**20) ->
     ether its transactions need, from a dev account, when it has none."""
     if w3.eth.get_balance(to_checksum_address(address)) == 0:
         tx = w3.eth.send_transaction({"from": funder, "to": to_checksum_address(address),
-                                      "value": wei})
+                                      "value": Wei(wei)})
         w3.eth.wait_for_transaction_receipt(tx, timeout=60)
 
 

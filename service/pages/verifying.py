@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from anchoring import merkle
-from anchoring.errors import AnchoringError
+from anchoring.errors import AnchoringError, RecordError
 from anchoring.notes import verify_checkpoint
-from anchoring.records import RecordError, parse_json, record_from_bytes
+from anchoring.records import parse_json, record_from_bytes
 from service import verification as api
 from service.context import AppContext
 
