@@ -18,7 +18,7 @@ from lending_core.events import ContractSigned
 from lending_core.interest_model import AccrualKind, ArrearsStatement, ComputationRow, LoanTerms
 from lending_core.money import ZERO, format_money, round_fen
 
-__all__ = ["amounts_block", "ceiling_block", "computation_row", "continuing", "daily_rate",
+__all__ = ["amounts_block", "ceiling_block", "computation_row", "continuing", "daily_rate_text",
            "money", "rate_text"]
 
 
