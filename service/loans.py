@@ -14,7 +14,7 @@ from typing import Any
 
 from anchoring.records import format_utc
 from anchoring.store import LogStore, StoredLeaf
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
 from lending_core.state import FindingRecord, LoanEvent, LoanState, history
 from service.lending import loan_event
 
@@ -93,6 +93,7 @@ def loan_json(tenant: str, loan: LoanHistory, as_of: date) -> dict[str, Any]:
         if state.acceleration else None,
         "findings": findings_json(loan.findings),
         "open_findings": sum(1 for r in loan.findings if not r.resolved),
+        "superseded": [{"event_id": e, "reason": why} for e, why in state.superseded],
         "terms": None, "schedule": None, "monitoring": None, "arrears": None}
     t = state.terms
     if t is None or not state.disbursements:

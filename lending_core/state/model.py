@@ -237,6 +237,7 @@ class LoanState:
     settlement: Fact[Settlement] | None = None
     monitoring_flags: tuple[Fact[MonitoringFlag], ...] = ()
     findings: tuple[Finding, ...] = ()
+    superseded: tuple[tuple[str, str], ...] = ()  # (event_id, why): derived events overtaken
     corrections: tuple[Any, ...] = ()  # notes from `corrections.effective`
     repricings: tuple[Fact[Repricing], ...] = ()  # floating-rate resets (state.pricing)
     adjustments: Adjustments = field(default_factory=Adjustments)  # state.adjustments

@@ -101,11 +101,25 @@ def on_repayment_missed(
         f"expected installment {p.installment_no} not already missed and open, found it open",
     )
     # A repayment earlier in loan order that names this installment already paid it (the
-    # missed record arrived, or was inferred, after the money): recorded, and resolved.
-    paid_by = next((r.event_id for r in state.repayments
-                    if p.installment_no in r.payload.installment_nos), None)
-    if paid_by is not None:
-        record = MissedInstallment(Fact(event.event_id, event.occurred_at, p), paid_by, "repaid")
+    # missed record arrived, or was inferred, after the money). Paid late: the installment
+    # was missed, and is resolved. Paid on time: it was never missed. The monitoring job's
+    # inference is then superseded; core banking's own record contradicts its repayment.
+    paid = next((r for r in state.repayments if p.installment_no in r.payload.installment_nos),
+                None)
+    if paid is not None and paid.payload.value_date <= p.due_date:
+        require(
+            event.derived,
+            "missed_but_paid",
+            f"expected installment {p.installment_no} unpaid on its due date {p.due_date}, "
+            f"found repayment {paid.event_id} of {money(paid.payload.amount)} on "
+            f"{paid.payload.value_date}",
+        )
+        why = f"superseded: repayment {paid.event_id} paid installment {p.installment_no} on " \
+              f"{paid.payload.value_date}, on or before its due date {p.due_date}"
+        return replace(state, superseded=(*state.superseded, (event.event_id, why)))
+    if paid is not None:
+        record = MissedInstallment(Fact(event.event_id, event.occurred_at, p), paid.event_id,
+                                   "repaid")
         return replace(state, missed=(*state.missed, record))
     status = state.status
     if status in (LoanStatus.DISBURSED, LoanStatus.RESTRUCTURED):

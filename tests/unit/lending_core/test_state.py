@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from lending_core.errors import EventValidationError, LoanStateError
 from lending_core.events import example_payload, example_story
 from lending_core.products import load_catalogue
-from lending_core.state import LoanEvent, LoanState, LoanStatus, apply, rebuild
+from lending_core.state import LoanEvent, LoanState, LoanStatus, apply, rebuild, step
 
 D = Decimal
 CST = timezone(timedelta(hours=8))
@@ -821,3 +822,38 @@ def test_principal_outstanding_never_negative(payments: list[tuple[int, int]]) -
             assert principal > s.principal_outstanding
         assert D("0.00") <= s.principal_outstanding <= s.disbursed_total
         assert s.principal_repaid + s.principal_outstanding == s.disbursed_total
+
+
+# --- a missed installment recorded after the money ------------------------------------------
+
+
+def _missed_after(disbursed: LoanState, paid_on: str, *, derived: bool) -> LoanState:
+    """Installment 2 (due 2024-05-20) paid on `paid_on`, then recorded missed on 2024-06-01."""
+    s = post(disbursed, "repayment_received", paid_on,
+             pay("25600.12", "24055.75", value_date=paid_on, ref="P2", installments=[2]))
+    missed = event("repayment_missed", None, day="2024-06-01", event_id="mon:L-1:missed-2")
+    if derived:
+        missed = dataclasses.replace(missed, derived=True)
+    return step(s, missed)
+
+
+def test_an_inferred_missed_installment_paid_on_time_is_superseded(disbursed: LoanState) -> None:
+    s = _missed_after(disbursed, "2024-05-20", derived=True)
+    assert s.missed == () and s.findings == () and s.status is LoanStatus.DISBURSED
+    [(event_id, why)] = s.superseded
+    assert event_id == "mon:L-1:missed-2" and "on or before its due date" in why
+
+
+def test_core_bankings_missed_record_contradicting_its_repayment_is_a_finding(
+    disbursed: LoanState,
+) -> None:
+    s = _missed_after(disbursed, "2024-05-20", derived=False)
+    assert s.missed == () and [f.code for f in s.findings] == ["missed_but_paid"]
+    assert "2024-05-20" in s.findings[0].reason
+
+
+def test_paid_late_it_was_missed_and_is_resolved(disbursed: LoanState) -> None:
+    s = _missed_after(disbursed, "2024-05-25", derived=True)
+    [m] = s.missed
+    assert m.installment_no == 2 and m.resolution == "repaid" and m.resolved_by
+    assert s.status is not LoanStatus.OVERDUE and s.superseded == ()
