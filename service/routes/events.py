@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from anchoring.errors import NotFound, RecordError
-from anchoring.log import MAX_BATCH
+from anchoring.log import MAX_BATCH, Submitted
+from anchoring.records import parse_json
 from anchoring.store import BatchItemError, StoredLeaf
 from lending_core.events import example_payload
 from service.auth import Role
-from service.deps import Ctx, Lender, LenderOrLegal, json_body
+from service.deps import Ctx, Lender, LenderOrLegal, json_body, read_body
 from service.lending import LENIENT, STRICT, LendingPolicy
 from service.routes.log import anchor_facts
 
@@ -73,17 +74,24 @@ def handling(request: Request) -> tuple[LendingPolicy, dict[str, str]]:
         "schema": {"type": "object"}, "example": EXAMPLE_EVENT}}}},
 )
 async def post_event(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
-    body = await json_body(request, ctx)
-    if isinstance(body, list):
-        raise RecordError("POST /v1/events takes one event object; use /v1/events/batch for a list")
-    if not isinstance(body, dict):
-        raise RecordError(f"an event must be a JSON object, got {type(body).__name__}")
+    data = await read_body(request, ctx.settings.max_body_bytes)
     policy, headers = handling(request)
-    try:
-        [done] = await run_in_threadpool(
-            lambda: ctx.log.submit(who.tenant or "", [body], policy=policy))
-    except BatchItemError as exc:  # one event: report its error without batch wording
-        raise exc.error from None
+
+    def parse_and_submit() -> Submitted:
+        # one worker-thread hop for both: under many clients each hop costs
+        body = parse_json(data, max_bytes=ctx.settings.max_body_bytes)
+        if isinstance(body, list):
+            raise RecordError("POST /v1/events takes one event object; use /v1/events/batch "
+                              "for a list")
+        if not isinstance(body, dict):
+            raise RecordError(f"an event must be a JSON object, got {type(body).__name__}")
+        try:
+            [done] = ctx.log.submit(who.tenant or "", [body], policy=policy)
+        except BatchItemError as exc:  # one event: report its error without batch wording
+            raise exc.error from None
+        return done
+
+    done = await run_in_threadpool(parse_and_submit)
     return JSONResponse(done.receipt, status_code=200 if done.replay else 201, headers=headers)
 
 
