@@ -16,11 +16,11 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
+from anchoring.errors import RegistryError
 from anchoring.registry import (
     AnchoredEvent,
     AnchorRegistryClient,
     CosignedEvent,
-    RegistryError,
     load_artifact,
 )
 

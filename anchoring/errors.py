@@ -6,7 +6,9 @@ was found, and proof errors carry both values so a caller can show them.
 
 from __future__ import annotations
 
-from lending_core.errors import CunzhengError
+from typing import Any
+
+from cunzheng_errors import CunzhengError
 
 
 class AnchoringError(CunzhengError):
@@ -80,3 +82,46 @@ class Conflict(LogError):
 
 class IntegrityError(AnchoringError):
     """Stored data does not match what the log signed or computed (found by fsck)."""
+
+
+# --- the chain adapter (anchoring.registry) -------------------------------------------------
+
+
+class RegistryError(AnchoringError):
+    """Root of the chain adapter's errors."""
+
+
+class ArtifactError(RegistryError):
+    """The compiler artifact is missing or malformed."""
+
+
+class DeploymentRecordError(RegistryError):
+    """A deployment record file is missing, malformed or of another schema."""
+
+
+class DeployedCodeMismatch(RegistryError):
+    """The code at the registry's address is not the artifact's runtime code."""
+
+    def __init__(self, message: str, *, expected: str, found: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.found = found
+
+
+class TransactionFailed(RegistryError):
+    """A transaction was mined but did not succeed."""
+
+
+class RegistryRevert(RegistryError):
+    """The contract refused a call with one of its custom errors (or an unknown revert)."""
+
+    def __init__(self, name: str, args: dict[str, Any], data: str) -> None:
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+        super().__init__(f"AnchorRegistry reverted: {name}({shown})")
+        self.name = name
+        self.args_by_name = args
+        self.data = data
+
+
+def _show(value: Any) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)

@@ -28,7 +28,14 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from anchoring.errors import AnchoringError
+from anchoring.errors import (
+    ArtifactError,
+    DeployedCodeMismatch,
+    DeploymentRecordError,
+    RegistryError,
+    RegistryRevert,
+    TransactionFailed,
+)
 
 ARTIFACT_RELATIVE_PATH = Path("contracts") / "build" / "AnchorRegistry.json"
 DEFAULT_ARTIFACT_PATH = Path(__file__).resolve().parent.parent / ARTIFACT_RELATIVE_PATH
@@ -40,49 +47,6 @@ MAX_TREE_SIZE = 2**64 - 1  # sizes are uint64 on chain
 ADMIN_ROLE = bytes(32)
 ANCHORER_ROLE = keccak(text="ANCHORER_ROLE")
 WITNESS_ROLE = keccak(text="WITNESS_ROLE")
-
-
-# --- errors (to be re-homed in anchoring.errors) -------------------------------------------
-
-
-class RegistryError(AnchoringError):
-    """Root of the chain adapter's errors."""
-
-
-class ArtifactError(RegistryError):
-    """The compiler artifact is missing or malformed."""
-
-
-class DeploymentRecordError(RegistryError):
-    """A deployment record file is missing, malformed or of another schema."""
-
-
-class DeployedCodeMismatch(RegistryError):
-    """The code at the registry's address is not the artifact's runtime code."""
-
-    def __init__(self, message: str, *, expected: str, found: str) -> None:
-        super().__init__(message)
-        self.expected = expected
-        self.found = found
-
-
-class TransactionFailed(RegistryError):
-    """A transaction was mined but did not succeed."""
-
-
-class RegistryRevert(RegistryError):
-    """The contract refused a call with one of its custom errors (or an unknown revert)."""
-
-    def __init__(self, name: str, args: dict[str, Any], data: str) -> None:
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
-        super().__init__(f"AnchorRegistry reverted: {name}({shown})")
-        self.name = name
-        self.args_by_name = args
-        self.data = data
-
-
-def _show(value: Any) -> str:
-    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
 
 
 # --- artifact -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
 
 if TYPE_CHECKING:  # pragma: no cover
     from dispute.verify import VerificationReport

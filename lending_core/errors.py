@@ -1,20 +1,27 @@
-"""The project's root error and the lending domain's error family.
+"""The lending domain's error family.
 
-Every error a user can cause derives from `CunzhengError`, so the service and the CLI can
-turn any of them into one clear message (problem+json, or one line and a non-zero exit).
-The root lives here because `lending_core` imports no other project package; `anchoring`,
-`dispute` and `service` derive their own families from it.
+Every error here derives from `LendingError`, itself a `cunzheng_errors.CunzhengError` (the
+project's root error, below every package), so the service and the CLI can turn any of them
+into one clear message.
 """
 
 from __future__ import annotations
 
+from cunzheng_errors import CunzhengError
 
-class CunzhengError(Exception):
-    """Root of every error the project raises on purpose."""
-
-    def diagnostics(self) -> str:
-        """A text for people: what was expected, what was found."""
-        return str(self)
+__all__ = [
+    "ArrearsInputError",
+    "CatalogueError",
+    "CunzhengError",
+    "EventValidationError",
+    "LendingError",
+    "LoanStateError",
+    "MoneyFormatError",
+    "ProductTermsError",
+    "ScheduleError",
+    "UnknownEventType",
+    "UnknownProduct",
+]
 
 
 class LendingError(CunzhengError):

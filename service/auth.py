@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 from anchoring.errors import AnchoringError, NotFound, RecordError
 from anchoring.records import TENANT_ID
 from anchoring.tables import api_keys
+from service.errors import AuthError
 
 
 class Role(StrEnum):
@@ -28,14 +29,6 @@ class Role(StrEnum):
     LEGAL = "legal"
     AUDITOR = "auditor"
     VERIFIER = "verifier"
-
-
-class AuthError(AnchoringError):
-    """Missing, unknown or revoked key (401)."""
-
-
-class ForbiddenError(AnchoringError):
-    """A valid key whose role may not do this (403)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from anchoring.registry import (
     save_deployment,
 )
 from service.context import AppContext
+from service.errors import DevnetFailed
 from service.logkey import anchor_account_for
 from service.settings import Settings
 
@@ -109,10 +110,13 @@ def start_embedded_devnet(settings: Settings) -> Any:
     """Start the devnet under the data directory unless something already listens there."""
     if settings.chain_rpc or port_open(settings.devnet_port):
         return None
-    from cunzheng_devnet import start_devnet_process
+    from cunzheng_devnet import DevnetError, start_devnet_process
 
-    return start_devnet_process(settings.data_dir / "devnet", port=settings.devnet_port,
-                                extra_args=("--block-time", str(settings.devnet_block_time)))
+    try:
+        return start_devnet_process(settings.data_dir / "devnet", port=settings.devnet_port,
+                                    extra_args=("--block-time", str(settings.devnet_block_time)))
+    except DevnetError as exc:
+        raise DevnetFailed(exc.diagnostics()) from exc
 
 
 def ensure_deployment(w3: Web3, settings: Settings) -> DeploymentRecord:

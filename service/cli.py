@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
 from service.settings import Settings
 
 app = typer.Typer(help="Cunzheng (存证): evidence ledger for digital small-business lending.",

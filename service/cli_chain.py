@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
+from service.errors import DevnetFailed
 
 # Not `from __future__ import annotations`: typer reads these annotations at run time.
 DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
@@ -31,15 +32,15 @@ def register(app: typer.Typer) -> None:
                    "CUNZHENG_DEVNET_BLOCK_TIME, as the embedded devnet)")] = None) -> None:
         """Run the local EVM chain (eth-tester / py-evm), durable under <data dir>/devnet.
         Its funded accounts' keys are PUBLIC: development only."""
-        from cunzheng_devnet import run_devnet
+        from cunzheng_devnet import DevnetError, run_devnet
 
         settings = _settings(data_dir, None)
         every = settings.devnet_block_time if block_time is None else block_time
         try:
             run_devnet("127.0.0.1", port, settings.data_dir / "devnet", chain_id,
                        block_time=every)
-        except CunzhengError as exc:
-            _fail(exc)
+        except DevnetError as exc:  # the devnet stands alone: its errors are not ours
+            _fail(DevnetFailed(exc.diagnostics()))
 
     @app.command()
     def deploy(data_dir: DataDir = None,

@@ -22,6 +22,7 @@ import typer
 
 from anchoring.keyfiles import write_atomic
 from anchoring.notes import Signer, verifier_key
+from cunzheng_errors import CunzhengError
 from dispute.package import (
     BuiltPackage,
     CaseFileInput,
@@ -31,7 +32,6 @@ from dispute.package import (
     RenderCaseFile,
     build_package,
 )
-from lending_core.errors import CunzhengError
 from service.context import AppContext
 
 EXIT_FAILED, EXIT_WARNINGS = 1, 3

@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cunzheng_errors import CunzhengError
 from lending_core.client import LedgerClient, LedgerRequestError, ReceiptStore
 from lending_core.documents import PDF_MEDIA_TYPE, DocumentRenderer
-from lending_core.errors import CunzhengError
 from lending_core.simulator import Portfolio, SimConfig, SimEvent, simulate
 
 console = Console(stderr=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
 
 if TYPE_CHECKING:
     from anchoring.producers import ProducerRegistry

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
 
 DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
 Uri = Annotated[str, typer.Option(

@@ -27,7 +27,8 @@ import httpx
 import typer
 from rich.console import Console
 
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
+from service.errors import DemoError
 
 console = Console(stderr=True)
 CLI = [sys.executable, "-m", "service.cli"]
@@ -37,10 +38,6 @@ MONITORING_INTERVAL = 5.0
 """Seconds between monitoring runs: short, so the job runs *during* the simulation and its
 flags interleave with the lender's (late) events, as they do in production."""
 SUMMARY = "simulate-summary.json"
-
-
-class DemoError(CunzhengError):
-    """A demo step failed; the message says which and where its log is."""
 
 
 class Demo:

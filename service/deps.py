@@ -10,15 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from anchoring.records import TooLarge, parse_json
-from lending_core.errors import CunzhengError
-from service.auth import AuthError, ForbiddenError, Principal, Role, authenticate
+from service.auth import Principal, Role, authenticate
 from service.context import AppContext
+from service.errors import AuthError, ForbiddenError, IncompleteBody
 
 MAX_API_KEY_LENGTH = 256  # keys are ~50 characters; anything longer is not one
-
-
-class IncompleteBody(CunzhengError):
-    """The request body ended before its declared length (the client went away)."""
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -27,7 +27,7 @@ from anchoring.errors import Conflict
 from anchoring.records import format_utc
 from anchoring.store import BatchItemError, LogStore
 from anchoring.tables import leaves
-from lending_core.errors import CunzhengError, LendingError
+from cunzheng_errors import CunzhengError
 from lending_core.events import format_money
 from lending_core.interest_model import Repayment
 from lending_core.loan_schedule import schedule_for
@@ -40,6 +40,7 @@ from lending_core.monitoring import (
 from lending_core.schedule import RepaymentSchedule
 from lending_core.state import CHINA_TZ, LoanState, LoanStatus, rebuild
 from service.context import AppContext
+from service.errors import MonitoringError
 from service.lending import DERIVED
 
 logger = logging.getLogger("cunzheng.monitoring")
@@ -50,10 +51,6 @@ SYSTEM = "cunzheng-monitoring"
 MAX_EVENT_ID = 128
 _DONE = (LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF, LoanStatus.DECLINED,
          LoanStatus.APPROVED, LoanStatus.CONTRACTED)
-
-
-class MonitoringError(LendingError):
-    """The job was asked something it cannot answer (a date after its clock)."""
 
 
 @dataclass(frozen=True, slots=True)

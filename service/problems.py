@@ -23,8 +23,9 @@ from anchoring.errors import (
 )
 from anchoring.records import MalformedJSON, TooLarge
 from anchoring.store import BatchItemError
-from lending_core.errors import CunzhengError, EventValidationError, LendingError, LoanStateError
-from service.auth import AuthError, ForbiddenError
+from cunzheng_errors import CunzhengError
+from lending_core.errors import EventValidationError, LendingError, LoanStateError
+from service.errors import AuthError, ForbiddenError, MonitoringError, ServiceError
 
 PROBLEM = "application/problem+json"
 _STATUS: list[tuple[type[Exception], int, str]] = [
@@ -42,9 +43,12 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (MerkleError, 400, "bad-proof-request"),
     (LogError, 400, "bad-request"),
     (LendingError, 422, "invalid-lending-data"),
+    # the monitoring job's refusal kept the lending status it had before it was a ServiceError
+    (MonitoringError, 422, "invalid-lending-data"),
     # stored data failed a check (found by fsck too): the server's fault, not the request's
     (IntegrityError, 500, "stored-data-damaged"),
     (AnchoringError, 400, "bad-request"),
+    (ServiceError, 400, "bad-request"),
     (CunzhengError, 400, "bad-request"),
 ]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from anchoring.errors import AnchoringError, NotFound, RecordError
+from anchoring.errors import NotFound, RecordError
 from anchoring.merkle import leaf_hash as compute_leaf_hash
 from anchoring.notes import verifier_key
 from anchoring.receipts import evidence_id
@@ -41,6 +41,7 @@ from anchoring.store import StoredCheckpoint
 from anchoring.tables import verification_log
 from service.auth import Principal
 from service.context import AppContext
+from service.errors import VerificationInputError
 
 MAX_RECORD_UPLOAD_BYTES = MAX_RECORD_BYTES  # a record can be no larger than the log accepts
 MAX_DOCUMENT_UPLOAD_BYTES = MAX_DOCUMENT_BYTES
@@ -62,10 +63,6 @@ class Verdict(StrEnum):
 
 REJECTED = "rejected"  # access-log status of a call refused for its input
 _RANK = {Verdict.MISMATCH: 0, Verdict.UNKNOWN: 1, Verdict.LOGGED: 2, Verdict.ANCHORED: 3}
-
-
-class VerificationInputError(AnchoringError):
-    """What the caller submitted cannot be verified as given (not a zip, bad evidence id)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,22 @@
 """The devnet's error family.
 
-Everything the devnet raises on purpose derives from `DevnetError`, itself a `CunzhengError`,
-so the `cunzheng` CLI can print any of them as one line and exit non-zero. JSON-RPC error
+Everything the devnet raises on purpose derives from `DevnetError`, the devnet's own root
+error: the devnet stands alone and imports nothing from the project. Its errors carry a
+`diagnostics()` text like the project's, so the `cunzheng` CLI can print any of them as one
+line and exit non-zero. JSON-RPC error
 objects (codes, messages, revert data) are built in `rpc.py` only; these classes carry
 facts, not wire formats.
 """
 
 from __future__ import annotations
 
-from lending_core.errors import CunzhengError
 
-
-class DevnetError(CunzhengError):
+class DevnetError(Exception):
     """Root of the devnet's errors."""
+
+    def diagnostics(self) -> str:
+        """A text for people: what was expected, what was found."""
+        return str(self)
 
 
 class DevnetConfigError(DevnetError):

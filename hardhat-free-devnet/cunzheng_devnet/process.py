@@ -20,8 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import lending_core
-
 from .chain import DEFAULT_CHAIN_ID
 from .errors import DevnetError
 from .server import DEFAULT_HOST, LISTENING_MARK
@@ -80,10 +78,9 @@ class DevnetProcess:
 
 
 def _child_pythonpath() -> str:
-    # The child must import this package and the project's root error from where we did.
-    roots = [Path(__file__).resolve().parents[1], Path(lending_core.__file__).resolve().parents[1]]
+    # The child must import this package from where we did.
     existing = os.environ.get("PYTHONPATH")
-    parts = [str(r) for r in dict.fromkeys(roots)] + ([existing] if existing else [])
+    parts = [str(Path(__file__).resolve().parents[1])] + ([existing] if existing else [])
     return os.pathsep.join(parts)
 
 

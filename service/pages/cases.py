@@ -21,6 +21,7 @@ from typing import Any
 from anchoring.errors import AnchoringError
 from anchoring.keyfiles import write_atomic
 from service.context import AppContext
+from service.errors import CaseBuildUnavailable
 
 CASES_DIR = "cases"
 CASE_FILE = "case/case-file.pdf"
@@ -29,10 +30,6 @@ VENUES = ("court", "arbitration", "notary")
 VENUE_LABELS = {"court": ("互联网法院", "internet court"),
                 "arbitration": ("在线仲裁", "online arbitration"),
                 "notary": ("赋强公证", "notarization with enforcement")}
-
-
-class CaseBuildUnavailable(AnchoringError):
-    """This build has no package builder or no case-file renderer yet."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from sqlalchemy import distinct, select
 
 from anchoring.receipts import evidence_id
 from anchoring.tables import leaves
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
 from lending_core.monitoring import MonitoringReport, RiskCategory, assess
 from lending_core.state import LoanState, LoanStatus
 from service.context import AppContext

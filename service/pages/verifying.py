@@ -29,6 +29,7 @@ from anchoring.notes import verify_checkpoint
 from anchoring.records import parse_json, record_from_bytes
 from service import verification as api
 from service.context import AppContext
+from service.errors import InputError
 
 ANCHORED = "anchored"
 LOGGED = "logged-not-yet-anchored"
@@ -80,10 +81,6 @@ class Verdict:
                 "checks": [asdict(c) for c in self.checks],
                 "anchor": self.anchor, "related": [r.as_json() for r in self.related],
                 "package": self.package}
-
-
-class InputError(AnchoringError):
-    """The visitor brought nothing usable (empty, too large, unrecognised)."""
 
 
 # --- turning the verification API's answers into checks ------------------------------

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from anchoring.merkle import leaf_hash as record_leaf_hash
-from lending_core.errors import CunzhengError
+from cunzheng_errors import CunzhengError
 from service import verification as v
 from service.auth import Principal, Role
 from service.deps import Ctx, read_body, require

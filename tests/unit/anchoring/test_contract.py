@@ -16,16 +16,18 @@ from typing import Any
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
+from anchoring.errors import (
+    DeployedCodeMismatch,
+    DeploymentRecordError,
+    RegistryError,
+    RegistryRevert,
+)
 from anchoring.registry import (
     ADMIN_ROLE,
     ANCHORER_ROLE,
     WITNESS_ROLE,
     AnchorRegistryClient,
-    DeployedCodeMismatch,
     DeploymentRecord,
-    DeploymentRecordError,
-    RegistryError,
-    RegistryRevert,
     check_deployed_code,
     decode_revert,
     deploy_registry,
