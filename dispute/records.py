@@ -13,7 +13,6 @@ Pure, except `load_evidence`, which reads the log through a one-method port.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 
+from anchoring import merkle
 from anchoring.errors import RecordError
 from anchoring.receipts import evidence_id
 from anchoring.records import read_record
@@ -42,9 +42,6 @@ __all__ = [
 
 MAX_RECORDS = 10_000
 """Most records of one loan accepted: far above any loan's life, bounds the work."""
-
-_LEAF_PREFIX = b"\x00"  # RFC 9162 leaf domain separation
-
 
 class SelectionError(DisputeError):
     """The records cannot be read as one loan (wrong shape, mixed loans, refused events)."""
@@ -98,7 +95,7 @@ class StoredRecord:
             raise SelectionError(f"record {leaf_index} is not JSON: {exc}") from None
         if not isinstance(content, dict):
             raise SelectionError(f"record {leaf_index}: expected a JSON object")
-        return cls(leaf_index, hashlib.sha256(_LEAF_PREFIX + data).digest(), content)
+        return cls(leaf_index, merkle.leaf_hash(data), content)
 
     @property
     def event_id(self) -> str:
