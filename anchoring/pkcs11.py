@@ -152,7 +152,10 @@ def _open(uri: TokenUri, pin: str) -> _TokenSession:
         try:
             lib = pkcs11.lib(uri.module_path)
             token = lib.get_token(token_label=uri.token)
-            session = token.open(user_pin=pin, rw=True)
+            try:
+                session = token.open(user_pin=pin, rw=True)
+            except px.UserAlreadyLoggedIn:  # a login is the process's: one made elsewhere
+                session = token.open(rw=True)
         except px.NoSuchToken:
             raise Pkcs11Error(f"no token labelled {uri.token!r} in {uri.module_path}") from None
         except (px.PinIncorrect, px.PinInvalid, px.PinLenRange):

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,7 +183,7 @@ def _step(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _package(api: Any, settings: Settings) -> bytes:
-    from dispute.package import LogIdentity, PackageRequest, build_package
+    from dispute.package import CaseContents, LogIdentity, PackageRequest, build_package
     from service.logkey import package_signer_for
 
     ctx = api.ctx
@@ -193,8 +195,9 @@ def _package(api: Any, settings: Settings) -> bytes:
                        datetime(2026, 3, 3, tzinfo=UTC)),
         log=ctx.store, anchors=ctx.anchors,
         identity=LogIdentity(ctx.log.origin, ctx.log.signer.name, ctx.log.signer.public_key),
-        signer=signer, select=lambda ev: [_Exhibit(f"1-{i + 1}", i) for i in range(size)],
-        claim=lambda ev: {"claim": "test"}, render=lambda inp: b"%PDF-1.7 test\n").data
+        signer=signer,
+        contents=CaseContents(tuple(_Exhibit(f"1-{i + 1}", i) for i in range(size)), {"claim": "test"}),
+        render=lambda inp: b"%PDF-1.7 test\n").data
 
 
 def _package_public(settings: Settings) -> bytes:
@@ -271,6 +274,13 @@ def test_a_wrong_pin_or_key_name_is_a_clear_error_without_the_pin(hsm: SoftHsm,
                                  "--data-dir", str(tmp_path)],
                            env={"CUNZHENG_PKCS11_PIN": "wrong-but-secret"})
     assert r.exit_code == 2 and "no key 'missing'" in r.output and "wrong-but" not in r.output
+    # a process of its own (a login is per process): the wrong PIN is refused, not shown
+    done = subprocess.run([sys.executable, "-m", "service.cli", "keys", "token-show", "--uri",
+                           hsm.uri("log-key"), "--data-dir", str(tmp_path)],
+                          env={**os.environ, "CUNZHENG_PKCS11_PIN": "wrong-but-secret"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "refused the PIN" in done.stderr, done.stderr
+    assert "wrong-but" not in done.stdout + done.stderr
 
 
 @pytest.mark.chain
