@@ -30,8 +30,8 @@ from lending_core.events.types import (
     PayloadModel,
     Rate,
     Text,
-    format_money,
 )
+from lending_core.money import format_payload_money
 
 CATALOGUE_SCHEMA = "cunzheng.products/v1"
 MAX_CATALOGUE_BYTES = 1_000_000
@@ -62,7 +62,7 @@ class MoneyRange(PayloadModel):
             raise PydanticCustomError(
                 "range",
                 "expected 0 < min <= max, found min {lo}, max {hi}",
-                {"lo": format_money(self.min), "hi": format_money(self.max)},
+                {"lo": format_payload_money(self.min), "hi": format_payload_money(self.max)},
             )
         return self
 
@@ -153,8 +153,8 @@ class Product(PayloadModel):
         a, t, r = self.amount, self.term_months, self.annual_rate
         if not a.min <= amount <= a.max:
             found.append(
-                f"amount: expected {format_money(a.min)}..{format_money(a.max)}, "
-                f"found {format_money(amount)}"
+                f"amount: expected {format_payload_money(a.min)}..{format_payload_money(a.max)}, "
+                f"found {format_payload_money(amount)}"
             )
         if not t.min <= term_months <= t.max:
             found.append(f"term_months: expected {t.min}..{t.max}, found {term_months}")

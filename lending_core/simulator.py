@@ -47,11 +47,11 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from lending_core.events.types import CREDIT_CODE_CHARSET, CREDIT_CODE_WEIGHTS, format_money
+from lending_core.events.types import CREDIT_CODE_CHARSET, CREDIT_CODE_WEIGHTS
 from lending_core.interest import compute_arrears
 from lending_core.interest_model import Disbursement, LoanTerms, Repayment
 from lending_core.lpr import LPR_REFORM_DATE, load_lpr_table, repricing_dates
-from lending_core.money import round_fen
+from lending_core.money import format_payload_money, round_fen
 from lending_core.products import Catalogue, Product, load_catalogue
 from lending_core.schedule import (
     RateChange,
@@ -467,7 +467,7 @@ class _LoanPlanner:
             "decision_id": decision_id, "outcome": "approved", "product_code": p.code,
             "applicant_credit_code": code, "score": rng.randint(600, 850),
             "policy_version": f"{p.code.lower()}-policy-2024.01", "model_version": "scorecard-v7",
-            "limit": format_money(amount), "decided_at": _iso(_at(decided, 10)),
+            "limit": format_payload_money(amount), "decided_at": _iso(_at(decided, 10)),
             "valid_until": (decided + timedelta(days=90)).isoformat(),
             "source": self.src("credit-decision-engine", "application_id")})
         signed = _at(decided + timedelta(days=1), 14, rng.randint(0, 59))
@@ -481,7 +481,7 @@ class _LoanPlanner:
                 {"role": "lender", "kind": "organization", "name": LENDER_NAME,
                  "credit_code": LENDER_CODE},
                 {"role": "borrower", "kind": "organization", "name": name, "credit_code": code}],
-            "amount": format_money(amount), "term_months": term, "annual_rate": f"{rate:f}",
+            "amount": format_payload_money(amount), "term_months": term, "annual_rate": f"{rate:f}",
             "repayment_method": method.value,
             "first_due_date": schedule.installments[0].due_date.isoformat(), "due_day": due_day,
             **({"pricing": self.pricing} if self.pricing else {}),
@@ -502,7 +502,7 @@ class _LoanPlanner:
         receipt_no = f"JJ-{self.loan_id}-01"
         self.receipt_no = receipt_no
         self.post("disbursement", _at(value_date, 10, rng.randint(0, 59)), {
-            "receipt_no": receipt_no, "amount": format_money(amount),
+            "receipt_no": receipt_no, "amount": format_payload_money(amount),
             "account": f"6217****{rng.randint(0, 9999):04d}",
             "clearing_ref": self.clearing(value_date), "value_date": value_date.isoformat(),
             "source": self.src("core-banking", "txn_id")},
@@ -522,7 +522,7 @@ class _LoanPlanner:
                          "name": f"重庆{self.rng.choice(_NAME_HEADS)}"
                          + ("融资担保有限公司" if kind == "guarantee" else "实业有限公司"),
                          "credit_code": credit_code(self.rng, region)},
-            "secured_amount": format_money(amount), "signed_at": _iso(at),
+            "secured_amount": format_payload_money(amount), "signed_at": _iso(at),
             "source": self.src("core-banking", "security_id")}
         if kind == "guarantee":
             payload["liability"] = "joint_and_several"
@@ -543,11 +543,11 @@ class _LoanPlanner:
         minute = (draw or self.rng).randint(0, 59)
         at = _at(day, hh, minute) if booked is None else _at(booked, 2, minute)
         event_id = self.post("repayment_received", at, {
-            "amount": format_money(amount), "value_date": (booked or day).isoformat(),
+            "amount": format_payload_money(amount), "value_date": (booked or day).isoformat(),
             "clearing_ref": self.clearing(day), "receipt_no": self.receipt_no,
-            "allocation": {"costs": "0.00", "penalty": format_money(penalty),
-                           "interest": format_money(interest),
-                           "principal": format_money(principal)},
+            "allocation": {"costs": "0.00", "penalty": format_payload_money(penalty),
+                           "interest": format_payload_money(interest),
+                           "principal": format_payload_money(principal)},
             "installment_nos": installments, "source": self.src("core-banking", "txn_id")})
         self.repayments.append(Repayment(amount, day))
         return event_id
@@ -555,9 +555,9 @@ class _LoanPlanner:
     def _missed(self, inst: Any) -> None:
         self.post("repayment_missed", _at(inst.due_date + timedelta(days=1), 0, 30), {
             "due_date": inst.due_date.isoformat(), "installment_no": inst.no,
-            "amount_due": format_money(inst.payment),
-            "principal_due": format_money(inst.principal),
-            "interest_due": format_money(inst.interest),
+            "amount_due": format_payload_money(inst.payment),
+            "principal_due": format_payload_money(inst.principal),
+            "interest_due": format_payload_money(inst.interest),
             "source": self.src("core-banking", "schedule_id")})
 
     def _notice(self, kind: str, channel: str, sent: datetime, delay: timedelta,
@@ -569,7 +569,7 @@ class _LoanPlanner:
             "recipient_role": "borrower", "address": address, "sent_at": _iso(sent),
             "clause_no": "16.1", "source": self.src("collections", "letter_id")}
         if demanded is not None:
-            payload["amount_demanded"] = format_money(demanded)
+            payload["amount_demanded"] = format_payload_money(demanded)
         self.post("notice_sent", sent, payload)
         self._pending_delivery = (notice_id, channel, sent + delay)
         return notice_id
@@ -657,7 +657,7 @@ class _LoanPlanner:
         bounced = inst.due_date + timedelta(days=1)
         self.post("reversal", _at(bounced, 10, self.extra.randint(0, 59)), {
             "original_event_id": original, "original_type": "repayment_received",
-            "amount": format_money(inst.payment), "reversed_on": bounced.isoformat(),
+            "amount": format_payload_money(inst.payment), "reversed_on": bounced.isoformat(),
             "reason": "付款行退汇（收款账户状态异常）", "clearing_ref": self.clearing(bounced),
             "source": self.src("core-banking", "txn_id")})
         gap = (following.due_date - inst.due_date).days
@@ -692,10 +692,11 @@ class _LoanPlanner:
         fee = round_fen(principal * PREPAYMENT_FEE_RATE) if self.extra.random() < 0.5 \
             else Decimal("0.00")
         payload: dict[str, Any] = {
-            "kind": "full", "amount": format_money(principal + interest + fee),
+            "kind": "full", "amount": format_payload_money(principal + interest + fee),
             "value_date": day.isoformat(), "clearing_ref": self.clearing(day),
-            "principal": format_money(principal), "interest": format_money(interest),
-            "fee": format_money(fee), "receipt_no": self.receipt_no,
+            "principal": format_payload_money(principal),
+            "interest": format_payload_money(interest),
+            "fee": format_payload_money(fee), "receipt_no": self.receipt_no,
             "source": self.src("core-banking", "txn_id")}
         if fee:
             payload["fee_clause_no"] = "7.3"
@@ -716,7 +717,8 @@ class _LoanPlanner:
         self.post("extension", _at(maturity, 18), {
             "agreement_no": f"CQB-ZQ-{self.loan_id}", "effective_date": maturity.isoformat(),
             "original_maturity": maturity.isoformat(), "new_maturity": new_maturity.isoformat(),
-            "principal": format_money(last.principal), "first_due_date": first_due.isoformat(),
+            "principal": format_payload_money(last.principal),
+            "first_due_date": first_due.isoformat(),
             "clause_no": "2",
             "e_signature": {"certificate_serial": f"CFCA-ZQ-{self.loan_id}",
                             "signed_at": _iso(signed),
@@ -771,11 +773,11 @@ class _LoanPlanner:
         penalty = st.penalty_interest + st.compound_interest
         self.post("acceleration", _at(accel_on, 10), {
             "accelerated_on": accel_on.isoformat(), "clause_no": "9.1",
-            "amount_declared_due": format_money(st.total_due),
-            "breakdown": {"principal": format_money(st.overdue_principal),
-                          "interest": format_money(st.interest_due),
-                          "penalty": format_money(penalty),
-                          "costs": format_money(st.costs_due)},
+            "amount_declared_due": format_payload_money(st.total_due),
+            "breakdown": {"principal": format_payload_money(st.overdue_principal),
+                          "interest": format_payload_money(st.interest_due),
+                          "penalty": format_payload_money(penalty),
+                          "costs": format_payload_money(st.costs_due)},
             "reason": f"连续两期未按期还款（自第{stop_at}期起）", "notice_id": notice,
             "source": self.src("collections", "case_id")})
         self.accelerated = True

@@ -28,9 +28,9 @@ from anchoring.records import format_utc
 from anchoring.store import BatchItemError, LogStore
 from anchoring.tables import leaves
 from cunzheng_errors import CunzhengError
-from lending_core.events import format_money
 from lending_core.interest_model import Repayment
 from lending_core.loan_schedule import schedule_for
+from lending_core.money import format_payload_money
 from lending_core.monitoring import (
     MonitoringReport,
     RiskCategory,
@@ -161,10 +161,10 @@ def decide(state: LoanState, as_of: date, now: datetime) -> tuple[MonitoringRepo
             continue
         owed = s.amount_due - s.paid_by_as_of
         payload: dict[str, Any] = {"due_date": s.due_date.isoformat(), "installment_no": s.no,
-                                   "amount_due": format_money(owed), "source": refs}
+                                   "amount_due": format_payload_money(owed), "source": refs}
         if s.paid_by_as_of == 0:
-            payload["principal_due"] = format_money(inst.principal)
-            payload["interest_due"] = format_money(inst.interest)
+            payload["principal_due"] = format_payload_money(inst.principal)
+            payload["interest_due"] = format_payload_money(inst.interest)
         events.append({"event_id": _event_id(state.loan_id, as_of, f"missed-{s.no}"),
                        "loan_id": state.loan_id, "type": "repayment_missed",
                        "occurred_at": occurred, "payload": payload, "source": source})
@@ -204,7 +204,7 @@ def decide(state: LoanState, as_of: date, now: datetime) -> tuple[MonitoringRepo
                 "as_of": as_of.isoformat(), "classification": report.category.value,
                 "previous_classification": last.classification if last else "正常",
                 "days_past_due": report.days_past_due,
-                "overdue_amount": format_money(report.overdue_amount),
+                "overdue_amount": format_payload_money(report.overdue_amount),
                 "warnings": [{k: v for k, v in w.items() if v is not None} for w in warnings],
                 "dispute_candidate": report.dispute_candidate,
                 "dispute_reasons": list(report.dispute_reasons)

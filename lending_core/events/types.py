@@ -28,8 +28,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-MONEY_MAX_INTEGER_DIGITS = 15
-"""Up to 999 trillion yuan: far above any loan, far below 2^53 cents."""
+from lending_core.errors import MoneyFormatError
+from lending_core.money import (
+    PAYLOAD_MONEY_PATTERN,
+    parse_payload_money,
+)
+from lending_core.money import format_payload_money as format_money
 
 RATE_MAX = Decimal(1)
 """Rates and markups are fractions (0.0435 = 4.35 %); anything above 100 % is a typo."""
@@ -39,7 +43,6 @@ REF_MAX_LENGTH = 128
 TEXT_MAX_LENGTH = 512
 SOURCE_MAX_REFS = 16
 
-_MONEY_RE = re.compile(rf"^(0|[1-9][0-9]{{0,{MONEY_MAX_INTEGER_DIGITS - 1}}})\.[0-9]{{2}}$")
 _RATE_RE = re.compile(rf"^(0|[1-9][0-9]*)(\.[0-9]{{1,{RATE_MAX_PLACES}}})?$")
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TIMESTAMP_RE = re.compile(
@@ -62,21 +65,18 @@ def _found(value: Any) -> str:
 
 
 def parse_money(value: Any) -> Decimal:
-    """A money string with two places as `Decimal`; raises a pydantic error otherwise."""
+    """A money string with two places as `Decimal` (`lending_core.money.parse_payload_money`);
+    raises a pydantic error otherwise."""
     # A Decimal from Python callers passes only if its plain form is a valid wire string.
     text = format(value, "f") if isinstance(value, Decimal) else value
-    if not isinstance(text, str) or not _MONEY_RE.match(text):
+    try:
+        return parse_payload_money(text)
+    except MoneyFormatError:
         raise PydanticCustomError(
             "money",
             'expected a decimal string with exactly two places like "12345.60", found {found}',
             {"found": _found(value)},
-        )
-    return Decimal(text)
-
-
-def format_money(value: Decimal) -> str:
-    """The wire form of an amount: two places, no exponent."""
-    return f"{value.quantize(Decimal('0.01')):f}"
+        ) from None
 
 
 def parse_rate(value: Any) -> Decimal:
@@ -182,7 +182,8 @@ Money = Annotated[
     Decimal,
     BeforeValidator(parse_money),
     PlainSerializer(format_money, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": _MONEY_RE.pattern, "examples": ["12345.60"]}),
+    WithJsonSchema({"type": "string", "pattern": PAYLOAD_MONEY_PATTERN,
+                    "examples": ["12345.60"]}),
 ]
 Rate = Annotated[
     Decimal,

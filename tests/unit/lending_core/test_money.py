@@ -107,3 +107,22 @@ def test_format_refuses_to_round_silently() -> None:
 def test_any_fen_amount_round_trips(fen: int) -> None:
     amount = Decimal(fen) * FEN
     assert parse_money(format_money(amount)) == amount
+
+
+def test_payload_money_is_formatted_and_parsed_here() -> None:
+    from lending_core import money
+    from lending_core.events import types
+
+    # one home: the event types use this module's functions and grammar
+    assert types.format_money is money.format_payload_money
+    assert money.PAYLOAD_MONEY_PATTERN == r"^(0|[1-9][0-9]{0,14})\.[0-9]{2}$"
+    assert money.format_payload_money(money.MAX_PAYLOAD_MONEY) == "999999999999999.99"
+    assert money.parse_payload_money("999999999999999.99") == money.MAX_PAYLOAD_MONEY
+    with pytest.raises(MoneyFormatError):
+        money.format_payload_money(money.MAX_PAYLOAD_MONEY + FEN)
+    # a payload amount is never rounded on the way out (the simulator used to round half-even)
+    with pytest.raises(MoneyFormatError, match="rounded to the fen"):
+        money.format_payload_money(Decimal("0.025"))
+    for text in ("1000000000000000.00", "-1.00", "1.0", "01.00", "1e3"):
+        with pytest.raises(MoneyFormatError):
+            money.parse_payload_money(text)
