@@ -8,7 +8,7 @@ loan's story (9 events, 3 documents) among other loans, anchored in three rounds
 in-process EVM (eth-tester, registry deployed, every checkpoint cosigned by a witness) and
 settled. Then, each repeated `REPEATS` times (median and max reported):
 
-- build with the real case-file renderer (`service.cli_dispute.build_dispute_package` with
+- build with the real case-file renderer (`service.cases.build_dispute_package` with
   its default renderer: `dispute.casefile.render_case_file`, WeasyPrint), which is what
   `cunzheng case build` runs;
 - build with the tests' minimal PDF writer in place of the renderer (the package work
@@ -59,7 +59,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from dispute.fonts import require_cjk_font
     from dispute.package import deterministic_zip
     from dispute.verify import Web3ChainView, verify_package
-    from service.cli_dispute import build_dispute_package
+    from service.cases import build_dispute_package
     from tests.unit.dispute import LOAN_ID, TENANT
     from tests.unit.dispute.packaging import AS_OF, BUILT_AT, make_world, simple_pdf
 

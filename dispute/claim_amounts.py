@@ -92,7 +92,8 @@ def continuing(s: ArrearsStatement) -> list[dict[str, Any]]:
     base_zh = {AccrualKind.PENALTY: "逾期本金", AccrualKind.COMPOUND: "欠付期内利息"}
     return [
         {"kind": str(c.kind), "base": money(c.base), "annual_rate": rate_text(c.annual_rate),
-         "daily_rate": daily_rate_text(c.daily_rate), "daily_amount": money(round_fen(c.daily_amount)),
+         "daily_rate": daily_rate_text(c.daily_rate),
+         "daily_amount": money(round_fen(c.daily_amount)),
          "from": start.isoformat(), "clause": c.clause,
          "text": (f"自{zh_date(start)}起，以{base_zh.get(c.kind, '')}{money(c.base)}元为基数，"
                   f"按年利率{pct(c.annual_rate)}继续计收{c.kind}至实际清偿之日止"

@@ -50,7 +50,8 @@ def contract_exhibits(b: ExhibitList) -> None:
         purpose += (f"；合同第{dr.clause_no}条约定债务人不履行或不完全履行时，债权人可向"
                     f"{dr.institution}申请出具执行证书，债务人自愿接受强制执行")
     else:
-        purpose += f"；合同第{dr.clause_no}条约定争议由{dr.institution}以{FORUM_ZH[dr.venue]}方式解决"
+        purpose += (f"；合同第{dr.clause_no}条约定争议由{dr.institution}以{FORUM_ZH[dr.venue]}"
+                    "方式解决")
     b.add("contract", c.event_id, title, purpose + "。")
     if not b.by_event[c.event_id].documents:
         b.gap("contract_document", "required" if venue == "notary" else "advisory",

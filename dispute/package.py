@@ -1,8 +1,12 @@
 """Building the evidence package (zip) of one loan, exactly as DESIGN.md "Evidence package".
 
-Inputs are the loan's stored records, the exhibits chosen for the venue (an injected
-`select` callable), the claim (`claim`), the case-file renderer (`render`), the log's
-proofs and checkpoints and the anchors the anchoring job recorded. Every exhibit's proof
+Inputs are typed values: the loan's leaves and records read once (`LoanEvidence`), the
+exhibits chosen for the venue and the gaps, the claim (`CaseContents`), a case-file
+renderer (`RenderCaseFile`), the log's proofs and checkpoints and the anchors the
+anchoring job recorded. `dispute.case` composes them from the selection and the claim;
+`draft_package` (proofs, checkpoints, the manifest's core) and `finish_package` (claim,
+case file, VERIFY.md, signature, zip) let it compute the claim only once the proofs are
+known to be there. Every exhibit's proof
 goes to the *earliest anchored* checkpoint that contains its record; a record that no
 anchored checkpoint contains yet refuses the whole build (`NotYetAnchored`). The output
 is deterministic for the same inputs and `created_at`: fixed zip timestamps and modes,
@@ -23,19 +27,21 @@ import mimetypes
 import re
 import string
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from anchoring.anchor_store import AnchorRow, Cosignature
-from anchoring.errors import NotFound, RecordError
+from anchoring.errors import NotFound
 from anchoring.notes import Signer
 from anchoring.receipts import evidence_id
-from anchoring.records import Record, format_utc, record_from_bytes
+from anchoring.records import format_utc
 from anchoring.store import StoredCheckpoint, StoredLeaf
 from dispute.errors import NotYetAnchored, PackageError
+from dispute.evidence import EvidenceSelection
+from dispute.records import LoanEvidence, StoredRecord, load_evidence
 
 PACKAGE_SCHEMA = "cunzheng.package/v1"
 VENUES = ("court", "arbitration", "notary")
@@ -62,6 +68,7 @@ class LogReader(Protocol):
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]: ...
     def checkpoint(self, size: int) -> StoredCheckpoint: ...
     def document(self, sha256: str, tenant: str | None = None) -> tuple[str, bytes | None]: ...
+    def has_documents(self, hashes: Sequence[str]) -> Collection[str]: ...
 
 
 class AnchorReader(Protocol):
@@ -71,8 +78,8 @@ class AnchorReader(Protocol):
     def cosigners(self, size: int) -> list[Cosignature]: ...
 
 
-class Exhibit(Protocol):
-    """An exhibit as the selection names it (证据目录 row)."""
+class PackageExhibit(Protocol):
+    """An exhibit as the selection names it (证据目录 row); `dispute.evidence.Exhibit` fits."""
 
     @property
     def no(self) -> str: ...
@@ -87,16 +94,15 @@ class Exhibit(Protocol):
 
 
 @dataclass(frozen=True)
-class LoanEvidence:
-    """One loan's stored records, as the selection and the claim read them."""
+class CaseContents:
+    """What the package holds besides the log's proofs: the exhibits chosen for the venue,
+    the gaps (messages, in the manifest's loan summary) and the claim (`case/claim.json`).
+    `selection`, when there is one, is what the case-file renderer lists."""
 
-    tenant: str
-    loan_id: str
-    venue: str
-    as_of: date
-    origin: str
-    leaves: tuple[StoredLeaf, ...]
-    records: tuple[Record, ...]  # the same leaves, parsed (erased ones left out)
+    exhibits: tuple[PackageExhibit, ...]
+    claim: Mapping[str, Any]
+    gaps: tuple[str, ...] = ()
+    selection: EvidenceSelection | None = None
 
 
 @dataclass(frozen=True)
@@ -106,15 +112,16 @@ class CaseFileInput:
 
     evidence: LoanEvidence
     manifest: Mapping[str, Any]
-    exhibits: tuple[Any, ...]
+    exhibits: tuple[PackageExhibit, ...]
     claim: Mapping[str, Any]
     attachments: Mapping[str, bytes]
-    selection: Any = None
+    selection: EvidenceSelection | None = None
+
+    @property
+    def venue(self) -> str:
+        return str(self.manifest["venue"])
 
 
-SelectEvidence = Callable[[LoanEvidence], Any]
-"""Returns the exhibits (or an object with `.exhibits`, and optionally `.gaps`)."""
-BuildClaim = Callable[[LoanEvidence], Mapping[str, Any]]
 RenderCaseFile = Callable[[CaseFileInput], bytes]
 
 
@@ -193,32 +200,18 @@ def sign_manifest(manifest_bytes: bytes, signer: Signer) -> bytes:
 # --- building ---------------------------------------------------------------------------
 
 
-def _exhibits(selection: Any) -> tuple[Any, ...]:
-    found = getattr(selection, "exhibits", selection)
-    exhibits = tuple(found)
-    if not exhibits:
+def _check_venue(venue: str) -> None:
+    if venue not in VENUES:
+        raise PackageError(f"venue must be one of {', '.join(VENUES)}; got {venue!r}")
+
+
+def _checked_exhibits(exhibits: Sequence[PackageExhibit]) -> tuple[PackageExhibit, ...]:
+    found = tuple(exhibits)
+    if not found:
         raise PackageError("the selection named no exhibits: nothing to put in the package")
-    if len(exhibits) > MAX_EXHIBITS:
-        raise PackageError(f"{len(exhibits)} exhibits, limit {MAX_EXHIBITS}")
-    return exhibits
-
-
-def _load_evidence(log: LogReader, request: PackageRequest, origin: str) -> LoanEvidence:
-    leaves = tuple(log.loan_events(request.tenant, request.loan_id))
-    if not leaves:
-        raise PackageError(
-            f"no records of loan {request.loan_id!r} for tenant {request.tenant!r} in the log")
-    records = []
-    for leaf in leaves:
-        if leaf.record is None:
-            continue
-        try:
-            records.append(record_from_bytes(leaf.record))
-        except RecordError as exc:
-            raise PackageError(f"stored record {evidence_id(origin, leaf.leaf_index)} is "
-                               f"damaged: {exc}") from None
-    return LoanEvidence(request.tenant, request.loan_id, request.venue, request.as_of, origin,
-                        leaves, tuple(records))
+    if len(found) > MAX_EXHIBITS:
+        raise PackageError(f"{len(found)} exhibits, limit {MAX_EXHIBITS}")
+    return found
 
 
 def _anchor_for(anchors: AnchorReader, leaf: StoredLeaf) -> AnchorRow | None:
@@ -228,29 +221,15 @@ def _anchor_for(anchors: AnchorReader, leaf: StoredLeaf) -> AnchorRow | None:
     return row
 
 
-def build_package(
-    request: PackageRequest,
-    *,
-    log: LogReader,
-    anchors: AnchorReader,
-    identity: LogIdentity,
-    signer: Signer,
-    select: SelectEvidence,
-    claim: BuildClaim,
-    render: RenderCaseFile,
-) -> BuiltPackage:
-    """Assemble, sign and zip the evidence package of one loan for one venue.
+_Anchored = list[tuple[PackageExhibit, StoredLeaf, AnchorRow]]
 
-    Raises `NotYetAnchored` naming every selected record no anchored checkpoint contains,
-    and `PackageError` for anything else that keeps the package from being complete."""
-    if request.venue not in VENUES:
-        raise PackageError(f"venue must be one of {', '.join(VENUES)}; got {request.venue!r}")
-    evidence = _load_evidence(log, request, identity.origin)
+
+def _anchored(exhibits: Sequence[PackageExhibit], evidence: LoanEvidence,
+              anchors: AnchorReader) -> _Anchored:
+    """Each recorded exhibit with its leaf and the earliest anchor covering it; raises
+    `NotYetAnchored` naming every record no anchored checkpoint contains yet."""
     by_index = {leaf.leaf_index: leaf for leaf in evidence.leaves}
-    selection = select(evidence)
-    exhibits = _exhibits(selection)
-
-    chosen: list[tuple[Any, StoredLeaf, AnchorRow]] = []
+    chosen: _Anchored = []
     pending: list[tuple[str, str]] = []
     for ex in exhibits:
         if ex.leaf_index is None:  # derived exhibits (the computation): in the case file only
@@ -258,13 +237,13 @@ def build_package(
         leaf = by_index.get(int(ex.leaf_index))
         if leaf is None:
             raise PackageError(f"exhibit {ex.no} names leaf {ex.leaf_index}, which is not a "
-                               f"record of loan {request.loan_id!r}")
+                               f"record of loan {evidence.loan_id!r}")
         if leaf.record is None:
             raise PackageError(f"exhibit {ex.no}: the content of record "
-                               f"{evidence_id(identity.origin, leaf.leaf_index)} was erased")
+                               f"{evidence_id(evidence.origin, leaf.leaf_index)} was erased")
         row = _anchor_for(anchors, leaf)
         if row is None:
-            missing = (evidence_id(identity.origin, leaf.leaf_index), leaf.event_id)
+            missing = (evidence_id(evidence.origin, leaf.leaf_index), leaf.event_id)
             if missing not in pending:  # two exhibits may cite one record
                 pending.append(missing)
         else:
@@ -273,16 +252,18 @@ def build_package(
         raise NotYetAnchored(pending)
     if not chosen:
         raise PackageError("no exhibit of the selection is backed by a logged record")
+    return chosen
 
-    files: dict[str, bytes] = {}
-    rows = {row.tree_size: row for _, _, row in chosen}
+
+def _checkpoints(rows: Mapping[int, AnchorRow], log: LogReader, anchors: AnchorReader,
+                 files: dict[str, bytes]) -> tuple[tuple[int, str], list[dict[str, Any]]]:
+    """The chain and contract, and each anchored checkpoint (its note, and a consistency
+    proof to the newest, written into `files`)."""
     newest = max(rows)
     chains = {(row.chain_id, row.contract) for row in rows.values()}
     if len(chains) != 1:
         raise PackageError(f"the records are anchored on more than one chain or contract: "
                            f"{sorted(chains)}")
-    chain_id, contract = chains.pop()
-
     checkpoints = []
     for size in sorted(rows):
         row = rows[size]
@@ -306,11 +287,32 @@ def build_package(
             files[f"proofs/consistency/{size}-{newest}.json"] = json_bytes({
                 "size1": size, "size2": newest,
                 "proof": [h.hex() for h in log.consistency_proof(size, newest)]})
+    return chains.pop(), checkpoints
 
+
+def _documents(record: StoredRecord, log: LogReader, tenant: str,
+               files: dict[str, bytes]) -> list[dict[str, Any]]:
+    docs = []
+    for d in record.documents:
+        try:
+            _, content = log.document(d.sha256, tenant)
+        except NotFound:
+            content = None
+        path = None
+        if content is not None:
+            if sha256_hex(content) != d.sha256:
+                raise PackageError(f"stored document {d.sha256} does not hash to its name")
+            path = f"documents/{d.sha256}.{document_extension(d.filename, d.media_type)}"
+            files[path] = content
+        docs.append({"role": d.role, "sha256": d.sha256, "path": path})
+    return docs
+
+
+def _items(chosen: _Anchored, evidence: LoanEvidence, log: LogReader,
+           files: dict[str, bytes]) -> list[dict[str, Any]]:
     items = []
     for ex, leaf, row in chosen:
         assert leaf.record is not None
-        record = record_from_bytes(leaf.record)
         record_path = f"records/{leaf.leaf_index}.json"
         proof_path = f"proofs/{leaf.leaf_index}.json"
         files[record_path] = leaf.record
@@ -318,26 +320,48 @@ def build_package(
             "leaf_index": leaf.leaf_index, "tree_size": row.tree_size,
             "leaf_hash": leaf.leaf_hash.hex(),
             "audit_path": [h.hex() for h in log.inclusion_proof(leaf.leaf_index, row.tree_size)]})
-        docs = []
-        for d in record.documents:
-            try:
-                _, content = log.document(d.sha256, request.tenant)
-            except NotFound:
-                content = None
-            path = None
-            if content is not None:
-                if sha256_hex(content) != d.sha256:
-                    raise PackageError(f"stored document {d.sha256} does not hash to its name")
-                path = f"documents/{d.sha256}.{document_extension(d.filename, d.media_type)}"
-                files[path] = content
-            docs.append({"role": d.role, "sha256": d.sha256, "path": path})
+        docs = _documents(evidence.by_index[leaf.leaf_index], log, evidence.tenant, files)
         items.append({
             "no": str(ex.no), "title": str(ex.title), "source": str(ex.source),
             "purpose": str(ex.purpose), "leaf_index": leaf.leaf_index,
             "leaf_hash": leaf.leaf_hash.hex(), "record": record_path, "proof": proof_path,
             "checkpoint_size": row.tree_size, "documents": docs,
         })
+    return items
 
+
+@dataclass(frozen=True)
+class PackageDraft:
+    """A package up to its manifest's core: records, proofs and checkpoint notes in `files`."""
+
+    request: PackageRequest
+    evidence: LoanEvidence
+    exhibits: tuple[PackageExhibit, ...]
+    core: dict[str, Any]
+    files: dict[str, bytes] = field(repr=False)
+
+
+def draft_package(
+    request: PackageRequest,
+    evidence: LoanEvidence,
+    exhibits: Sequence[PackageExhibit],
+    gaps: Sequence[str] = (),
+    *,
+    log: LogReader,
+    anchors: AnchorReader,
+    identity: LogIdentity,
+) -> PackageDraft:
+    """The proofs of every recorded exhibit to the earliest anchored checkpoint containing
+    it, and the manifest's core. Raises `NotYetAnchored` naming every selected record no
+    anchored checkpoint contains, and `PackageError` for anything else that keeps the
+    package from being complete."""
+    _check_venue(request.venue)
+    chosen_exhibits = _checked_exhibits(exhibits)
+    chosen = _anchored(chosen_exhibits, evidence, anchors)
+    files: dict[str, bytes] = {}
+    rows = {row.tree_size: row for _, _, row in chosen}
+    (chain_id, contract), checkpoints = _checkpoints(rows, log, anchors, files)
+    items = _items(chosen, evidence, log, files)
     created_at = format_utc(request.created_at.replace(microsecond=0))
     package_id = "pkg-" + sha256_hex(json_bytes([
         identity.origin, request.tenant, request.loan_id, request.venue, created_at,
@@ -350,40 +374,71 @@ def build_package(
         "log": {"origin": identity.origin, "key_name": identity.key_name,
                 "public_key": b64(identity.public_key)},
         "chain": {"chain_id": chain_id, "contract": contract},
-        "loan": _loan_summary(evidence, selection),
+        "loan": _loan_summary(request, evidence, gaps),
         "items": items,
         "checkpoints": checkpoints,
     }
-    claim_value = dict(claim(evidence))
+    return PackageDraft(request, evidence, chosen_exhibits, core, files)
+
+
+def finish_package(draft: PackageDraft, claim: Mapping[str, Any], *, signer: Signer,
+                   render: RenderCaseFile,
+                   selection: EvidenceSelection | None = None) -> BuiltPackage:
+    """The claim, the case file (rendered from the manifest without `files`), VERIFY.md,
+    the manifest with every file's hash, its signature, and the zip."""
+    files = dict(draft.files)
+    claim_value = dict(claim)
     files[CLAIM_FILE] = json_bytes(claim_value)
-    attachments = {"manifest-without-files.json": json_bytes(core)}
+    attachments = {"manifest-without-files.json": json_bytes(draft.core)}
     attachments.update({p: b for p, b in sorted(files.items())
                         if p.startswith(("proofs/", "checkpoints/"))})
-    files[CASE_FILE] = render(CaseFileInput(evidence, core, exhibits, claim_value, attachments,
-                                            selection))
-    files[VERIFY_FILE] = render_verify_md(core, files)
-    manifest = {**core, "files": {p: sha256_hex(files[p]) for p in sorted(files)}}
+    files[CASE_FILE] = render(CaseFileInput(draft.evidence, draft.core, draft.exhibits,
+                                            claim_value, attachments, selection))
+    files[VERIFY_FILE] = render_verify_md(draft.core, files)
+    manifest = {**draft.core, "files": {p: sha256_hex(files[p]) for p in sorted(files)}}
     manifest_bytes = json_bytes(manifest)
     files[MANIFEST] = manifest_bytes
     files[MANIFEST_SIG] = sign_manifest(manifest_bytes, signer)
-    return BuiltPackage(deterministic_zip(files), package_id, manifest, files)
+    return BuiltPackage(deterministic_zip(files), draft.core["package_id"], manifest, files)
 
 
-def _loan_summary(evidence: LoanEvidence, selection: Any) -> dict[str, Any]:
+def build_package(
+    request: PackageRequest,
+    *,
+    log: LogReader,
+    anchors: AnchorReader,
+    identity: LogIdentity,
+    signer: Signer,
+    contents: CaseContents,
+    render: RenderCaseFile,
+    evidence: LoanEvidence | None = None,
+) -> BuiltPackage:
+    """Assemble, sign and zip the evidence package of one loan for one venue from contents
+    already chosen (`evidence` is read from the log when not given).
+
+    Raises `NotYetAnchored` naming every selected record no anchored checkpoint contains,
+    and `PackageError` for anything else that keeps the package from being complete."""
+    _check_venue(request.venue)
+    if evidence is None:
+        evidence = load_evidence(log, request.tenant, request.loan_id, identity.origin)
+    draft = draft_package(request, evidence, contents.exhibits, contents.gaps, log=log,
+                          anchors=anchors, identity=identity)
+    return finish_package(draft, contents.claim, signer=signer, render=render,
+                          selection=contents.selection)
+
+
+def _loan_summary(request: PackageRequest, evidence: LoanEvidence,
+                  gaps: Sequence[str]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "loan_id": evidence.loan_id,
         "tenant": evidence.tenant,
-        "as_of": evidence.as_of.isoformat(),
+        "as_of": request.as_of.isoformat(),
         "event_count": len(evidence.leaves),
         "first_received_at": evidence.leaves[0].received_at,
         "last_received_at": evidence.leaves[-1].received_at,
     }
-    extra = getattr(selection, "summary", None)
-    if isinstance(extra, Mapping):
-        summary.update({k: v for k, v in extra.items() if k not in summary})
-    gaps = getattr(selection, "gaps", None)
     if gaps:
-        summary["gaps"] = [str(getattr(g, "message", g)) for g in gaps]
+        summary["gaps"] = [str(g) for g in gaps]
     return summary
 
 

@@ -1,11 +1,12 @@
 """`cunzheng case build`, `cunzheng case key` and `cunzheng verify`: evidence packages.
 
-`case build` wires the dispute module to this deployment's log, anchors, selection, claim
-and case-file renderer, signs with the bank's package key (generated on first use in the
-data directory) and writes the zip. `verify` runs the offline verifier on a zip (and the
-on-chain step with `--rpc`) and exits 0 only when every step checked out: 1 when a step
-failed, 3 when nothing failed but something needs a person's judgement (an untrusted
-signer, too few confirmations, no cosigner), 2 for bad usage.
+`case build` builds the package through `service.cases` (this deployment's log, anchors
+and case-file renderer around `dispute.case`), signs with the bank's package key
+(generated on first use in the data directory) and writes the zip. `verify` runs the
+offline verifier on a zip (and the on-chain step with `--rpc`) and exits 0 only when
+every step checked out: 1 when a step failed, 3 when nothing failed but something needs
+a person's judgement (an untrusted signer, too few confirmations, no cosigner), 2 for
+bad usage.
 """
 
 from __future__ import annotations
@@ -13,99 +14,21 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from anchoring.keyfiles import write_atomic
-from anchoring.notes import Signer, verifier_key
+from anchoring.notes import verifier_key
 from cunzheng_errors import CunzhengError
-from dispute.package import (
-    BuiltPackage,
-    CaseFileInput,
-    LoanEvidence,
-    LogIdentity,
-    PackageRequest,
-    RenderCaseFile,
-    build_package,
-)
-from service.context import AppContext
+from service.cases import build_dispute_package
 
 EXIT_FAILED, EXIT_WARNINGS = 1, 3
 # Declared here, not imported: service.cli imports this module while it loads.
 DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
 DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE_URL)")]
-
-
-# --- wiring -------------------------------------------------------------------------------
-
-
-def _selection_records(evidence: LoanEvidence) -> list[Any]:
-    from dispute.selection import StoredRecord
-
-    return [StoredRecord.from_bytes(leaf.leaf_index, leaf.record)
-            for leaf in evidence.leaves if leaf.record is not None]
-
-
-def _select(ctx: AppContext) -> Any:
-    from dispute.selection import select_evidence
-
-    def select(evidence: LoanEvidence) -> Any:
-        cited = sorted({d.sha256 for r in evidence.records for d in r.documents})
-        available: Collection[str] = ctx.store.has_documents(cited)
-        return select_evidence(_selection_records(evidence), evidence.venue,  # type: ignore[arg-type]
-                               documents_available=available)
-    return select
-
-
-def _claim(evidence: LoanEvidence) -> dict[str, Any]:
-    from dispute.claim import build_claim
-
-    return build_claim(_selection_records(evidence), evidence.venue,  # type: ignore[arg-type]
-                       evidence.as_of)
-
-
-_ATTACHMENT_TEXT = (
-    ("manifest-", "包清单（不含 files 哈希表，见 VERIFY.md） / the manifest without its files table"),
-    ("proofs/consistency/", "一致性证明 / consistency proof between checkpoints"),
-    ("proofs/", "包含证明 / inclusion proof of a record"),
-    ("checkpoints/", "日志签名检查点 / signed checkpoint of the log"),
-)
-
-
-def _renderer(ctx: AppContext) -> RenderCaseFile:
-    """`dispute.casefile.render_case_file` fed from what the package builder has."""
-    settings = ctx.settings
-    base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-
-    def render(case: CaseFileInput) -> bytes:
-        from dispute.casefile import PreservationFacts, render_case_file
-
-        attachments = [(name, data, next(t for p, t in _ATTACHMENT_TEXT if name.startswith(p)))
-                       for name, data in case.attachments.items()]
-        created = datetime.fromisoformat(str(case.manifest["created_at"]))
-        return render_case_file(case.evidence.venue, case.claim,  # type: ignore[arg-type]
-                                case.selection, PreservationFacts.from_manifest(case.manifest),
-                                base_url, attachments, created)
-    return render
-
-
-def build_dispute_package(ctx: AppContext, *, tenant: str, loan_id: str, venue: str,
-                          as_of: date, signer: Signer, created_at: datetime | None = None,
-                          render: RenderCaseFile | None = None) -> BuiltPackage:
-    """Build a loan's package from this deployment's log and anchors."""
-    from dispute.package import AnchorReader, LogReader
-
-    log_reader: LogReader = ctx.store
-    anchor_reader: AnchorReader = ctx.anchors
-    return build_package(
-        PackageRequest(tenant, loan_id, venue, as_of, created_at or ctx.clock()),
-        log=log_reader, anchors=anchor_reader,
-        identity=LogIdentity(ctx.log.origin, ctx.log.signer.name, ctx.log.signer.public_key),
-        signer=signer, select=_select(ctx), claim=_claim, render=render or _renderer(ctx))
 
 
 def _parse_date(text: str | None) -> date:

@@ -1,5 +1,5 @@
-"""Building a case from the legal workbench: the same wiring as `cunzheng case build`
-(`service.cli_dispute.build_dispute_package`), signed with the bank's package key, the zip
+"""Building a case from the legal workbench: the same adapter as `cunzheng case build`
+(`service.cases.build_dispute_package`), signed with the bank's package key, the zip
 kept under `<data_dir>/cases/` so it can be downloaded again (the package and, from inside
 it, the case-file PDF).
 
@@ -47,7 +47,7 @@ def cases_dir(ctx: AppContext) -> Path:
 def builder_available() -> tuple[bool, str]:
     """Whether a case can be built here, and why not."""
     try:
-        from service.cli_dispute import build_dispute_package  # noqa: F401
+        from service.cases import build_dispute_package  # noqa: F401
     except ImportError as exc:
         return False, f"the package builder is not in this build: {exc}"
     try:
@@ -68,7 +68,7 @@ def build(ctx: AppContext, *, tenant: str, loan_id: str, venue: str, as_of: date
     if not ok:
         raise CaseBuildUnavailable(why)
     from dispute.errors import PackageError
-    from service.cli_dispute import build_dispute_package
+    from service.cases import build_dispute_package
     from service.logkey import package_signer_for
 
     signer = package_signer_for(ctx.settings)

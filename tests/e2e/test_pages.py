@@ -326,7 +326,7 @@ def _build_package(ledger: Ledger, loan_id: str, venue: str = "court") -> bytes:
     from datetime import date
 
     from dispute.packagekey import package_signer
-    from service.cli_dispute import build_dispute_package
+    from service.cases import build_dispute_package
 
     ok, _ = cases.builder_available()
     signer = package_signer(ledger.ctx.settings.data_dir, ledger.ctx.log.origin)

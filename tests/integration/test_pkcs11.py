@@ -196,7 +196,8 @@ def _package(api: Any, settings: Settings) -> bytes:
         log=ctx.store, anchors=ctx.anchors,
         identity=LogIdentity(ctx.log.origin, ctx.log.signer.name, ctx.log.signer.public_key),
         signer=signer,
-        contents=CaseContents(tuple(_Exhibit(f"1-{i + 1}", i) for i in range(size)), {"claim": "test"}),
+        contents=CaseContents(tuple(_Exhibit(f"1-{i + 1}", i) for i in range(size)),
+                              {"claim": "test"}),
         render=lambda inp: b"%PDF-1.7 test\n").data
 
 

@@ -223,7 +223,7 @@ class _Exhibit:
 
 
 def _package(api: Api) -> bytes:
-    from dispute.package import LogIdentity, PackageRequest, build_package
+    from dispute.package import CaseContents, LogIdentity, PackageRequest, build_package
     from dispute.packagekey import package_signer
 
     ctx = api.ctx
@@ -232,8 +232,10 @@ def _package(api: Api) -> bytes:
         PackageRequest(TENANT, LOAN, "court", date(2026, 3, 3), datetime(2026, 3, 3, tzinfo=UTC)),
         log=ctx.store, anchors=ctx.anchors,
         identity=LogIdentity(ctx.log.origin, ctx.log.signer.name, ctx.log.signer.public_key),
-        signer=signer, select=lambda ev: [_Exhibit(f"1-{i + 1}", i) for i in range(3)],
-        claim=lambda ev: {"claim": "test"}, render=lambda inp: b"%PDF-1.7 test case file\n")
+        signer=signer,
+        contents=CaseContents(tuple(_Exhibit(f"1-{i + 1}", i) for i in range(3)),
+                              {"claim": "test"}),
+        render=lambda inp: b"%PDF-1.7 test case file\n")
     return built.data
 
 

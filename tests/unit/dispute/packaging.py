@@ -24,7 +24,7 @@ from anchoring.notes import Signer
 from anchoring.registry import AnchorRegistryClient, deploy_registry
 from dispute.package import BuiltPackage, CaseFileInput, deterministic_zip, sign_manifest
 from lending_core.events import example_story
-from service.cli_dispute import build_dispute_package
+from service.cases import build_dispute_package
 from service.context import AppContext, build_context
 from service.settings import Settings
 from tests.conftest import make_event

@@ -105,7 +105,7 @@ def test_records_not_yet_anchored_are_refused_by_name(tmp_path: Path) -> None:
 def test_bad_requests_are_refused(world: World) -> None:
     with pytest.raises(PackageError, match="venue must be one of"):
         build(world, venue="mediation")
-    from service.cli_dispute import build_dispute_package
+    from service.cases import build_dispute_package
     from tests.unit.dispute.packaging import AS_OF, simple_pdf
 
     with pytest.raises(PackageError, match="no records of loan"):
