@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dispute.records import ExhibitDocument, FoldedLoan
+from lending_core.events.origination import VENUES, Venue
 from lending_core.state import LoanState
 
 __all__ = [
@@ -27,8 +28,6 @@ __all__ = [
     "Venue",
 ]
 
-Venue = Literal["court", "arbitration", "notary"]
-VENUES: tuple[Venue, ...] = ("court", "arbitration", "notary")
 
 GROUPS = (
     "contract",

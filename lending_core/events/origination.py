@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -139,10 +139,17 @@ class CompoundClause(PayloadModel):
     clause_no: Ref
 
 
+Venue = Literal["court", "arbitration", "notary"]
+"""The forums a contract may name for its disputes (and a package may be built for)."""
+
+VENUES: tuple[Venue, ...] = get_args(Venue)
+"""The venues in the order they are offered: court, arbitration, notary."""
+
+
 class DisputeResolution(PayloadModel):
     """The agreed forum: a court, an arbitration commission, or a notary (赋强公证)."""
 
-    venue: Literal["court", "arbitration", "notary"]
+    venue: Venue
     institution: Text
     clause_no: Ref
 
@@ -300,6 +307,7 @@ class Security(PayloadModel):
 __all__ = [
     "CREDIT_SCORE_MAX",
     "MAX_TERM_MONTHS",
+    "VENUES",
     "Collateral",
     "CompoundClause",
     "ContractSigned",
@@ -315,4 +323,5 @@ __all__ = [
     "Security",
     "ServiceAddress",
     "ServiceChannel",
+    "Venue",
 ]
