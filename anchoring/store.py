@@ -137,6 +137,7 @@ class LogStore:
         self.engine = engine
         self.cipher = cipher
         self._postgres = engine.dialect.name == "postgresql"
+        self._state_exists = False
         # unwrapped data keys of recently used loans (None: erased), least recently used first
         self._loan_keys: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()
 
@@ -148,7 +149,8 @@ class LogStore:
         with self.engine.connect() as conn:
             conn = conn.execution_options(cunzheng_write=True)
             with conn.begin():
-                self._ensure_state(conn)
+                if not self._state_exists:  # the row is never deleted once it is there
+                    self._ensure_state(conn)
                 if self._postgres:
                     conn.execute(select(log_state.c.id).where(log_state.c.id == 1).with_for_update())
                 yield conn
@@ -160,6 +162,8 @@ class LogStore:
                     conn.execute(insert(log_state).values(id=1, tree_size=0, root=merkle.EMPTY_ROOT))
             except SAIntegrityError:
                 pass  # another writer created it first
+            return  # created in this transaction: known to exist only once it commits
+        self._state_exists = True
 
     @staticmethod
     def _size(conn: Connection) -> int:
