@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from anchoring.errors import (
     RegistryRevert,
     TransactionFailed,
 )
+from anchoring.keyfiles import write_atomic
 
 ARTIFACT_RELATIVE_PATH = Path("contracts") / "build" / "AnchorRegistry.json"
 DEFAULT_ARTIFACT_PATH = Path(__file__).resolve().parent.parent / ARTIFACT_RELATIVE_PATH
@@ -154,18 +154,7 @@ class DeploymentRecord:
 
 def save_deployment(record: DeploymentRecord, path: str | os.PathLike[str]) -> None:
     """Write the record atomically (temporary file, fsync, rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(record.to_json())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(Path(path), record.to_json().encode("utf-8"))
 
 
 def load_deployment(path: str | os.PathLike[str]) -> DeploymentRecord:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ import httpx
 from anchoring import merkle
 from anchoring.chain import AnchorChain
 from anchoring.errors import AnchoringError, MerkleError, RecordError
+from anchoring.keyfiles import write_atomic
 from anchoring.notes import verify_checkpoint
 from anchoring.records import parse_json
 
@@ -119,13 +118,7 @@ class WitnessState:
         return cls(**data)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"schema": STATE_SCHEMA, **asdict(self)}, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps({"schema": STATE_SCHEMA, **asdict(self)}, indent=2).encode())
 
 
 @dataclass(frozen=True)
