@@ -4,7 +4,7 @@ lease that lets only one process submit at a time."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, insert, select, update
@@ -165,6 +165,3 @@ class AnchorStore:
                                 .order_by(cosignatures.c.block_number)).all()
         return [Cosignature(int(r.tree_size), r.witness, r.tx_hash, int(r.block_number)) for r in rows]
 
-
-def with_status(row: AnchorRow, **changes: Any) -> AnchorRow:
-    return replace(row, **changes)

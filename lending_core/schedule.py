@@ -173,10 +173,6 @@ class RepaymentSchedule:
         return sum((i.interest for i in self.installments), ZERO)
 
     @property
-    def total_payment(self) -> Decimal:
-        return sum((i.payment for i in self.installments), ZERO)
-
-    @property
     def broken_first_period(self) -> bool:
         """True when the first due date is not one month to the day after the start (the
         first period then bears interest by actual days)."""
@@ -186,13 +182,6 @@ class RepaymentSchedule:
     @property
     def maturity(self) -> date:
         return self.installments[-1].due_date
-
-    def installment_containing(self, day: date) -> Installment | None:
-        """The installment whose interest period contains `day`, if any."""
-        for inst in self.installments:
-            if inst.period_start <= day < inst.due_date:
-                return inst
-        return None
 
 
 def add_months(start: date, months: int, day: int | None = None) -> date:

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import distinct, select
 
 from anchoring.errors import Conflict
-from anchoring.records import format_utc
 from anchoring.store import BatchItemError, LogStore
 from anchoring.tables import leaves
 from cunzheng_errors import CunzhengError
@@ -263,12 +262,6 @@ def schedule_monitoring(scheduler: Any, ctx: AppContext, tenant: str,
 
     return scheduler.add_job(tick, "interval", seconds=interval, id=f"monitoring:{tenant}",
                              replace_existing=True, max_instances=1, coalesce=True)
-
-
-def format_run(run: MonitoringRun) -> str:
-    return (f"monitoring {run.tenant} as of {run.as_of} (run {format_utc(run.ran_at)}): "
-            f"{run.loans_checked} loans, {run.events_posted} events posted, "
-            f"{run.by_category()}")
 
 
 __all__: Sequence[str] = [

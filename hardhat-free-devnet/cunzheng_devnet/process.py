@@ -62,9 +62,6 @@ class DevnetProcess:
             self.process.wait()
         return self.process.returncode
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
     def __enter__(self) -> Self:
         return self
 
