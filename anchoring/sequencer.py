@@ -42,7 +42,8 @@ Outcome = list[Accepted] | BatchItemError
 class GroupStore(Protocol):
     """What the sequencer needs of the store (`anchoring.store.LogStore`)."""
 
-    def append(self, items: Sequence[Pending], policy: LoanPolicy | None = None) -> list[Accepted]: ...
+    def append(self, items: Sequence[Pending],
+               policy: LoanPolicy | None = None) -> list[Accepted]: ...
 
     def append_group(
         self, requests: Sequence[tuple[Sequence[Pending], LoanPolicy | None]]

@@ -200,6 +200,7 @@ class LogStore:
         every = [item for items, _ in requests for item in items]
         # the group's reads, once: earlier copies, erased loans, owned documents, histories
         known = self._existing(conn, every)
+        # with a cipher: the loans' data keys; either way None marks an erased loan
         erased = self._loan_keys_for(conn, {(i.tenant, i.record.loan_id) for i in every},
                                      create=False)
         owned = self._owned_documents(conn, every)
@@ -235,7 +236,7 @@ class LogStore:
                     results[i] = Accepted(r.leaf_index, r.leaf_hash, r.received_at, replay=True)
             outcomes.append([r for r in results if r is not None])
         if accepted:
-            self._write_leaves(conn, accepted, node_rows, frontier)
+            self._write_leaves(conn, accepted, node_rows, frontier, erased)
         return outcomes
 
     def _judge(
@@ -275,11 +276,13 @@ class LogStore:
         return results, fresh, seen
 
     def _write_leaves(self, conn: Connection, accepted: Sequence[tuple[int, Pending]],
-                      node_rows: list[dict[str, Any]], frontier: merkle.Frontier) -> None:
-        keys: dict[tuple[str, str], bytes | None] = {}
+                      node_rows: list[dict[str, Any]], frontier: merkle.Frontier,
+                      found: dict[tuple[str, str], bytes | None]) -> None:
+        """`found`: the data keys the group read (None: erased); loans without one are new."""
+        keys = dict(found)
         if self.cipher is not None:  # data keys for new loans, only now that they are accepted
-            keys = self._loan_keys_for(conn, {(i.tenant, i.record.loan_id) for _, i in accepted},
-                                       create=True)
+            keys.update(self._new_loan_keys(conn, sorted(
+                {(i.tenant, i.record.loan_id) for _, i in accepted} - set(keys))))
         leaf_rows: list[dict[str, Any]] = []
         doc_rows: list[dict[str, Any]] = []
         for index, item in accepted:
@@ -599,19 +602,30 @@ class LogStore:
             for t, loan, wrapped, mid in rows:
                 self._loan_keys[(t, loan)] = (None if wrapped is None else self.cipher.unwrap(
                     _blob(wrapped), mid, loan_label(t, loan)))
-        new_rows = []
+        new = []
         for key in loans:
             if key in self._loan_keys:
                 self._loan_keys.move_to_end(key)
                 found[key] = self._loan_keys[key]
             elif create:
-                dek, wrapped, mid = self.cipher.new_data_key(loan_label(*key))
-                new_rows.append({"tenant": key[0], "loan_id": key[1], "wrapped": wrapped,
-                                 "master_key_id": mid, "created_at": _now_text()})
-                found[key] = dek
+                new.append(key)
         # evict only after this call's keys are taken, so none is mistaken for a new loan
         while len(self._loan_keys) > MAX_CACHED_KEYS:
             self._loan_keys.popitem(last=False)
+        found.update(self._new_loan_keys(conn, new))
+        return found
+
+    def _new_loan_keys(self, conn: Connection,
+                       loans: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+        """Fresh data keys for loans that have none (the caller knows, under the write lock)."""
+        assert self.cipher is not None
+        found: dict[tuple[str, str], bytes | None] = {}
+        new_rows = []
+        for key in loans:
+            dek, wrapped, mid = self.cipher.new_data_key(loan_label(*key))
+            new_rows.append({"tenant": key[0], "loan_id": key[1], "wrapped": wrapped,
+                             "master_key_id": mid, "created_at": _now_text()})
+            found[key] = dek
         if new_rows:
             # not cached here: if the batch rolls back, the key must not outlive it
             conn.execute(insert(data_keys), new_rows)
