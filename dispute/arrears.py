@@ -65,38 +65,39 @@ def loan_terms(state: LoanState) -> tuple[LoanTerms, list[Disbursement], list[Re
         raise ClaimError("expected at least one disbursement record, found none")
     c = state.contract.payload
     accel = state.acceleration.payload if state.acceleration else None
-    clauses = {
-        "interest_clause": f"借款合同{c.contract_no}",
-        "penalty_clause": f"合同第{c.penalty.clause_no}条",
-        "compound_clause": f"合同第{c.compound_interest.clause_no}条",
-        "acceleration_clause": f"合同第{accel.clause_no}条" if accel else "",
-    }
-    common = {"penalty_markup": c.penalty.markup,
-              "compound_allowed": c.compound_interest.allowed, **clauses}
+
+    def terms_from(since: date, principal: Decimal, annual_rate: Decimal, method: str,
+                   term_months: int, due_day: int | None,
+                   first_due_date: date | None) -> LoanTerms:
+        """Terms on these figures, with the contract's penalty and compound clauses."""
+        return LoanTerms(principal=principal, annual_rate=annual_rate,
+                         method=RepaymentMethod(method), term_months=term_months,
+                         due_day=due_day, first_due_date=first_due_date,
+                         rate_changes=rate_changes(state, since),
+                         penalty_markup=c.penalty.markup,
+                         compound_allowed=c.compound_interest.allowed,
+                         interest_clause=f"借款合同{c.contract_no}",
+                         penalty_clause=f"合同第{c.penalty.clause_no}条",
+                         compound_clause=f"合同第{c.compound_interest.clause_no}条",
+                         acceleration_clause=f"合同第{accel.clause_no}条" if accel else "")
+
     repayments = [Repayment(f.payload.amount, f.payload.value_date) for f in state.repayments]
     repayments += [Repayment(f.payload.amount, f.payload.value_date)
                    for f in state.adjustments.prepayments]  # money received all the same
     agreement = _agreement_in_force(state)
     if agreement is not None:
         q = agreement
-        terms = LoanTerms(principal=q.principal, annual_rate=q.annual_rate,
-                          method=RepaymentMethod(str(q.repayment_method)),
-                          term_months=q.term_months, due_day=q.first_due_date.day,
-                          first_due_date=q.first_due_date,
-                          rate_changes=rate_changes(state, q.effective_date),
-                          **common)  # type: ignore[arg-type]
+        terms = terms_from(q.effective_date, q.principal, q.annual_rate,
+                           str(q.repayment_method), q.term_months, q.first_due_date.day,
+                           q.first_due_date)
         start = q.effective_date
         repayments = [r for r in repayments if r.value_date >= start]
         accelerated = accel.accelerated_on if accel and accel.accelerated_on >= start else None
         return terms, [Disbursement(q.principal, start)], repayments, accelerated
     due_day = c.due_day or (c.first_due_date.day if c.first_due_date else None)
-    terms = LoanTerms(principal=c.amount, annual_rate=c.annual_rate,
-                      method=RepaymentMethod(str(c.repayment_method)),
-                      term_months=c.term_months, due_day=due_day,
-                      first_due_date=c.first_due_date,
-                      rate_changes=rate_changes(state, min(f.payload.value_date
-                                                           for f in state.disbursements)),
-                      **common)  # type: ignore[arg-type]
+    terms = terms_from(min(f.payload.value_date for f in state.disbursements), c.amount,
+                       c.annual_rate, str(c.repayment_method), c.term_months, due_day,
+                       c.first_due_date)
     disbursements = [Disbursement(f.payload.amount, f.payload.value_date)
                      for f in state.disbursements]
     return terms, disbursements, repayments, accel.accelerated_on if accel else None
