@@ -177,7 +177,7 @@ def test_unknown_key_is_404_and_admin_input_is_validated(api: Api) -> None:
 
 def test_events_the_service_derives_are_exempt_from_the_policy(api: Api) -> None:
     _register(api, Ed25519PrivateKey.generate())
-    derived = make_event("m-1", "L-1", source={"system": "cunzheng-monitoring"})
+    derived = make_event("m-1", "L-1")  # unsigned, as the monitoring job's events are
     with pytest.raises(Exception, match="requires producer signatures"):
         api.ctx.log.submit("bank-a", [derived])
     assert api.ctx.log.submit("bank-a", [derived], by_service=True)[0].replay is False
