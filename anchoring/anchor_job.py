@@ -82,7 +82,8 @@ class AnchoringJob:
                 self.anchors.save(self._replace(row, status=SUBMITTED, block_number=None,
                                                 block_hash=None, block_time=None, confirmations=0,
                                                 note="reorg: the transaction left the chain"))
-                logger.warning("anchor %s: transaction %s left the chain (reorg)", row.tree_size, row.tx_hash)
+                logger.warning("anchor %s: transaction %s left the chain (reorg)", row.tree_size,
+                               row.tx_hash)
                 return "reorged out"
             return self._maybe_dropped(row)
         if not receipt.success:
@@ -94,7 +95,8 @@ class AnchoringJob:
             return self._resubmit(row, note)
         canonical = self.chain.block_hash(receipt.block_number)
         if canonical != receipt.block_hash:
-            self.anchors.save(self._replace(row, status=SUBMITTED, block_number=None, block_hash=None,
+            self.anchors.save(self._replace(row, status=SUBMITTED, block_number=None,
+                                            block_hash=None,
                                             block_time=None, confirmations=0,
                                             note=f"reorg at block {receipt.block_number}"))
             logger.warning("anchor %s: block %s was replaced (reorg); waiting for re-inclusion",
@@ -107,7 +109,8 @@ class AnchoringJob:
             return None
         block_time = row.block_time if row.block_hash == block_hash else None
         if block_time is None:
-            block_time = format_utc(datetime.fromtimestamp(self.chain.block_time(receipt.block_number), UTC))
+            block_time = format_utc(
+                datetime.fromtimestamp(self.chain.block_time(receipt.block_number), UTC))
         self.anchors.save(self._replace(row, status=status, block_number=receipt.block_number,
                                         block_hash=block_hash, block_time=block_time,
                                         confirmations=confirmations, note=None))
@@ -189,7 +192,8 @@ class AnchoringJob:
             status=SUBMITTED, block_number=None, block_hash=None, block_time=None,
             confirmations=0, attempts=(previous.attempts + 1) if previous else 1,
             submitted_at=now, updated_at=now))
-        logger.info("anchor %s submitted in %s (from %s)", cp.tree_size, "0x" + tx.hex(), chain_size)
+        logger.info("anchor %s submitted in %s (from %s)", cp.tree_size, "0x" + tx.hex(),
+                    chain_size)
         return cp.tree_size
 
 

@@ -68,7 +68,8 @@ class AnchorStore:
         with self.engine.connect() as conn:
             conn = conn.execution_options(cunzheng_write=True)
             with conn.begin():
-                query = select(job_state.c.holder, job_state.c.expires_at).where(job_state.c.name == name)
+                query = select(job_state.c.holder,
+                               job_state.c.expires_at).where(job_state.c.name == name)
                 if self.engine.dialect.name == "postgresql":
                     query = query.with_for_update()
                 row = conn.execute(query).first()
@@ -102,7 +103,8 @@ class AnchorStore:
 
     def set_value(self, name: str, value: str) -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(update(job_state).where(job_state.c.name == name).values(value=value))
+            done = conn.execute(update(job_state).where(job_state.c.name == name)
+                                .values(value=value))
             if done.rowcount == 0:
                 conn.execute(insert(job_state).values(name=name, value=value))
 
@@ -116,7 +118,8 @@ class AnchorStore:
     def save(self, row: AnchorRow) -> None:
         values = {f: getattr(row, f) for f in row.__slots__ if f != "tree_size"}
         with self.engine.begin() as conn:
-            conn.execute(update(anchors).where(anchors.c.tree_size == row.tree_size).values(**values))
+            conn.execute(update(anchors).where(anchors.c.tree_size == row.tree_size)
+                         .values(**values))
 
     def in_flight(self) -> list[AnchorRow]:
         with self.engine.connect() as conn:
@@ -145,7 +148,8 @@ class AnchorStore:
 
     def recent(self, limit: int = 50) -> list[AnchorRow]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(anchors).order_by(anchors.c.tree_size.desc()).limit(limit)).all()
+            rows = conn.execute(select(anchors).order_by(anchors.c.tree_size.desc())
+                                .limit(limit)).all()
         return [_row(r) for r in rows]
 
     # --- cosignatures -------------------------------------------------------------------
@@ -154,7 +158,8 @@ class AnchorStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(cosignatures).values(tree_size=c.tree_size, witness=c.witness,
-                                                         tx_hash=c.tx_hash, block_number=c.block_number))
+                                                         tx_hash=c.tx_hash,
+                                                         block_number=c.block_number))
             return True
         except SAIntegrityError:
             return False
@@ -163,5 +168,6 @@ class AnchorStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(cosignatures).where(cosignatures.c.tree_size == size)
                                 .order_by(cosignatures.c.block_number)).all()
-        return [Cosignature(int(r.tree_size), r.witness, r.tx_hash, int(r.block_number)) for r in rows]
+        return [Cosignature(int(r.tree_size), r.witness, r.tx_hash,
+                            int(r.block_number)) for r in rows]
 

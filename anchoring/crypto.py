@@ -54,7 +54,8 @@ class MasterKeys:
             if master_key_id(k) == key_id:
                 return k
         raise CryptoError(f"no master key with id {key_id} is configured (current is "
-                          f"{self.current_id}); was the master key rotated without keeping the old one?")
+                          f"{self.current_id}); was the master key rotated without keeping the "
+                          "old one?")
 
 
 def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -69,7 +70,8 @@ def _open(key: bytes, sealed: bytes, aad: bytes, what: str) -> bytes:
     try:
         return AESGCM(key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], aad)
     except InvalidTag:
-        raise CryptoError(f"{what} does not decrypt: altered, moved, or sealed under another key") from None
+        raise CryptoError(
+            f"{what} does not decrypt: altered, moved, or sealed under another key") from None
 
 
 def is_sealed(blob: bytes) -> bool:
@@ -88,7 +90,8 @@ class Cipher:
         return key, _seal(self.keys.current, key, b"data-key\n" + label), self.keys.current_id
 
     def unwrap(self, wrapped: bytes, master_id: str, label: bytes) -> bytes:
-        return _open(self.keys.by_id(master_id), wrapped, b"data-key\n" + label, "a wrapped data key")
+        return _open(self.keys.by_id(master_id), wrapped, b"data-key\n" + label,
+                     "a wrapped data key")
 
     def rewrap(self, wrapped: bytes, master_id: str, label: bytes) -> tuple[bytes, str]:
         key = self.unwrap(wrapped, master_id, label)

@@ -113,7 +113,8 @@ def fsck(store: LogStore, *, key_name: str, public_key: bytes, origin: str,
             h = computed
             try:
                 rec = record_from_bytes(leaf.record)
-                if (rec.tenant, rec.event_id, rec.loan_id) != (leaf.tenant, leaf.event_id, leaf.loan_id):
+                if (rec.tenant, rec.event_id, rec.loan_id) != (leaf.tenant, leaf.event_id,
+                                                               leaf.loan_id):
                     note_leaf(Finding("record-columns", f"leaf {leaf.leaf_index}: record says "
                                  f"{rec.tenant}/{rec.event_id}/{rec.loan_id}, columns say "
                                  f"{leaf.tenant}/{leaf.event_id}/{leaf.loan_id}",
@@ -122,7 +123,7 @@ def fsck(store: LogStore, *, key_name: str, public_key: bytes, origin: str,
                 note_leaf(Finding("record-format", f"leaf {leaf.leaf_index}: {exc}",
                              leaf_index=leaf.leaf_index))
         batch_nodes.extend(frontier.append(h))
-        expected_index = leaf.leaf_index + 1 if leaf.leaf_index >= expected_index else expected_index
+        expected_index = max(expected_index, leaf.leaf_index + 1)
         check_checkpoints()
         if len(batch_nodes) >= BATCH:
             _compare_nodes(store, batch_nodes, note_at)

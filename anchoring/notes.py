@@ -95,7 +95,8 @@ def parse_checkpoint(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, byte
         raise CheckpointError("note has no blank line between body and signatures")
     lines = body.split("\n")
     if len(lines) < 3:
-        raise CheckpointError(f"checkpoint body needs origin, size and root; got {len(lines)} lines")
+        raise CheckpointError(
+            f"checkpoint body needs origin, size and root; got {len(lines)} lines")
     origin, size_text, root_text = lines[0], lines[1], lines[2]
     if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
         raise CheckpointError(f"tree size must be a decimal number, got {size_text!r}")

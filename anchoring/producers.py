@@ -175,7 +175,8 @@ def verify_record_signature(record: Mapping[str, Any], public_key: bytes) -> Non
     last: Exception | None = None
     for candidate in candidates:
         try:
-            verify_signature(public_key, raw, canonical(candidate), "the record's producer_signature")
+            verify_signature(public_key, raw, canonical(candidate),
+                             "the record's producer_signature")
             return
         except SignatureError as exc:  # try the next reading
             last = exc

@@ -149,7 +149,8 @@ def parse_json(data: bytes, *, max_bytes: int, max_items: int = MAX_JSON_ITEMS) 
             object_pairs_hook=_no_duplicates,
         )
     except json.JSONDecodeError as exc:
-        raise MalformedJSON(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise MalformedJSON(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     _check_ints(value, "")
@@ -191,7 +192,8 @@ def _find_out_of_bounds(value: Any, where: str, depth: int = 0) -> None:
         raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise RecordError(f"integer at {where or 'top level'} is outside +-(2^53 - 1)", field=where)
+            raise RecordError(f"integer at {where or 'top level'} is outside +-(2^53 - 1)",
+                              field=where)
     elif isinstance(value, dict):
         for k, v in value.items():
             _find_out_of_bounds(v, f"{where}.{k}" if where else k, depth + 1)
@@ -281,7 +283,8 @@ def parse_rfc3339(text: Any, field: str) -> datetime:
     try:
         return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
     except ValueError as exc:
-        raise RecordError(f"{field} is not a valid time ({exc}); got {sent!r}", field=field) from None
+        raise RecordError(f"{field} is not a valid time ({exc}); got {sent!r}",
+                          field=field) from None
     except OverflowError:
         raise RecordError(f"{field} is outside years 0001 to 9999 in UTC; got {sent!r}",
                           field=field) from None
@@ -345,20 +348,25 @@ def _documents(value: Any) -> tuple[Document, ...]:
                 field=where,
             )
         if not isinstance(d["sha256"], str) or not SHA256_HEX.fullmatch(d["sha256"]):
-            raise RecordError(f"{where}.sha256 must be 64 lowercase hex digits", field=f"{where}.sha256")
+            raise RecordError(f"{where}.sha256 must be 64 lowercase hex digits",
+                              field=f"{where}.sha256")
         if not isinstance(d["filename"], str) or not FILENAME.fullmatch(d["filename"]) or d[
             "filename"
         ] in (".", ".."):
             raise RecordError(
-                f"{where}.filename must be a plain file name without / or \\", field=f"{where}.filename"
+                f"{where}.filename must be a plain file name without / or \\",
+                field=f"{where}.filename"
             )
         for key in ("role", "media_type"):
             if not isinstance(d[key], str) or not 0 < len(d[key]) <= 128:
-                raise RecordError(f"{where}.{key} must be a string of 1-128 characters", field=f"{where}.{key}")
+                raise RecordError(f"{where}.{key} must be a string of 1-128 characters",
+                                  field=f"{where}.{key}")
         size = d["size"]
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_DOCUMENT_BYTES:
+        if (isinstance(size, bool) or not isinstance(size, int)
+                or not 0 <= size <= MAX_DOCUMENT_BYTES):
             raise RecordError(
-                f"{where}.size must be an integer in [0, {MAX_DOCUMENT_BYTES}]", field=f"{where}.size"
+                f"{where}.size must be an integer in [0, {MAX_DOCUMENT_BYTES}]",
+                field=f"{where}.size"
             )
         docs.append(Document(d["role"], d["sha256"], d["media_type"], d["filename"], size))
     return tuple(docs)
@@ -371,7 +379,8 @@ def check_posted(posted: Any) -> dict[str, Any]:
     unknown = sorted(set(posted) - set(POSTED_FIELDS))
     if unknown:
         raise RecordError(
-            f"unknown field {unknown[0]!r}; an event has {', '.join(POSTED_FIELDS)}", field=unknown[0]
+            f"unknown field {unknown[0]!r}; an event has {', '.join(POSTED_FIELDS)}",
+            field=unknown[0]
         )
     for name in REQUIRED_FIELDS:
         if name not in posted:
@@ -394,7 +403,8 @@ def check_posted(posted: Any) -> dict[str, Any]:
         not isinstance(sig, dict) or set(sig) != {"key_id", "sig"}
         or not all(isinstance(v, str) for v in sig.values())
     ):
-        raise RecordError("producer_signature must be {key_id, sig} strings", field="producer_signature")
+        raise RecordError("producer_signature must be {key_id, sig} strings",
+                          field="producer_signature")
     _documents(posted.get("documents"))
     parse_rfc3339(posted["occurred_at"], "occurred_at")
     _check_ints(posted, "")

@@ -177,7 +177,8 @@ job_state = Table(
 verification_log = Table(
     "verification_log",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
     Column("at", String(32), nullable=False),
     Column("key_id", String(32), nullable=False),
     Column("role", String(16), nullable=False),

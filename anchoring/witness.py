@@ -163,7 +163,8 @@ class Witness:
             logger.error("REFUSED to cosign size %s root %s (block %s): %s",
                          size, root.hex(), block, exc)
             self.state.refused = (self.state.refused + [
-                {"tree_size": size, "root": root.hex(), "block": block, "reason": str(exc)}])[-self._max:]
+                {"tree_size": size, "root": root.hex(), "block": block,
+                 "reason": str(exc)}])[-self._max:]
             self.state.save(self.state_path)
             return Outcome(size, False, str(exc))
         tx = self.chain.send_cosign(size, root)
@@ -180,7 +181,8 @@ class Witness:
         cp = verify_checkpoint(note, key_name=self.state.key_name, public_key=public_key,
                                origin=self.state.origin)
         if cp.tree_size != size:
-            raise WitnessRefusal(f"the log's checkpoint is for size {cp.tree_size}, anchored {size}")
+            raise WitnessRefusal(
+                f"the log's checkpoint is for size {cp.tree_size}, anchored {size}")
         if cp.root != root:
             raise WitnessRefusal(
                 f"the chain anchored root {root.hex()} for size {size}, the log signed "

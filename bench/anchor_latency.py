@@ -45,7 +45,8 @@ def _event(i: int) -> dict:
     from lending_core.events import example_payload
 
     return {"event_id": f"b-{i}", "loan_id": f"BL-{i}", "type": "credit_decision",
-            "occurred_at": "2026-03-02T09:30:00+08:00", "payload": example_payload("credit_decision"),
+            "occurred_at": "2026-03-02T09:30:00+08:00",
+            "payload": example_payload("credit_decision"),
             "source": {"system": "bench", "ref": str(i)}}
 
 
@@ -87,7 +88,8 @@ def run(seconds: float, rate: float, interval: float, confirmations: int, batch:
         def watch() -> None:
             while not stop.is_set():
                 try:
-                    rows = client.get(f"{base}/v1/log/anchors?limit=500", headers=auditor).json()["anchors"]
+                    rows = client.get(f"{base}/v1/log/anchors?limit=500",
+                                      headers=auditor).json()["anchors"]
                 except httpx.HTTPError:
                     continue
                 now = time.monotonic()
@@ -141,7 +143,8 @@ def run(seconds: float, rate: float, interval: float, confirmations: int, batch:
         "events": total, "events_with_final_anchor": len(latencies),
         "anchor_transactions": len(finals),
         "events_per_anchor_tx": {"mean": statistics.fmean(per_tx) if per_tx else None,
-                                 "min": min(per_tx, default=None), "max": max(per_tx, default=None)},
+                                 "min": min(per_tx, default=None),
+                                 "max": max(per_tx, default=None)},
         "event_to_final_s": {
             "median": statistics.median(latencies) if latencies else None,
             "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
@@ -162,7 +165,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "anchor_latency.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("events", "anchor_transactions",
-                                             "events_per_anchor_tx", "event_to_final_s")}, indent=2))
+                                             "events_per_anchor_tx", "event_to_final_s")},
+                                             indent=2))
 
 
 if __name__ == "__main__":

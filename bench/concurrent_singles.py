@@ -6,8 +6,11 @@ Run: `.venv/bin/python -m bench.concurrent_singles [--quick] [--no-postgres] [--
 For each database, a fresh data directory, a lender key and `cunzheng serve` as a
 subprocess (anchoring off): SQLite with one process, PostgreSQL (own database
 `cunzheng_bench`, recreated) with `--workers 2`. Each client count (1, 16, 32) posts new
-`lone` credit decisions (built from one serialised event, ids numbered) for `SECONDS`; figures: events/s, median, p99 and max latency, and
-the answers that were not 201.
+`lone` credit decisions (built from one serialised event, ids numbered) for `SECONDS`;
+figures: events/s, median, p99 and max latency, and the answers that were not 201.
+
+Also in process (no HTTP): `EvidenceLog.submit` from 1 and 32 threads on a SQLite file with
+group commit off (each call its own transaction, as before issue 17) and on.
 
 Baseline in the same run: the same requests to the bare FastAPI echo app on the same uvicorn
 (`bench/echo_app.py`: reads and parses the body, answers a small JSON), at the same client
@@ -163,12 +166,65 @@ def run_ledger(label: str, database_url: str | None, workers: int, work: Path,
     return {"workers": workers, "runs": out}
 
 
+def in_process(work: Path, seconds: float) -> dict[str, Any]:
+    """`EvidenceLog.submit` of single events from 1 and 32 threads on a SQLite file, with
+    group commit off (each call its own transaction) and on: the sequencer's own effect,
+    without HTTP."""
+    import statistics
+    import threading
+
+    from service.context import build_context
+    from service.settings import Settings
+
+    out: dict[str, Any] = {}
+    for mode in ("off", "on"):
+        ctx = build_context(Settings(data_dir=work / f"inproc-{mode}", anchor_enabled=False))
+        if mode == "on":
+            ctx.log.start_group_commit()
+        [template] = streams.lone_decisions(1, f"ip-{mode}")
+        counter = iter(range(10**9))
+        for clients in (1, CLIENTS[-1]):
+            lat: list[float] = []
+            stop_at = time.perf_counter() + seconds
+
+            def client() -> None:
+                while time.perf_counter() < stop_at:
+                    i = next(counter)
+                    event = {**template, "event_id": f"ip-{mode}-{i}", "loan_id": f"L-{mode}-{i}"}
+                    t = time.perf_counter()
+                    ctx.log.submit("bank-a", [event])
+                    lat.append(time.perf_counter() - t)
+
+            threads = [threading.Thread(target=client) for _ in range(clients)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - t0
+            out[f"{mode}_{clients}"] = {"group_commit": mode, "clients": clients,
+                                        "events_per_s": round(len(lat) / elapsed),
+                                        "latency": latency_stats(lat)}
+            r = out[f"{mode}_{clients}"]
+            print(f"    group commit {mode}, {clients:>2} threads: {r['events_per_s']:,} events/s, "
+                  f"median {statistics.median(lat) * 1000:.1f} ms, p99 "
+                  f"{r['latency']['p99_ms']:.1f} ms", flush=True)
+        if mode == "on" and ctx.log._sequencer is not None:
+            seq = ctx.log._sequencer
+            out["on_batches_per_group"] = round(seq.batches / max(1, seq.groups), 1)
+        ctx.log.stop_group_commit()
+        ctx.engine.dispose()
+    return out
+
+
 def run(quick: bool = False, postgres: bool = True, profile: bool = False) -> dict[str, Any]:
     seconds = QUICK_SECONDS if quick else SECONDS
     work = Path(tempfile.mkdtemp(prefix="cunzheng-bench-concurrent-"))
     print(f"concurrent singles: {CLIENTS} clients, {seconds:g} s each; work dir {work}", flush=True)
     results: dict[str, Any] = {"clients": list(CLIENTS), "seconds_per_run": seconds,
                                "work_dir": str(work), "anchoring": "off"}
+    print("  in process, SQLite, no HTTP", flush=True)
+    results["in_process_sqlite"] = in_process(work, seconds / 2)
     results["echo_baseline"] = run_echo(work, seconds)
     results["sqlite"] = run_ledger("sqlite", None, 1, work, seconds, profile)
     if postgres:
@@ -183,6 +239,11 @@ def run(quick: bool = False, postgres: bool = True, profile: bool = False) -> di
             rows.append([name, int(c), r["events_per_s"], r["latency"]["median_ms"],
                          r["latency"]["p99_ms"], r["latency"]["max_ms"],
                          sum(v for k, v in r["codes"].items() if k != "201")])
+    print_table("EvidenceLog.submit in process (SQLite, no HTTP), group commit off and on",
+                ["group commit", "threads", "events/s", "median ms", "p99 ms"],
+                [[r["group_commit"], r["clients"], r["events_per_s"], r["latency"]["median_ms"],
+                  r["latency"]["p99_ms"]] for k, r in results["in_process_sqlite"].items()
+                 if isinstance(r, dict)])
     print_table("Single events via POST /v1/events, concurrent clients",
                 ["server", "clients", "events/s", "median ms", "p99 ms", "max ms", "not 201"],
                 rows)

@@ -121,11 +121,13 @@ def main() -> None:
         },
         "rows": rows,
     }
-    header = f"{'log':>5} {'scenario':>13} {'prev':>11} {'proof':>5} {'anchor':>8} {'baseline':>8} {'cosign1':>8} {'cosign2':>8}"
+    header = (f"{'log':>5} {'scenario':>13} {'prev':>11} {'proof':>5} {'anchor':>8} "
+              f"{'baseline':>8} {'cosign1':>8} {'cosign2':>8}")
     print(header)
     for r in rows:
         print(
-            f"{r['log_size']:>5} {r['scenario']:>13} {r['previous_size']:>11} {r['proof_length']:>5} "
+            f"{r['log_size']:>5} {r['scenario']:>13} {r['previous_size']:>11} "
+            f"{r['proof_length']:>5} "
             f"{r['anchor_gas']:>8} {r['first_anchor_gas_baseline']:>8} "
             f"{r['first_cosign_gas']:>8} {r['second_cosign_gas']:>8}"
         )
@@ -136,7 +138,8 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
-        f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}"
+        "wrote "
+        f"{RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}"
     )
 
 

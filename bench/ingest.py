@@ -69,7 +69,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(argv: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def server(argv: list[str], port: int, env: dict[str, str],
+           log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server subprocess, wait for /healthz, stop it with SIGINT at the end."""
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -314,7 +315,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--profile", action="store_true",
-                        help="sample the SQLite/PostgreSQL server with py-spy during the lone batch run")
+                        help="sample the SQLite/PostgreSQL server with py-spy during the lone "
+                             "batch run")
     args = parser.parse_args()
     run(args.quick, not args.no_postgres, args.profile)
 

@@ -138,7 +138,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     direct = direct_timings(ctx, payloads[-1])
     print_table("Each step alone, no profiler (1000 events)", ["step", "us/event"],
                 [[k, v] for k, v in direct.items()])
-    figures = {"direct_us_per_event": direct, "events": n, "batch": BATCH, "wall_s_with_profiler": round(wall, 2),
+    figures = {"direct_us_per_event": direct, "events": n, "batch": BATCH,
+               "wall_s_with_profiler": round(wall, 2),
                "profiled_total_s": round(total, 2), "steps": steps, "top_own_time": own,
                "note": "cProfile inflates Python-heavy code; read shares, not absolute rates"}
     ctx.engine.dispose()

@@ -243,23 +243,28 @@ class DocumentRenderer:
                             for ch in c["service_address"]["channels"])
         rows = [("合同编号", c["contract_no"]), ("贷款编号", loan_id),
                 ("贷款人（甲方）", f"{lender['name']}（统一社会信用代码 {lender['credit_code']}）"),
-                ("借款人（乙方）", f"{borrower['name']}（统一社会信用代码 {borrower['credit_code']}）"),
+                ("借款人（乙方）",
+                 f"{borrower['name']}（统一社会信用代码 {borrower['credit_code']}）"),
                 ("产品", c["product_code"]), ("借款金额", f"人民币 {_money(c['amount'])} 元"),
                 ("借款期限", f"{c['term_months']} 个月"), ("年利率", f"{rate.normalize():f}%"),
                 ("还款方式", method), ("每月还款日", f"每月 {c.get('due_day') or '-'} 日"),
                 ("首期还款日", c.get("first_due_date") or "-")]
         clauses = [
             ("第八条 逾期罚息", f"乙方未按期还款的，甲方有权自逾期之日起按合同利率上浮 "
-             f"{Decimal(c['penalty']['markup']) * 100:.0f}% 计收罚息（第 {c['penalty']['clause_no']} 款）。"
+             f"{Decimal(c['penalty']['markup']) * 100:.0f}% 计收罚息（第 "
+             f"{c['penalty']['clause_no']} 款）。"
              + ("对不能按时支付的利息，按罚息利率计收复利（第 "
                 f"{c['compound_interest']['clause_no']} 款）。"
                 if c["compound_interest"]["allowed"] else "")),
             ("第九条 提前到期", ("乙方连续两期未按期足额还款的，甲方有权宣布贷款提前到期，"
              "要求乙方立即偿还全部借款本金、利息、罚息和复利。")),
-            ("第十五条 争议解决", f"因本合同发生的争议，双方同意{venue}（第 {dr['clause_no']} 款）。"),
+            ("第十五条 争议解决",
+             f"因本合同发生的争议，双方同意{venue}（第 {dr['clause_no']} 款）。"),
             ("第十六条 送达地址确认", (f"乙方确认送达地址为{c['service_address']['address']}，"
-             f"并同意通过以下方式接收通知：{channels}（第 {c['service_address']['clause_no']} 款）。")),
-            ("电子签名", (f"本合同由乙方于 {signed.strftime('%Y年%m月%d日 %H:%M')} 以电子签名方式签署，"
+             f"并同意通过以下方式接收通知：{channels}（第 {c['service_address']['clause_no']} "
+             f"款）。")),
+            ("电子签名",
+             (f"本合同由乙方于 {signed.strftime('%Y年%m月%d日 %H:%M')} 以电子签名方式签署，"
              f"数字证书序列号 {c['e_signature']['certificate_serial']}。")),
         ]
         body = (f"<h1>流动资金借款合同</h1><p class='no'>合同编号：{_e(c['contract_no'])}</p>"

@@ -195,7 +195,8 @@ def lpr_in_force(day: date, *, carry_forward: bool = False) -> LprPublication:
 
 
 def lpr_on(day: date, tenor: Tenor, *, carry_forward: bool = False) -> Decimal:
-    """The `tenor` LPR in force on `day` (``lpr_on(date(2024, 1, 1), "1y") == Decimal("0.0345")``)."""
+    """The `tenor` LPR in force on `day`:
+    ``lpr_on(date(2024, 1, 1), "1y") == Decimal("0.0345")``."""
     return lpr_in_force(day, carry_forward=carry_forward).rate(tenor)
 
 

@@ -131,7 +131,8 @@ def prepay(
     # A reset inside the cut part keeps its parts (分段计息), each rounded as the schedule's.
     segments = tuple(
         RateSegment(seg.start, min(seg.end, value_date), seg.annual_rate,
-                    round_fen(opening * seg.annual_rate * (min(seg.end, value_date) - seg.start).days
+                    round_fen(opening * seg.annual_rate
+                              * (min(seg.end, value_date) - seg.start).days
                               / DAYS_PER_YEAR))
         for seg in current.segments if seg.start < value_date
     )

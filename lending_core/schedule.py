@@ -12,9 +12,10 @@ Conventions (one set, used by every method and by `lending_core.interest`):
   x annual rate / 12, whatever its number of days. This is how Chinese banks compute
   等额本息 and 等额本金 instalments.
 * Broken first period (首期不足/超过一个月): only when the first due date is not one month
-  to the day after the value date is the first period irregular; its interest is then opening balance x annual / 360 x
-  actual days (`lending_core.money.DAYS_PER_YEAR`). Its principal part is what it would have
-  been in a regular period, so the rest of the schedule is unchanged.
+  to the day after the value date is the first period irregular; its interest is then
+  opening balance x annual / 360 x actual days (`lending_core.money.DAYS_PER_YEAR`). Its
+  principal part is what it would have been in a regular period, so the rest of the
+  schedule is unchanged.
 * Floating rate (LPR + spread, `RateChange`): `annual_rate` is the rate in force at the
   start; a reset inside a period cuts it (分段计息), each part bearing opening balance x its
   rate / 360 x its actual days; a reset on a due date starts the next period at the new

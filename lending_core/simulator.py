@@ -677,7 +677,8 @@ class _LoanPlanner:
             "original_event_id": original, "original_type": "repayment_received",
             "corrected": {"value_date": inst.due_date.isoformat()},
             "corrected_on": fixed.isoformat(), "reason_code": "wrong_value_date",
-            "reason": f"批量入账起息日误记为{booked.isoformat()}，实际到账{inst.due_date.isoformat()}",
+            "reason": f"批量入账起息日误记为{booked.isoformat()}，"
+                      f"实际到账{inst.due_date.isoformat()}",
             "approval_ref": f"TZ-{self.loan_id}-{inst.no:02d}",
             "source": self.src("core-banking", "adjustment_id")})
 

@@ -43,7 +43,8 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(engine: Engine, role: Role, tenant: str | None, label: str, now: str) -> tuple[str, Principal]:
+def create_key(engine: Engine, role: Role, tenant: str | None, label: str,
+               now: str) -> tuple[str, Principal]:
     """Create a key; return it (shown once) and its principal. The CLI and the admin API
     both come here, so both check the same rules (`check_key_fields`)."""
     check_key_fields(role, tenant, label)

@@ -198,7 +198,8 @@ class AnchorRunner:
                             AnchorJobConfig(holder=holder,
                                             confirmations=settings.anchor_confirmations,
                                             drop_after_seconds=settings.anchor_drop_after,
-                                            lease_ms=int(max(30, 6 * settings.anchor_interval) * 1000)),
+                                            lease_ms=int(
+                                                max(30, 6 * settings.anchor_interval) * 1000)),
                             self.ctx.clock)
 
 

@@ -128,7 +128,8 @@ def _bootstrap_admin(ctx: Any) -> None:
 
 
 @keys_app.command("create")
-def keys_create(role: Annotated[str, typer.Option(help="admin, lender, legal, auditor or verifier")],
+def keys_create(role: Annotated[str,
+                                typer.Option(help="admin, lender, legal, auditor or verifier")],
                 tenant: Annotated[str | None, typer.Option(help="tenant (lender keys)")] = None,
                 label: Annotated[str, typer.Option(help="what the key is for")] = "",
                 data_dir: DataDir = None, database_url: DbUrl = None) -> None:
@@ -196,7 +197,8 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
         signer = log_signer_for(settings)
-        report = run_fsck(open_store(settings, engine), key_name=signer.name, public_key=signer.public_key,
+        report = run_fsck(open_store(settings, engine), key_name=signer.name,
+                          public_key=signer.public_key,
                           origin=settings.log_origin)
     except CunzhengError as exc:
         _fail(exc)
@@ -216,7 +218,8 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
 @app.command()
 def erase(tenant: Annotated[str, typer.Option(help="the loan's tenant")],
           loan: Annotated[str, typer.Option(help="loan id")],
-          yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
+          yes: Annotated[bool,
+                         typer.Option("--yes", help="confirm: this cannot be undone")] = False,
           data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Erase a loan's personal data (crypto-shredding); leaf hashes and proofs stay."""
     from anchoring.records import format_utc

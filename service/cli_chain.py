@@ -44,9 +44,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def deploy(data_dir: DataDir = None,
-               rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (CUNZHENG_CHAIN_RPC)")] = None,
-               witness: Annotated[list[str] | None, typer.Option(help="witness address (repeat)")] = None,
-               force: Annotated[bool, typer.Option(help="deploy again even if a record exists")] = False) -> None:
+               rpc: Annotated[str | None,
+                              typer.Option(help="JSON-RPC URL (CUNZHENG_CHAIN_RPC)")] = None,
+               witness: Annotated[list[str] | None,
+                                  typer.Option(help="witness address (repeat)")] = None,
+               force: Annotated[bool, typer.Option(
+                   help="deploy again even if a record exists")] = False) -> None:
         """Deploy the anchor registry, grant roles and write the deployment record; or check
         an existing deployment's code against the committed artifact."""
         from anchoring.registry import (
@@ -84,12 +87,16 @@ def register(app: typer.Typer) -> None:
     @witness_app.command("run")
     def witness_run(
         service_url: Annotated[str, typer.Option(help="the ledger's base URL")],
-        api_key: Annotated[str, typer.Option(envvar="CUNZHENG_WITNESS_API_KEY", help="a log-reading API key")],
+        api_key: Annotated[str,
+                           typer.Option(envvar="CUNZHENG_WITNESS_API_KEY",
+                                        help="a log-reading API key")],
         state: Annotated[Path, typer.Option(help="the witness's own state file")],
         rpc: Annotated[str, typer.Option(help="the witness's own JSON-RPC URL")] = "http://127.0.0.1:8545",
         contract: Annotated[str | None, typer.Option(help="registry address (first run)")] = None,
-        key_file: Annotated[Path | None, typer.Option(help="hex private key of the witness account")] = None,
-        dev_account: Annotated[int | None, typer.Option(help="use the node's unlocked account N (dev only)")] = None,
+        key_file: Annotated[Path | None,
+                            typer.Option(help="hex private key of the witness account")] = None,
+        dev_account: Annotated[int | None, typer.Option(
+            help="use the node's unlocked account N (dev only)")] = None,
         interval: Annotated[float, typer.Option(help="seconds between rounds")] = 5.0,
         once: Annotated[bool, typer.Option(help="one round, then exit")] = False,
     ) -> None:
@@ -128,7 +135,8 @@ def register(app: typer.Typer) -> None:
                 st = first_state(origin=key["origin"], key_name=key["key_name"],
                                  public_key=base64.b64decode(key["public_key"]),
                                  contract=contract, chain_id=int(w3.eth.chain_id))
-                console.print(f"pinned the log key {key['key_id']} of {key['origin']} (trust on first use)")
+                console.print(f"pinned the log key {key['key_id']} of {key['origin']} (trust on "
+                              f"first use)")
             witness = Witness(Web3Chain(w3, st.contract, sender=sender), source, st, state)
             while True:
                 outcomes = witness.run_once()

@@ -49,7 +49,8 @@ def case_build(
     loan_id: Annotated[str, typer.Argument(help="the loan id")],
     tenant: Annotated[str, typer.Option(help="the tenant (lending service) of the loan")],
     venue: Annotated[str, typer.Option(help="court, arbitration or notary")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="暂计至 date (default today, CST)")] = None,
+    as_of: Annotated[str | None,
+                     typer.Option("--as-of", help="暂计至 date (default today, CST)")] = None,
     out: Annotated[Path | None, typer.Option(help="where to write the zip")] = None,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
@@ -93,15 +94,18 @@ def case_key(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
 def verify(
     package: Annotated[Path, typer.Argument(help="the evidence package (zip)")],
-    rpc: Annotated[str | None, typer.Option(help="Ethereum JSON-RPC URL for the on-chain step")] = None,
-    trust: Annotated[Path | None, typer.Option(help="file of trusted package keys, one a line")] = None,
+    rpc: Annotated[str | None,
+                   typer.Option(help="Ethereum JSON-RPC URL for the on-chain step")] = None,
+    trust: Annotated[Path | None,
+                     typer.Option(help="file of trusted package keys, one a line")] = None,
     trust_key: Annotated[list[str] | None, typer.Option(
         "--trust-key", help="a trusted package key (base64 or verifier key); repeatable")] = None,
     log_key: Annotated[str | None, typer.Option(
         "--log-key", help="pin the log's public key (base64 or verifier key)")] = None,
     min_confirmations: Annotated[int, typer.Option(help="confirmations an anchor needs")] = 2,
     artifact: Annotated[Path | None, typer.Option(
-        help="contract artifact (default: the committed contracts/build/AnchorRegistry.json)")] = None,
+        help="contract artifact (default: the committed "
+             "contracts/build/AnchorRegistry.json)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Verify an evidence package offline (and on chain with --rpc); exit 0 only if all holds."""

@@ -6,8 +6,9 @@ an arbitration commission, a court), simulates a portfolio through the lending c
 while the monitoring job keeps posting its flags (a realistic stream: late postings,
 reversals, corrections, repricing, prepayments, extensions; not one event may be refused),
 waits until everything is anchored and final, builds a court package for a defaulted loan,
-verifies it offline and on chain, and prints where to look. Every step is a real process talking over HTTP and JSON-RPC, as in production. A
-second run reuses the data directory; `--fresh` starts over.
+verifies it offline and on chain, and prints where to look. Every step is a real process
+talking over HTTP and JSON-RPC, as in production. A second run reuses the data directory;
+`--fresh` starts over.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class Demo:
             if found:
                 return found
             time.sleep(0.5)
-        raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.data / 'logs'}")
+        raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}; "
+                        f"logs in {self.data / 'logs'}")
 
     def get(self, path: str, key: str) -> Any:
         r = self.http.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {key}"})
@@ -117,8 +119,10 @@ class Demo:
             return dict(json.loads(path.read_text()))
         admin = (self.data / "admin-key.txt").read_text().strip()
         keys = {"admin": admin}
-        for role, tenant in (("lender", TENANT), ("legal", None), ("auditor", None), ("verifier", None)):
-            r = self.http.post(f"{self.url}/v1/admin/keys", headers={"Authorization": f"Bearer {admin}"},
+        for role, tenant in (("lender", TENANT), ("legal", None), ("auditor", None),
+                             ("verifier", None)):
+            r = self.http.post(f"{self.url}/v1/admin/keys",
+                               headers={"Authorization": f"Bearer {admin}"},
                                json={"role": role, "tenant": tenant, "label": f"demo {role}"})
             r.raise_for_status()
             keys[role] = r.json()["key"]
@@ -221,7 +225,8 @@ class Demo:
         out = self.data / "packages" / f"{loan}-court.zip"
         out.parent.mkdir(parents=True, exist_ok=True)
         self.step(f"building the court package for defaulted loan {loan}")
-        self._run(["case", "build", loan, "--tenant", TENANT, "--venue", "court", "--out", str(out)],
+        self._run(["case", "build", loan, "--tenant", TENANT, "--venue", "court", "--out",
+                   str(out)],
                   "case build")
         package_key = self._run(["case", "key"], "case key").strip().splitlines()[-1]
         self.step("verifying the package offline, and on chain against the devnet")
@@ -245,7 +250,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         data_dir: Annotated[Path, typer.Option(help="data directory")] = Path("data"),
-        fresh: Annotated[bool, typer.Option("--fresh", help="delete the data directory first")] = False,
+        fresh: Annotated[bool,
+                         typer.Option("--fresh", help="delete the data directory first")] = False,
         loans: Annotated[int, typer.Option(help="loans to simulate")] = 300,
         months: Annotated[int, typer.Option(help="simulated months")] = 18,
         seed: Annotated[int, typer.Option(help="simulation seed")] = 1,
@@ -254,7 +260,8 @@ def register(app: typer.Typer) -> None:
         monitoring_interval: Annotated[float, typer.Option(
             min=0.5, help="seconds between post-loan monitoring runs (during the simulation "
             "too)")] = MONITORING_INTERVAL,
-        exit_after: Annotated[bool, typer.Option("--exit", help="stop everything at the end")] = False,
+        exit_after: Annotated[bool,
+                              typer.Option("--exit", help="stop everything at the end")] = False,
     ) -> None:
         """Everything at once on the embedded defaults: devnet, registry, service, witnesses,
         a simulated portfolio, anchors, a court package for a defaulted loan, verified."""

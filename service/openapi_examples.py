@@ -21,7 +21,8 @@ ANCHOR = {"tree_size": 40, "root": ROOT, "previous_size": 20, "chain_id": 1337,
           "block_time": "2026-03-02T01:30:05Z", "confirmations": 2, "attempts": 1,
           "submitted_at": "2026-03-02T01:30:04.201880Z", "covers_size": 37,
           "cosigners": [{"address": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
-                         "tx_hash": "0x047fb9013fb7e320d5401bb95f0d23b7d19a2a54fe2f0511a42954fc5433e3f7",
+                         "tx_hash": "0x047fb9013fb7e320d5401bb95f0d23b7"
+                                    "d19a2a54fe2f0511a42954fc5433e3f7",
                          "block_number": 24}]}
 CHECKPOINT = {"tree_size": 37, "root": ROOT, "note": NOTE, "signed_at": "2026-03-02T01:30:01Z",
               "anchor": ANCHOR}
@@ -74,7 +75,8 @@ RESPONSES: dict[tuple[str, str], Any] = {
              "outstanding": "43.44", "clause": "8.2", "note": ""}]}},
     ("get", "/v1/loans/{loan_id}/findings"): {"tenant": "bank-a", "loan_id": "HQ-2026-000123",
                                               "open": 0, "findings": [FINDING]},
-    ("put", "/v1/documents/{sha256}"): {"sha256": H, "size": 48213, "media_type": "application/pdf"},
+    ("put", "/v1/documents/{sha256}"): {"sha256": H, "size": 48213,
+                                        "media_type": "application/pdf"},
     ("get", "/v1/documents/{sha256}"): "%PDF-1.7 ... (the document's bytes)",
     ("get", "/v1/log/key"): {"origin": ORIGIN, "key_name": ORIGIN,
                              "public_key": "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=",
@@ -94,7 +96,8 @@ RESPONSES: dict[tuple[str, str], Any] = {
     ("get", "/v1/log/leaves"): {"start": 0, "end": 2, "leaf_hashes": [H, ROOT]},
     ("get", "/v1/admin/keys"): {"keys": [KEY_ROW]},
     ("post", "/v1/admin/keys"): {"key": "cz_72d9c94a5498230f_3eS0Wvl-hTE42cKBeFjGibmKHyX350dLtk",
-                                 "key_id": "72d9c94a5498230f", "role": "lender", "tenant": "bank-a"},
+                                 "key_id": "72d9c94a5498230f", "role": "lender",
+                                 "tenant": "bank-a"},
     ("delete", "/v1/admin/keys/{key_id}"): None,
     ("post", "/v1/admin/producer-keys"): {"tenant": "bank-a", "key_id": "9f2c1a7b3d4e5f60"},
     ("get", "/v1/admin/producer-keys"): {"keys": [PRODUCER_KEY]},
@@ -106,7 +109,8 @@ RESPONSES: dict[tuple[str, str], Any] = {
 }
 REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
     ("post", "/v1/admin/keys"): ("application/json",
-                                 {"role": "lender", "tenant": "bank-a", "label": "loan origination"}),
+                                 {"role": "lender", "tenant": "bank-a",
+                                  "label": "loan origination"}),
     ("post", "/v1/admin/producer-keys"): ("application/json", {
         "tenant": "bank-a", "public_key": "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik="}),
     ("put", "/v1/admin/producer-policies/{tenant}"): ("application/json",

@@ -96,7 +96,8 @@ def install(app: FastAPI) -> None:
     async def _busy(_request: Request, exc: OperationalError) -> JSONResponse:
         text = str(exc.orig) if exc.orig is not None else str(exc)
         if "locked" in text or "could not serialize" in text or "deadlock" in text:
-            response = problem(503, "busy", "the database is busy; retry shortly (nothing was written)")
+            response = problem(503, "busy",
+                               "the database is busy; retry shortly (nothing was written)")
             response.headers["Retry-After"] = "1"
             return response
         raise exc

@@ -12,9 +12,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CUNZHENG_", extra="ignore")
 
     data_dir: Path = Field(Path("data"), description="where the SQLite file, keys and devnet live")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir by default")
+    database_url: str | None = Field(None,
+                                     description="SQLAlchemy URL; SQLite under data_dir by default")
     log_origin: str = Field("cunzheng.local/evidence-log", description="the log's origin line")
-    log_key_file: Path | None = Field(None, description="Ed25519 PEM key; data_dir/log-key.pem by default")
+    log_key_file: Path | None = Field(
+        None, description="Ed25519 PEM key; data_dir/log-key.pem by default")
     encrypt_at_rest: bool = Field(True, description="seal record contents and documents (AES-GCM)")
     master_key_file: Path | None = Field(
         None, description="32-byte master key (base64), data_dir/master-key by default; created "
@@ -28,12 +30,15 @@ class Settings(BaseSettings):
         300.0, ge=0, description="seconds an event's occurred_at may lie after the time the log "
         "receives it (producers' clock error); later is refused")
     chain_rpc: str | None = Field(None, description="Ethereum JSON-RPC URL; the devnet by default")
-    devnet_port: int = Field(8545, description="port of the embedded devnet (when chain_rpc is unset)")
+    devnet_port: int = Field(8545,
+                             description="port of the embedded devnet (when chain_rpc is unset)")
     devnet_block_time: float = Field(
-        2.0, ge=0, description="the embedded devnet mines an empty block this often (confirmations)")
+        2.0, ge=0,
+        description="the embedded devnet mines an empty block this often (confirmations)")
     anchor_enabled: bool = Field(True, description="run the anchoring job in `serve`")
     anchor_interval: float = Field(5.0, gt=0, description="seconds between anchoring rounds")
-    anchor_confirmations: int = Field(2, ge=1, description="confirmations before an anchor is final")
+    anchor_confirmations: int = Field(2, ge=1,
+                                      description="confirmations before an anchor is final")
     anchor_drop_after: float = Field(
         60.0, gt=0, description="seconds before an unseen anchoring transaction counts as dropped")
     anchor_key_file: Path | None = Field(

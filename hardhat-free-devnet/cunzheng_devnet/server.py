@@ -112,7 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
 def _mine_every(url: str, seconds: float, stop: threading.Event) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}).encode()
     while not stop.wait(seconds):
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=body,
+                                         headers={"Content-Type": "application/json"})
         try:
             urllib.request.urlopen(request, timeout=30).read()
         except OSError:

@@ -134,7 +134,8 @@ def same_origin(request: Request) -> bool:
     if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
         return False  # same-site is another port or subdomain: still not this origin
     origin = request.headers.get("origin")
-    if origin is None or origin == "null" and request.headers.get("sec-fetch-site") == "same-origin":
+    same_site = request.headers.get("sec-fetch-site") == "same-origin"
+    if origin is None or origin == "null" and same_site:
         return True
     host = request.headers.get("host", "")
     return urlsplit(origin).netloc == host

@@ -35,9 +35,11 @@ def _check_hash(sha256: str) -> None:
 )
 async def put_document(sha256: str, request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
     _check_hash(sha256)
-    media_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+    media_type = request.headers.get("content-type",
+                                     "application/octet-stream").split(";")[0].strip().lower()
     if not MEDIA_TYPE.fullmatch(media_type):
-        raise RecordError(f"Content-Type {media_type[:80]!r} is not a media type", field="content-type")
+        raise RecordError(f"Content-Type {media_type[:80]!r} is not a media type",
+                          field="content-type")
     data = await read_body(request, ctx.settings.max_document_bytes)
     # up to 50 MiB hashed, sealed and written: in a worker thread, so the event loop keeps
     # answering (/healthz waited ~1 s on the loop; issue 10)
@@ -53,7 +55,8 @@ async def put_document(sha256: str, request: Request, ctx: Ctx, who: Lender) -> 
 @router.get("/{sha256}", summary="Download a document (lenders: their own uploads)")
 def get_document(sha256: str, ctx: Ctx, who: LenderOrLegal) -> Response:
     _check_hash(sha256)
-    media_type, content = ctx.store.document(sha256, who.tenant if who.role is Role.LENDER else None)
+    media_type, content = ctx.store.document(sha256,
+                                             who.tenant if who.role is Role.LENDER else None)
     if content is None:
         return JSONResponse({"sha256": sha256, "erased": True}, status_code=410)
     return Response(content, media_type=media_type)

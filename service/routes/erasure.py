@@ -19,6 +19,8 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
     "records cite. Leaf hashes, proofs, checkpoints and anchors stay; the loan's evidence then "
     "answers `erased`. The loan takes no new events. Irreversible.")
 def erase_loan(loan_id: str, ctx: Ctx, who: Admin,
-               tenant: Annotated[str, Query(pattern=TENANT_ID.pattern, examples=["bank-a"])]) -> dict[str, Any]:
+               tenant: Annotated[str,
+                                 Query(pattern=TENANT_ID.pattern,
+                                       examples=["bank-a"])]) -> dict[str, Any]:
     counts = ctx.store.erase_loan(tenant, loan_id, format_utc(ctx.clock()))
     return {"tenant": tenant, "loan_id": loan_id, "erased": True, **counts}

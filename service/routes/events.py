@@ -105,7 +105,8 @@ async def post_event(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
 )
 async def post_batch(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
     body = await json_body(request, ctx)
-    if not isinstance(body, dict) or set(body) != {"events"} or not isinstance(body["events"], list):
+    if (not isinstance(body, dict) or set(body) != {"events"}
+            or not isinstance(body["events"], list)):
         raise RecordError('a batch is {"events": [ ... ]}', field="events")
     policy, headers = handling(request)
     done = await run_in_threadpool(
@@ -121,8 +122,10 @@ def get_event(event_id: str, ctx: Ctx, who: Lender) -> dict[str, Any]:
             "anchor": anchor_facts(ctx, leaf.leaf_index + 1)}
 
 
-@router.get("/records/{leaf_index}", summary="Read a record by leaf index (legal; lenders: own tenant)")
-def get_record(leaf_index: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx, who: LenderOrLegal) -> dict[str, Any]:
+@router.get("/records/{leaf_index}",
+            summary="Read a record by leaf index (legal; lenders: own tenant)")
+def get_record(leaf_index: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx,
+               who: LenderOrLegal) -> dict[str, Any]:
     leaf = ctx.store.leaf(leaf_index)
     if who.role is Role.LENDER and leaf.tenant != who.tenant:
         raise NotFound(f"no leaf at index {leaf_index}")
@@ -131,7 +134,8 @@ def get_record(leaf_index: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx, who: 
 
 
 @router.get("/loans/{loan_id}/events", summary="A loan's events in log order")
-def loan_events(loan_id: str, ctx: Ctx, who: LenderOrLegal, tenant: str | None = None) -> dict[str, Any]:
+def loan_events(loan_id: str, ctx: Ctx, who: LenderOrLegal,
+                tenant: str | None = None) -> dict[str, Any]:
     if who.role is Role.LENDER:
         tenant = who.tenant
     if not tenant:

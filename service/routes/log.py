@@ -59,7 +59,8 @@ def log_key(ctx: Ctx, who: LogReader) -> dict[str, Any]:
 def recent_anchors(ctx: Ctx, who: LogReader,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     rows = ctx.anchors.recent(limit)
-    return {"anchors": [{**r.as_dict(), "cosigners": [c.witness for c in ctx.anchors.cosigners(r.tree_size)]}
+    return {"anchors": [{**r.as_dict(),
+                         "cosigners": [c.witness for c in ctx.anchors.cosigners(r.tree_size)]}
                         for r in rows]}
 
 
@@ -71,17 +72,20 @@ def latest_checkpoint(ctx: Ctx, who: LogReader) -> dict[str, Any]:
 @router.get("/checkpoints", summary="Signed checkpoints, newest first")
 def list_checkpoints(ctx: Ctx, who: LogReader, limit: Annotated[int, Query(ge=1, le=1000)] = 20,
                      before: NonNegative | None = None) -> dict[str, Any]:
-    return {"checkpoints": [checkpoint_view(c, ctx) for c in ctx.store.list_checkpoints(limit, before)]}
+    return {"checkpoints": [checkpoint_view(c, ctx)
+                            for c in ctx.store.list_checkpoints(limit, before)]}
 
 
 @router.get("/checkpoints/{tree_size}", summary="The signed checkpoint of a size")
-def checkpoint(tree_size: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx, who: LogReader) -> dict[str, Any]:
+def checkpoint(tree_size: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx,
+               who: LogReader) -> dict[str, Any]:
     return checkpoint_view(ctx.store.checkpoint(tree_size), ctx)
 
 
 @router.get("/checkpoints/{tree_size}/note", response_class=PlainTextResponse,
             summary="The signed note of a checkpoint, as text")
-def checkpoint_note(tree_size: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx, who: LogReader) -> PlainTextResponse:
+def checkpoint_note(tree_size: Annotated[int, Path(ge=0, le=2**62)], ctx: Ctx,
+                    who: LogReader) -> PlainTextResponse:
     return PlainTextResponse(ctx.store.checkpoint(tree_size).note)
 
 

@@ -39,7 +39,8 @@ def record_anchor(ctx: AppContext, size: int, block_number: int, *, lag: float =
     block_time = format_utc(signed + timedelta(seconds=lag))
     tx = "0x" + hashlib.sha256(f"tx{size}".encode()).hexdigest()
     row = AnchorRow(size, cp.root, previous.tree_size if previous else 0, 31337, CONTRACT, tx,
-                    "final", block_number, "0x" + hashlib.sha256(f"b{block_number}".encode()).hexdigest(),
+                    "final", block_number,
+                    "0x" + hashlib.sha256(f"b{block_number}".encode()).hexdigest(),
                     block_time, 3, 1, cp.signed_at, block_time)
     ctx.anchors.add(row)
     for i, w in enumerate(witnesses):

@@ -26,7 +26,8 @@ def free_port() -> int:
 
 
 def rpc(url: str, method: str, params: list | None = None) -> object:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                       "params": params or []}).encode()
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         answer = json.load(r)
@@ -44,7 +45,8 @@ def anvil_binary() -> str | None:
 @contextmanager
 def anvil_node() -> Iterator[str]:
     binary = anvil_binary()
-    assert binary, "anvil is missing: run `make node-deps` (npm package @foundry-rs/anvil-linux-amd64)"
+    assert binary, ("anvil is missing: run `make node-deps` "
+                    "(npm package @foundry-rs/anvil-linux-amd64)")
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--chain-id", "31337", "--silent"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -129,7 +131,8 @@ class RpcProxy:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = json.loads(body)
-                methods = [r["method"] for r in request] if isinstance(request, list) else [request["method"]]
+                methods = ([r["method"] for r in request] if isinstance(request, list)
+                           else [request["method"]])
                 upstream = urllib.request.Request(proxy.upstream, data=body,
                                                   headers={"Content-Type": "application/json"})
                 with urllib.request.urlopen(upstream, timeout=30) as r:

@@ -61,7 +61,8 @@ class Service:
         self.proc = None
 
     def get(self, path: str) -> Any:
-        r = httpx.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {self.key('auditor')}"},
+        r = httpx.get(f"{self.url}{path}",
+                      headers={"Authorization": f"Bearer {self.key('auditor')}"},
                       timeout=10)
         assert r.status_code == 200, r.text
         return r.json()
@@ -111,7 +112,8 @@ def _witness(svc: Service, url: str, contract: str, state: Path) -> list[dict]:
     return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def test_anchors_survive_restarts_and_a_witness_cosigns(node: dict[str, str], tmp_path: Path) -> None:
+def test_anchors_survive_restarts_and_a_witness_cosigns(node: dict[str, str],
+                                                        tmp_path: Path) -> None:
     env = _env(tmp_path, **{k: v for k, v in node.items() if k.startswith("CUNZHENG_")})
     svc = Service(env)
     url = node["url"]
@@ -123,7 +125,8 @@ def test_anchors_survive_restarts_and_a_witness_cosigns(node: dict[str, str], tm
         first = svc.wait_anchor(6, "final")
         deployment = json.loads((tmp_path / "data" / "deployment.json").read_text())
         assert first["contract"] == deployment["address"]
-        assert rpc(url, "eth_getBlockByNumber", [hex(first["block_number"]), False])["hash"] == first["block_hash"]
+        assert rpc(url, "eth_getBlockByNumber",
+                   [hex(first["block_number"]), False])["hash"] == first["block_hash"]
 
         outcomes = _witness(svc, url, deployment["address"], tmp_path / "witness.json")
         assert [(o["tree_size"], o["cosigned"]) for o in outcomes] == [(6, True)]
@@ -137,7 +140,8 @@ def test_anchors_survive_restarts_and_a_witness_cosigns(node: dict[str, str], tm
         second = svc.wait_anchor(10, "final")
         assert second["previous_size"] == 6
         # still the same chain: the first anchor's block is where it was
-        assert rpc(url, "eth_getBlockByNumber", [hex(first["block_number"]), False])["hash"] == first["block_hash"]
+        assert rpc(url, "eth_getBlockByNumber",
+                   [hex(first["block_number"]), False])["hash"] == first["block_hash"]
         outcomes = _witness(svc, url, deployment["address"], tmp_path / "witness.json")
         assert [(o["tree_size"], o["cosigned"]) for o in outcomes] == [(10, True)]
         deadline = time.monotonic() + 30

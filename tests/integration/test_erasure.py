@@ -57,14 +57,17 @@ def test_contents_are_sealed_and_erasure_keeps_every_proof(settings: Settings) -
         erased = api.request("GET", "/v1/records/0", role="legal").json()
         assert erased["erased"] is True and erased["record"] is None
         assert erased["leaf_hash"] == leaf_hashes["leaf_hashes"][0]
-        gone = api.request("GET", f"/v1/documents/{hashlib.sha256(doc_a).hexdigest()}", role="legal")
+        gone = api.request("GET", f"/v1/documents/{hashlib.sha256(doc_a).hexdigest()}",
+                           role="legal")
         assert gone.status_code == 410
-        kept = api.request("GET", f"/v1/documents/{hashlib.sha256(doc_b).hexdigest()}", role="legal")
+        kept = api.request("GET", f"/v1/documents/{hashlib.sha256(doc_b).hexdigest()}",
+                           role="legal")
         assert kept.content == doc_b
         assert api.request("GET", "/v1/records/2", role="legal").json()["record"] is not None
 
         # the log is unchanged: same leaves, same root, every proof of the other loans holds
-        assert api.request("GET", "/v1/log/leaves?start=0&end=4", role="auditor").json() == leaf_hashes
+        assert api.request("GET", "/v1/log/leaves?start=0&end=4",
+                           role="auditor").json() == leaf_hashes
         root = bytes.fromhex(before["root"])
         for i in (1, 2):
             p = api.request("GET", f"/v1/log/proofs/inclusion?leaf_index={i}&tree_size=4",

@@ -47,7 +47,8 @@ def test_fsck_is_clean_then_names_each_tampering(sqlite_settings: Settings) -> N
     assert _fsck(log) == []
     engine = log.store.engine
     with engine.begin() as conn:
-        data = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 7)).scalar_one())
+        data = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 7))
+                     .scalar_one())
         flipped = data[:-1] + bytes([data[-1] ^ 1])  # a byte of the sealed record
         conn.execute(update(leaves).where(leaves.c.leaf_index == 7).values(record=flipped))
     first = _fsck(log)[0]
@@ -71,7 +72,8 @@ def test_fsck_is_clean_then_names_each_tampering(sqlite_settings: Settings) -> N
     assert _fsck(log) == []
 
     with engine.begin() as conn:
-        conn.execute(update(nodes).where(nodes.c.level == 2, nodes.c.idx == 1).values(hash=b"\x01" * 32))
+        conn.execute(update(nodes).where(nodes.c.level == 2,
+                                         nodes.c.idx == 1).values(hash=b"\x01" * 32))
     first = _fsck(log)[0]
     assert first.kind == "node-hash" and "level 2 index 1" in first.detail
 
@@ -96,7 +98,8 @@ def test_fsck_command_exits_nonzero_on_a_changed_byte(sqlite_settings: Settings)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["ok"] is True
     with log.store.engine.begin() as conn:
-        data = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 2)).scalar_one())
+        data = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 2))
+                     .scalar_one())
         conn.execute(update(leaves).where(leaves.c.leaf_index == 2)
                      .values(record=data[:30] + bytes([data[30] ^ 0x20]) + data[31:]))
     bad = subprocess.run([*CLI, "fsck"], env=env, capture_output=True, text=True, cwd=REPO)
@@ -121,14 +124,16 @@ def _start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"server did not start: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+    stderr = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    raise AssertionError(f"server did not start: {stderr}")
 
 
 def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = {**os.environ, "CUNZHENG_DATA_DIR": str(data_dir), "CUNZHENG_ANCHOR_ENABLED": "false"}
     key = subprocess.run([*CLI, "keys", "create", "--role", "lender", "--tenant", "bank-a"],
-                         env=env, capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
+                         env=env, capture_output=True, text=True, cwd=REPO,
+                         check=True).stdout.strip()
     headers = {"Authorization": f"Bearer {key}"}
     acknowledged: dict[str, dict] = {}
     for round_ in range(3):
@@ -183,7 +188,8 @@ def test_concurrent_writers_keep_indices_contiguous(backend: str, tmp_path: Path
         assert p.exitcode == 0
     check = build_context(settings)
     with check.engine.connect() as conn:
-        indices = [r[0] for r in conn.execute(select(leaves.c.leaf_index).order_by(leaves.c.leaf_index))]
+        indices = [r[0] for r in conn.execute(select(leaves.c.leaf_index)
+                                              .order_by(leaves.c.leaf_index))]
     assert indices == list(range(4 * 10 * 3))
     check.log.sign_checkpoint_if_grown()
     assert _fsck(check.log) == []

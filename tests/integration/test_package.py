@@ -63,7 +63,8 @@ def test_case_build_then_verify_from_the_command_line(tmp_path: Path) -> None:
 
     post_story(world, range(9, 10))  # logged, not anchored yet
     refused = runner.invoke(app, ["case", "build", LOAN_ID, "--tenant", TENANT, "--venue",
-                                  "notary", "--data-dir", data_dir, "--out", str(tmp_path / "n.zip")])
+                                  "notary", "--data-dir", data_dir, "--out",
+                                  str(tmp_path / "n.zip")])
     assert refused.exit_code == 2 and "logged-not-yet-anchored" in refused.output
     assert "story-9" in refused.output
 

@@ -246,7 +246,8 @@ def test_a_lender_reads_no_other_tenants_events(api: Api) -> None:
 def test_an_auditor_sees_hashes_never_content(api: Api) -> None:
     receipts = api.post_events([make_event(SECRET_EVENT, SECRET_LOAN)]).json()["receipts"]
     api.wait_checkpoint(1)  # the sample tree size of the checkpoint routes
-    receipts += api.post_events([make_event("EVT-PRIVATE-43", "LOAN-PRIVATE-43")]).json()["receipts"]
+    receipts += api.post_events([make_event("EVT-PRIVATE-43",
+                                            "LOAN-PRIVATE-43")]).json()["receipts"]
     api.wait_checkpoint(2)
     for path in ("/v1/records/0", f"/v1/loans/{SECRET_LOAN}/events?tenant=bank-a",
                  f"/v1/events/{SECRET_EVENT}", f"/v1/documents/{'a' * 64}"):

@@ -8,7 +8,8 @@ index and leaf hash (a sample also reads back with the same receipt), and leaf i
 contiguous. At the end `cunzheng fsck` is clean on what one more SIGKILL leaves.
 
     .venv/bin/python -m tests.stress.crash_concurrent --kills 10 --clients 32 --seconds 60
-    .venv/bin/python -m tests.stress.crash_concurrent --database-url postgresql+psycopg://... --workers 2
+    .venv/bin/python -m tests.stress.crash_concurrent \
+        --database-url postgresql+psycopg://... --workers 2
 """
 
 from __future__ import annotations

@@ -176,7 +176,8 @@ def run(kills: int, rate: float, seconds: float, workdir: Path, *, seed: int | N
         violations, report.tree_size = check_log(api, acked, key_name=key_name,
                                                  public_key=public_key,
                                                  full_reads=final_sample.__contains__)
-        more, _ = check_checkpoints(api, watcher.snapshot(), key_name=key_name, public_key=public_key)
+        more, _ = check_checkpoints(api, watcher.snapshot(), key_name=key_name,
+                                    public_key=public_key)
         events = chain_anchors(f"http://127.0.0.1:{devnet_port}", data / "deployment.json")
         report.violations += [f"final: {v}" for v in violations + more
                               + check_chain_anchors(events, api)]

@@ -354,7 +354,8 @@ def check_log(api: Api, acked: dict[str, dict[str, Any]], *, key_name: str, publ
     size = api.tree_size()
     hashes = leaf_hashes(api, size)
     if len(hashes) != size:
-        violations.append(f"leaves [0, {size}) answered {len(hashes)} hashes: indices not contiguous")
+        violations.append(f"leaves [0, {size}) answered {len(hashes)} hashes: indices not "
+                          f"contiguous")
     indices: dict[int, str] = {}
     for eid, receipt in acked.items():
         index, leaf_hash = int(receipt["leaf_index"]), bytes.fromhex(receipt["leaf_hash"])
@@ -375,7 +376,8 @@ def check_log(api: Api, acked: dict[str, dict[str, Any]], *, key_name: str, publ
                 violations.append(f"acknowledged {eid}: {type(exc).__name__}: {exc}")
                 continue
             if got["receipt"] != receipt:
-                violations.append(f"acknowledged {eid}: receipt now {got['receipt']}, was {receipt}")
+                violations.append(
+                    f"acknowledged {eid}: receipt now {got['receipt']}, was {receipt}")
     return violations, size
 
 
@@ -441,7 +443,8 @@ def check_chain_anchors(events: list[Any], api: Api) -> list[str]:
         except AssertionError as exc:
             violations.append(f"size {e.tree_size} is anchored but has no checkpoint: {exc}")
         if e.previous_size != previous:
-            violations.append(f"anchor {e.tree_size} extends {e.previous_size}, the chain held {previous}")
+            violations.append(f"anchor {e.tree_size} extends {e.previous_size}, the chain held "
+                              f"{previous}")
         previous = e.tree_size
         row = recorded.get(e.tree_size)
         if row is None:
@@ -470,7 +473,8 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, period: float 
 
 
 def final_anchor_of(api: Api, size: int) -> dict[str, Any] | None:
-    return next((a for a in api.anchors() if a["tree_size"] == size and a["status"] == "final"), None)
+    return next((a for a in api.anchors() if a["tree_size"] == size and a["status"] == "final"),
+                None)
 
 
 def run_fsck(env: dict[str, str]) -> tuple[bool, str]:

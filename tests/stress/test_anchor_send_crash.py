@@ -31,7 +31,8 @@ from tests.stress.harness import (
 pytestmark = [pytest.mark.slow, pytest.mark.chain]
 
 
-def test_an_anchor_sent_but_not_recorded_before_a_crash_is_recorded_after_it(tmp_path: Path) -> None:
+def test_an_anchor_sent_but_not_recorded_before_a_crash_is_recorded_after_it(
+        tmp_path: Path) -> None:
     assert anvil_binary(), "anvil is missing: run `make node-deps` (CI installs it)"
     with anvil_node() as url, RpcProxy(url) as proxy:
         data = tmp_path / "data"
@@ -43,7 +44,8 @@ def test_an_anchor_sent_but_not_recorded_before_a_crash_is_recorded_after_it(tmp
         try:
             serve.start()
             posted.post(5)
-            wait_for("anchor 5 included", lambda: any(a["tree_size"] == 5 for a in api.anchors()), 60, 0.2)
+            wait_for("anchor 5 included", lambda: any(a["tree_size"] == 5 for a in api.anchors()),
+                     60, 0.2)
             rpc(url, "evm_mine")
             wait_for("anchor 5 final", lambda: final_anchor_of(api, 5), 30, 0.2)
 
@@ -53,7 +55,8 @@ def test_an_anchor_sent_but_not_recorded_before_a_crash_is_recorded_after_it(tmp
 
             proxy.on("eth_sendTransaction", die)
             posted.post(3)
-            wait_for("serve killed right after sending anchor 8", lambda: serve.proc is None, 60, 0.2)
+            wait_for("serve killed right after sending anchor 8", lambda: serve.proc is None, 60,
+                     0.2)
             rpc(url, "evm_mine")
             assert [e.tree_size for e in chain_anchors(url, data / "deployment.json")] == [5, 8]
 
@@ -73,7 +76,8 @@ def test_an_anchor_sent_but_not_recorded_before_a_crash_is_recorded_after_it(tmp
             assert event["anchor"]["tree_size"] == 8, event["anchor"]
 
             posted.post(2)
-            wait_for("anchor 10 included", lambda: any(a["tree_size"] == 10 for a in api.anchors()), 30, 0.2)
+            wait_for("anchor 10 included", lambda: any(a["tree_size"] == 10 for a in api.anchors()),
+                     30, 0.2)
             rpc(url, "evm_mine")
             final = wait_for("anchor 10 final", lambda: final_anchor_of(api, 10), 30, 0.2)
             assert final["previous_size"] == 8, final

@@ -69,7 +69,8 @@ def test_chain_outage_under_load(tmp_path: Path) -> None:
         key_name, public_key = api.log_key()
         load.start()
         before = wait_for("a final anchor before the outage",
-                          lambda: next((a for a in api.anchors() if a["status"] == "final"), None), 60)
+                          lambda: next((a for a in api.anchors() if a["status"] == "final"), None),
+                          60)
 
         chain.stop()
         down_at, acked_at_stop = time.monotonic(), len(load.snapshot())
@@ -148,7 +149,8 @@ def test_reorgs_of_an_anchoring_transaction(tmp_path: Path) -> None:
             new_hash = rpc(url, "eth_getBlockByNumber", [hex(first["block_number"]), False])["hash"]  # type: ignore[index]
             assert new_hash != first["block_hash"]
             moved = wait_for(f"anchor {size} followed to the new block {new_hash}",
-                             lambda: (a := _anchor(api, size)) and a["block_hash"] == new_hash and a,
+                             lambda: ((a := _anchor(api, size))
+                                      and a["block_hash"] == new_hash and a),
                              30, 0.2)
             assert moved["status"] == "included" and moved["confirmations"] == 1, moved
             assert moved["tx_hash"] == first["tx_hash"] and moved["attempts"] == 1, moved
@@ -164,7 +166,8 @@ def test_reorgs_of_an_anchoring_transaction(tmp_path: Path) -> None:
             rpc(url, "anvil_reorg", [1, []])
             assert rpc(url, "eth_getTransactionByHash", [first["tx_hash"]]) is None
             noticed = wait_for(f"anchor {size} back to submitted after the reorg",
-                               lambda: (a := _anchor(api, size)) and a["status"] == "submitted" and a,
+                               lambda: ((a := _anchor(api, size))
+                                        and a["status"] == "submitted" and a),
                                30, 0.2)
             assert noticed["tx_hash"] == first["tx_hash"] and noticed["block_hash"] is None, noticed
             dropped_at = time.monotonic()

@@ -101,7 +101,8 @@ def _wait_up(server: Server) -> None:
 
 
 @pytest.fixture
-def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[list[Server], dict[str, str], str]]:
+def cluster(postgres_url: str,
+            tmp_path: Path) -> Iterator[tuple[list[Server], dict[str, str], str]]:
     with anvil_node() as rpc:
         data = tmp_path / "data"
         env = {**os.environ, "CUNZHENG_DATA_DIR": str(data), "CUNZHENG_DATABASE_URL": postgres_url,
@@ -269,7 +270,8 @@ def test_workers_and_two_servers_on_one_postgres_log(
             assert time.monotonic() - started < DEADLINE + 60, f"anchoring stuck at {top}"
             time.sleep(0.5)
         attempts = [int(r[0]) for r in conn.execute(select(anchors.c.attempts))]
-        lease = conn.execute(select(job_state.c.holder).where(job_state.c.name == "anchoring")).all()
+        lease = conn.execute(select(job_state.c.holder)
+                             .where(job_state.c.name == "anchoring")).all()
     sizes, sent, _ = _anchored_events(env["CUNZHENG_CHAIN_RPC"], Path(env["CUNZHENG_DATA_DIR"]))
     assert sizes and sizes[-1] == size
     assert all(a < b for a, b in itertools.pairwise(sizes)), sizes

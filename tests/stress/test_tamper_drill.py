@@ -98,7 +98,8 @@ def _run_fsck(api: Api) -> tuple[int, dict[str, Any]]:
     s = api.ctx.settings
     env = {**os.environ, "CUNZHENG_DATA_DIR": str(s.data_dir),
            "CUNZHENG_DATABASE_URL": s.resolved_database_url}
-    done = subprocess.run([*CLI, "fsck", "--json"], env=env, capture_output=True, text=True, check=False,
+    done = subprocess.run([*CLI, "fsck", "--json"], env=env, capture_output=True, text=True,
+                          check=False,
                           cwd=REPO, timeout=120)
     assert done.returncode in (0, 1), done.stdout + done.stderr
     return done.returncode, json.loads(done.stdout)
@@ -129,7 +130,8 @@ def _proves(api: Api, answer: dict[str, Any], leaf_hash: str) -> None:
                                public_key=log.signer.public_key, origin=log.origin)
     except AnchoringError as exc:
         raise NotVouched(f"checkpoint note: {exc}") from None
-    if cp.root.hex() != answer["checkpoint"]["root"] or cp.tree_size != answer["checkpoint"]["tree_size"]:
+    if (cp.root.hex() != answer["checkpoint"]["root"]
+            or cp.tree_size != answer["checkpoint"]["tree_size"]):
         raise NotVouched("the answer's checkpoint root is not the one its note signs")
     if answer["anchor"] is not None and answer["anchor"]["root"] != cp.root.hex():
         raise NotVouched("the anchored root is not the checkpoint's")
@@ -195,7 +197,8 @@ def _set_leaf(api: Api, index: int, **values: Any) -> None:
 
 def _flip_sealed_byte(api: Api, hashes: list[bytes]) -> None:
     with api.ctx.engine.connect() as conn:
-        blob = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 5)).scalar_one())
+        blob = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 5))
+                     .scalar_one())
     assert blob.startswith(b"CZE1")  # sealed at rest
     i = len(blob) // 2
     _set_leaf(api, 5, record=blob[:i] + bytes([blob[i] ^ 0x01]) + blob[i + 1:])

@@ -80,7 +80,8 @@ def upgrade() -> None:
     op.create_table('document_tenants',
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('tenant', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['sha256'], ['documents.sha256'], name=op.f('fk_document_tenants_sha256_documents')),
+    sa.ForeignKeyConstraint(['sha256'], ['documents.sha256'],
+                            name=op.f('fk_document_tenants_sha256_documents')),
     sa.PrimaryKeyConstraint('sha256', 'tenant', name=op.f('pk_document_tenants'))
     )
 

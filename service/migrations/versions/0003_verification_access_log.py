@@ -15,7 +15,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('verification_log',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True,
+              nullable=False),
     sa.Column('at', sa.String(length=32), nullable=False),
     sa.Column('key_id', sa.String(length=32), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),

@@ -52,13 +52,15 @@ def _post(ctx: AppContext, start: int, n: int) -> None:
     ctx.log.submit("bank-a", [make_event(f"e-{i}", f"L-{i}") for i in range(start, start + n)])
 
 
-def _job(ctx: AppContext, chain: Web3Chain, clock: Clock, holder: str = "a", confirmations: int = 3) -> AnchoringJob:
+def _job(ctx: AppContext, chain: Web3Chain, clock: Clock, holder: str = "a",
+         confirmations: int = 3) -> AnchoringJob:
     return AnchoringJob(ctx.log, AnchorStore(ctx.engine), chain,
                         AnchorJobConfig(holder=holder, confirmations=confirmations,
                                         drop_after_seconds=30), clock)
 
 
-def test_anchors_when_the_log_grows_and_counts_confirmations(tmp_path: Path, chain: Web3Chain, w3: Web3) -> None:
+def test_anchors_when_the_log_grows_and_counts_confirmations(tmp_path: Path, chain: Web3Chain,
+                                                             w3: Web3) -> None:
     clock = Clock()
     ctx = _ctx(tmp_path, clock)
     job = _job(ctx, chain, clock)
@@ -97,7 +99,8 @@ def test_only_the_lease_holder_submits(tmp_path: Path, chain: Web3Chain) -> None
     assert not first.run_once().leased
 
 
-def test_a_reorg_that_drops_the_anchor_is_noticed_and_resubmitted(tmp_path: Path, chain: Web3Chain, w3: Web3) -> None:
+def test_a_reorg_that_drops_the_anchor_is_noticed_and_resubmitted(tmp_path: Path, chain: Web3Chain,
+                                                                  w3: Web3) -> None:
     clock = Clock()
     ctx = _ctx(tmp_path, clock)
     job = _job(ctx, chain, clock)
@@ -157,7 +160,8 @@ def test_chain_down_backs_off_and_keeps_accepting(tmp_path: Path) -> None:
     assert ctx.store.tree_size() == 2
 
 
-def test_a_released_lease_lets_another_process_submit_at_once(tmp_path: Path, chain: Web3Chain) -> None:
+def test_a_released_lease_lets_another_process_submit_at_once(tmp_path: Path,
+                                                              chain: Web3Chain) -> None:
     clock = Clock()
     ctx = _ctx(tmp_path, clock)
     _post(ctx, 0, 3)

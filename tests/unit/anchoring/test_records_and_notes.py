@@ -102,7 +102,8 @@ def test_json_depth_and_size_limits() -> None:
 def test_occurred_at_needs_an_offset() -> None:
     for bad in ("2026-03-02T09:30:00", "2026-03-02", 20260302, "yesterday"):
         with pytest.raises(RecordError) as info:
-            build_record({**POSTED, "occurred_at": bad}, tenant="bank-a", received_at=NOW, salt=SALT)
+            build_record({**POSTED, "occurred_at": bad}, tenant="bank-a", received_at=NOW,
+                         salt=SALT)
         assert info.value.field == "occurred_at"
 
 
@@ -142,7 +143,8 @@ def test_tampered_checkpoints_are_rejected() -> None:
 
 def test_receipts_verify_and_detect_changes() -> None:
     signer = _signer()
-    signed = sign_receipt(Receipt("example.com/log", 4, bytes(range(32)), "2026-03-02T01:30:01Z"), signer)
+    signed = sign_receipt(Receipt("example.com/log", 4, bytes(range(32)), "2026-03-02T01:30:01Z"),
+                          signer)
     assert signed["evidence_id"] == "example.com/log#4"
     assert sign_receipt(Receipt("example.com/log", 4, bytes(range(32)), "2026-03-02T01:30:01Z"),
                         signer) == signed  # deterministic: replays get the same receipt

@@ -41,7 +41,8 @@ def setup(tmp_path: Path):
 
 
 def _post(api: Api, start: int, n: int) -> None:
-    assert api.post_events([make_event(f"e-{i}", f"L-{i}") for i in range(start, start + n)]).status_code == 201
+    events = [make_event(f"e-{i}", f"L-{i}") for i in range(start, start + n)]
+    assert api.post_events(events).status_code == 201
 
 
 def test_witness_cosigns_consistent_anchors_and_keeps_state(setup, tmp_path: Path) -> None:
@@ -57,7 +58,8 @@ def test_witness_cosigns_consistent_anchors_and_keeps_state(setup, tmp_path: Pat
     assert (saved.last_size, saved.last_root) == (9, api.ctx.store.root(9).hex())
     job.run_once()  # the job records the cosignature from the chain's events
     facts = api.request("GET", "/v1/log/checkpoints/9", role="auditor").json()["anchor"]
-    assert facts["tx_hash"].startswith("0x") and facts["cosigners"][0]["address"] == witness.chain.sender
+    assert facts["tx_hash"].startswith("0x")
+    assert facts["cosigners"][0]["address"] == witness.chain.sender
     assert witness.run_once() == []  # nothing new
 
 
@@ -69,8 +71,10 @@ def test_witness_refuses_a_root_the_log_never_signed(setup, tmp_path: Path) -> N
     # A compromised anchorer anchors a tree that extends the first 3 leaves with 2 forged
     # ones: the contract accepts it (it is append-only), the witness must not.
     real = [bytes.fromhex(h) for h in
-            api.request("GET", "/v1/log/leaves?start=0&end=3", role="auditor").json()["leaf_hashes"]]
-    forged = merkle.MemoryTree(real + [merkle.leaf_hash(b"forged-1"), merkle.leaf_hash(b"forged-2")])
+            api.request("GET", "/v1/log/leaves?start=0&end=3",
+                        role="auditor").json()["leaf_hashes"]]
+    forged = merkle.MemoryTree(real + [merkle.leaf_hash(b"forged-1"),
+                                       merkle.leaf_hash(b"forged-2")])
     chain.send_anchor(5, forged.root(), forged.consistency_proof(3, 5))
     _post(api, 3, 2)  # the log really has 5 leaves, with another root
     api.wait_checkpoint(5)

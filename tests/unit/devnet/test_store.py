@@ -72,7 +72,8 @@ def test_failed_commit_keeps_the_writes_for_the_next_one(tmp_path: Path) -> None
     try:
         store.kv[b"k"] = b"v"
         store._conn.execute(
-            "CREATE TRIGGER no_kv BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+            "CREATE TRIGGER no_kv BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'disk says no'); "
+            "END"
         )
         with pytest.raises(sqlite3.DatabaseError):
             store.commit(HEAD, IDENTITY)

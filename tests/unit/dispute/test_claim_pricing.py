@@ -100,7 +100,8 @@ def test_the_repriced_claim_worked_by_hand() -> None:
 
 def test_the_claim_states_the_pricing_and_the_rate_periods() -> None:
     claim = build_claim(records(), "notary", AS_OF)
-    assert claim["contract"]["pricing"]["text"] == "1年期LPR+100个基点，每年1月1日重定价（合同第4.2条）"
+    assert claim["contract"]["pricing"]["text"] == (
+        "1年期LPR+100个基点，每年1月1日重定价（合同第4.2条）")
     assert claim["rate_periods"] == [
         {"from": "2024-03-20", "to": "2024-12-31", "annual_rate": "0.0445",
          "penalty_rate": "0.06675", "basis": "合同约定", "event_id": "story-1",
@@ -149,7 +150,8 @@ def test_the_case_file_shows_the_rate_periods_and_the_repricing_record() -> None
     text = re.sub(r"\s+", "", "".join(p.extract_text()
                                       for p in pypdf.PdfReader(io.BytesIO(pdf)).pages))
     assert "利率分段表" in text
-    assert "2024-03-20至2024-12-314.45%6.675%合同约定：1年期LPR3.45%（2024-02-20）+100个基点" in text
+    assert ("2024-03-20至2024-12-314.45%6.675%合同约定：1年期LPR3.45%（2024-02-20）+100个基点"
+            in text)
     assert "2025-01-01起4.1%6.15%重定价：1年期LPR3.1%（2024-12-20）+100个基点" in text
     assert "第10期重定价分段计息（1/2），年利率4.45%" in text
     assert "第10期重定价分段计息（2/2），年利率4.1%" in text
