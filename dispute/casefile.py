@@ -34,8 +34,8 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from dispute.errors import DisputeError
+from dispute.evidence import VENUES, EvidenceSelection, Exhibit, Venue
 from dispute.fonts import prepared_font, require_cjk_font
-from dispute.selection import VENUES, EvidenceSelection, Exhibit, Venue
 
 __all__ = ["MAX_ATTACHMENT_BYTES", "Attachment", "CaseFileError", "Checkpoint", "Cosigner",
            "PreservationFacts", "evidence_url", "render_case_file"]

@@ -32,37 +32,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from dispute.evidence import (
-    DEMAND_KINDS,
-    GROUPS,
-    VENUES,
-    EvidenceSelection,
-    Exhibit,
-    ExhibitList,
-    Gap,
-    Venue,
-)
+from dispute.evidence import VENUES, EvidenceSelection, Exhibit, ExhibitList, Gap, Venue
 from dispute.exhibits_contract import contract_exhibits, disbursement_exhibits
 from dispute.exhibits_notices import acceleration_exhibits, notice_exhibits
 from dispute.exhibits_performance import finding_exhibits, performance_exhibits
-from dispute.records import (
-    MAX_RECORDS,
-    ExhibitDocument,
-    FoldedLoan,
-    SelectionError,
-    StoredRecord,
-    loan_state,
-)
+from dispute.records import FoldedLoan, SelectionError, StoredRecord, loan_state
 from dispute.wording import CHANNEL_ZH, zh_date
 
 __all__ = [
-    "DEMAND_KINDS",
-    "GROUPS",
-    "MAX_RECORDS",
     "VENUES",
     "EvidenceSelection",
     "Exhibit",
-    "ExhibitDocument",
     "Gap",
     "SelectionError",
     "StoredRecord",
