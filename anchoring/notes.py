@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,18 +18,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from anchoring.errors import CheckpointError, SignatureError
+from cunzheng_wire import ED25519_ALG
+from cunzheng_wire import note_key_id as key_id
 
 if TYPE_CHECKING:  # only a protocol: verifying needs no signing code
     from anchoring.signers import KeySigner
 
-ED25519_ALG = b"\x01"
 SIG_PREFIX = "\u2014 "  # em dash and a space
 MAX_NOTE_BYTES = 16 * 1024
-
-
-def key_id(key_name: str, public_key: bytes) -> bytes:
-    """The 4-byte key id of an Ed25519 note key."""
-    return hashlib.sha256(key_name.encode() + b"\n" + ED25519_ALG + public_key).digest()[:4]
 
 
 def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:

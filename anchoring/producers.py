@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from anchoring.errors import (
 from anchoring.notes import verify_signature
 from anchoring.records import SERVER_FIELDS, TENANT_ID, canonical
 from anchoring.tables import producer_keys, producer_policies
+from cunzheng_wire import producer_key_id, unsigned_event
 
 ED25519_PUBLIC_KEY_BYTES = 32
 KEY_ID = "[0-9a-f]{16}"
@@ -50,14 +50,9 @@ BAD_SIGNATURE = "producer-signature-invalid"
 _NOT_SIGNED = (*SERVER_FIELDS, "loan_seq", "loan_prev", "producer_signature")
 
 
-def producer_key_id(public_key: bytes) -> str:
-    """The id a producer key is registered under: hex of SHA-256(key)[:8]."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
-
-
 def producer_message(posted: Mapping[str, Any]) -> bytes:
     """What a producer signs: the JCS bytes of the posted object without its signature."""
-    return canonical({k: v for k, v in posted.items() if k != "producer_signature"})
+    return canonical(unsigned_event(posted))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,9 @@ from typing import Any
 from anchoring.errors import SignatureError
 from anchoring.notes import Signer, key_id, verify_signature
 from anchoring.records import canonical
+from cunzheng_wire import RECEIPT_SCHEMA, evidence_id, receipt_body
 
-RECEIPT_SCHEMA = "cunzheng.receipt/v1"
-
-
-def evidence_id(origin: str, leaf_index: int) -> str:
-    """存证编号: `<origin>#<leaf_index>`."""
-    return f"{origin}#{leaf_index}"
+__all__ = ["RECEIPT_SCHEMA", "Receipt", "evidence_id", "sign_receipt", "verify_receipt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +51,7 @@ def sign_receipt(receipt: Receipt, signer: Signer) -> dict[str, Any]:
 def verify_receipt(signed: dict[str, Any], *, key_name: str, public_key: bytes) -> Receipt:
     """Check a signed receipt against the log's key; return what it promises."""
     try:
-        body = {k: signed[k] for k in ("schema", "origin", "evidence_id", "leaf_index",
-                                       "leaf_hash", "received_at")}
+        body = receipt_body(signed)
         receipt = Receipt(signed["origin"], int(signed["leaf_index"]),
                           bytes.fromhex(signed["leaf_hash"]), signed["received_at"])
         signature = base64.b64decode(signed["signature"], validate=True)

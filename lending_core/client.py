@@ -14,14 +14,16 @@ connection errors, timeouts, 429 and 5xx are retried with exponential backoff; a
 problem+json (which names the refused item of a batch).
 
 Only `httpx`, `cryptography` and `rfc8785` are used, so a lending service can vendor this
-module with `lending_core` alone; the receipt check is reimplemented here for that reason
-(it must agree with `anchoring.receipts`, and an integration test holds it to that).
+module with `lending_core` alone. Key ids, the receipt's fields and the evidence id come from
+`cunzheng_wire`, the module the log uses too; the receipt check itself is written here with
+the client's own errors (it must agree with `anchoring.receipts`, and an integration test
+holds it to that).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import hashlib  # documents are uploaded under their SHA-256
 import json
 import os
 import time
@@ -38,6 +40,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from cunzheng_wire import (
+    RECEIPT_SCHEMA,
+    evidence_id,
+    note_key_id,
+    producer_key_id,
+    receipt_body,
+    unsigned_event,
+)
 from lending_core.errors import LendingError
 
 __all__ = [
@@ -61,9 +71,6 @@ DEFAULT_BATCH = 500
 MAX_RETRIES = 6
 BACKOFF_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 8.0
-RECEIPT_SCHEMA = "cunzheng.receipt/v1"
-_RECEIPT_FIELDS = ("schema", "origin", "evidence_id", "leaf_index", "leaf_hash", "received_at")
-_ED25519_ALG = b"\x01"
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -101,18 +108,12 @@ class LogKey:
     @property
     def key_id(self) -> bytes:
         """First 4 bytes of SHA-256(key name || 0x0A || 0x01 || public key) (C2SP note key)."""
-        return hashlib.sha256(self.key_name.encode() + b"\n" + _ED25519_ALG
-                              + self.public_key).digest()[:4]
-
-
-def producer_key_id(public_key: bytes) -> str:
-    """The id the ledger registers a producer key under: hex of SHA-256(key)[:8]."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
+        return note_key_id(self.key_name, self.public_key)
 
 
 def sign_event(event: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
     """`event` with its `producer_signature` (any old one is replaced)."""
-    body = {k: v for k, v in event.items() if k != "producer_signature"}
+    body = unsigned_event(event)
     public = key.public_key().public_bytes_raw()
     signature = key.sign(rfc8785.dumps(body))
     return {**body, "producer_signature": {"key_id": producer_key_id(public),
@@ -122,7 +123,7 @@ def sign_event(event: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, An
 def verify_receipt(receipt: Mapping[str, Any], log_key: LogKey) -> None:
     """Raise `ReceiptError` unless `receipt` is the log's signature over its fields."""
     try:
-        body = {k: receipt[k] for k in _RECEIPT_FIELDS}
+        body = receipt_body(receipt)
         signature = base64.b64decode(receipt["signature"], validate=True)
         index = int(receipt["leaf_index"])
         bytes.fromhex(receipt["leaf_hash"])
@@ -131,8 +132,8 @@ def verify_receipt(receipt: Mapping[str, Any], log_key: LogKey) -> None:
     if body["schema"] != RECEIPT_SCHEMA or body["origin"] != log_key.origin:
         raise ReceiptError(f"expected a {RECEIPT_SCHEMA} receipt of {log_key.origin!r}, "
                            f"found {body['schema']!r} of {body['origin']!r}")
-    if body["evidence_id"] != f"{log_key.origin}#{index}":
-        raise ReceiptError(f"expected evidence id {log_key.origin}#{index}, "
+    if body["evidence_id"] != evidence_id(log_key.origin, index):
+        raise ReceiptError(f"expected evidence id {evidence_id(log_key.origin, index)}, "
                            f"found {body['evidence_id']!r}")
     if receipt.get("key_id") != log_key.key_id.hex():
         raise ReceiptError(f"expected key id {log_key.key_id.hex()} ({log_key.key_name}), "
