@@ -31,6 +31,7 @@ __all__ = [
     "ROUNDING",
     "ZERO",
     "daily_rate",
+    "describe_money",
     "format_money",
     "format_payload_money",
     "monthly_rate",
@@ -149,6 +150,12 @@ def format_money(
 def format_payload_money(amount: Decimal) -> str:
     """Format an amount for an event payload: as `format_money`, up to `MAX_PAYLOAD_MONEY`."""
     return format_money(amount, limit=MAX_PAYLOAD_MONEY)
+
+
+def describe_money(amount: Decimal) -> str:
+    """An amount as a message or a finding names it: at the fen by `ROUNDING`, sign kept, no
+    bound (an amount a check refuses, or a negative balance, must still be shown)."""
+    return f"{round_fen(amount):f}"
 
 
 def _check_range(amount: Decimal, *, allow_negative: bool, limit: Decimal = MAX_MONEY) -> None:

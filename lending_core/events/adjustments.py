@@ -30,8 +30,8 @@ from lending_core.events.types import (
     Ref,
     SourceRefs,
     Text,
-    format_money,
 )
+from lending_core.money import describe_money
 from lending_core.schedule import add_months
 
 EventIdRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
@@ -150,7 +150,7 @@ class Prepayment(PayloadModel):
             raise PydanticCustomError(
                 "prepayment",
                 "expected principal + interest + fee to add up to amount {amount}, found {total}",
-                {"amount": format_money(self.amount), "total": format_money(total),
+                {"amount": describe_money(self.amount), "total": describe_money(total),
                  "field": "principal"},
             )
         if self.fee > 0 and self.fee_clause_no is None:

@@ -24,8 +24,8 @@ from lending_core.events.types import (
     Ref,
     SourceRefs,
     Text,
-    format_money,
 )
+from lending_core.money import describe_money
 
 
 class AmountBreakdown(PayloadModel):
@@ -58,8 +58,8 @@ class Acceleration(PayloadModel):
                     "breakdown",
                     "expected breakdown to add up to amount_declared_due {due}, found {total}",
                     {
-                        "due": format_money(self.amount_declared_due),
-                        "total": format_money(total),
+                        "due": describe_money(self.amount_declared_due),
+                        "total": describe_money(total),
                         "field": "breakdown",
                     },
                 )

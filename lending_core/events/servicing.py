@@ -23,8 +23,8 @@ from lending_core.events.types import (
     Ref,
     SourceRefs,
     Timestamp,
-    format_money,
 )
+from lending_core.money import describe_money
 
 MAX_INSTALLMENT_NO = 1000
 MAX_INSTALLMENTS_PER_PAYMENT = 360
@@ -78,8 +78,8 @@ class RepaymentReceived(PayloadModel):
                     "allocation",
                     "expected allocation parts to add up to amount {amount}, found {total}",
                     {
-                        "amount": format_money(self.amount),
-                        "total": format_money(total),
+                        "amount": describe_money(self.amount),
+                        "total": describe_money(total),
                         "field": "allocation",
                     },
                 )
@@ -114,8 +114,8 @@ class RepaymentMissed(PayloadModel):
                 "amount_due",
                 "expected principal_due + interest_due at most {due}, found {parts}",
                 {
-                    "due": format_money(self.amount_due),
-                    "parts": format_money(parts),
+                    "due": describe_money(self.amount_due),
+                    "parts": describe_money(parts),
                     "field": "principal_due",
                 },
             )

@@ -28,7 +28,8 @@ from decimal import Decimal
 from typing import Any
 
 from lending_core.errors import EventValidationError
-from lending_core.events import Correction, Reversal, format_money, validate_payload
+from lending_core.events import Correction, Reversal, validate_payload
+from lending_core.money import describe_money
 from lending_core.state.adjustment_facts import CorrectionNote
 from lending_core.state.model import CHINA_TZ, LoanEvent
 
@@ -114,8 +115,8 @@ def effective(events: Sequence[LoanEvent]) -> tuple[list[LoanEvent], tuple[Corre
         if outcome == "applied" and original is not None and isinstance(model, Reversal):
             if model.amount != _amount(original):
                 outcome = "reversal_amount_mismatch"
-                detail = (f"expected the amount of {oid}, {format_money(_amount(original))}, "
-                          f"found {format_money(model.amount)}")
+                detail = (f"expected the amount of {oid}, {describe_money(_amount(original))}, "
+                          f"found {describe_money(model.amount)}")
             else:
                 reversed_by[oid] = e.event_id
         elif outcome == "applied" and original is not None and isinstance(model, Correction):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from lending_core.events import format_money
+from lending_core.money import describe_money
 from lending_core.state.model import LoanEvent, LoanState, LoanStatus
 
 INTRINSIC: frozenset[str] = frozenset({"future_dated", "due_before_effective", "invalid_event"})
@@ -58,7 +58,7 @@ def performing(state: LoanState) -> LoanStatus:
 
 
 def money(value: Decimal) -> str:
-    return format_money(value)
+    return describe_money(value)
 
 
 def clearing(state: LoanState, ref: str) -> frozenset[str]:

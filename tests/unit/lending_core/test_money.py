@@ -126,3 +126,13 @@ def test_payload_money_is_formatted_and_parsed_here() -> None:
     for text in ("1000000000000000.00", "-1.00", "1.0", "01.00", "1e3"):
         with pytest.raises(MoneyFormatError):
             money.parse_payload_money(text)
+
+
+def test_messages_name_any_amount() -> None:
+    from lending_core.money import MAX_PAYLOAD_MONEY, describe_money
+
+    # a refused or inconsistent amount is still shown: negative, too large, as it is
+    assert describe_money(Decimal("-12.30")) == "-12.30"
+    assert describe_money(MAX_PAYLOAD_MONEY * 2) == "1999999999999999.98"
+    assert describe_money(Decimal(5)) == "5.00"
+    assert describe_money(Decimal("0.005")) == "0.01"  # ROUNDING, half up
