@@ -176,6 +176,15 @@ def in_process(work: Path, seconds: float) -> dict[str, Any]:
     from service.context import build_context
     from service.settings import Settings
 
+    def client(submit: Any, template: dict[str, Any], prefix: str, counter: Any,
+               stop_at: float, lat: list[float]) -> None:
+        while time.perf_counter() < stop_at:
+            i = next(counter)
+            event = {**template, "event_id": f"{prefix}-{i}", "loan_id": f"L-{prefix}-{i}"}
+            t = time.perf_counter()
+            submit("bank-a", [event])
+            lat.append(time.perf_counter() - t)
+
     out: dict[str, Any] = {}
     for mode in ("off", "on"):
         ctx = build_context(Settings(data_dir=work / f"inproc-{mode}", anchor_enabled=False))
@@ -186,16 +195,9 @@ def in_process(work: Path, seconds: float) -> dict[str, Any]:
         for clients in (1, CLIENTS[-1]):
             lat: list[float] = []
             stop_at = time.perf_counter() + seconds
-
-            def client() -> None:
-                while time.perf_counter() < stop_at:
-                    i = next(counter)
-                    event = {**template, "event_id": f"ip-{mode}-{i}", "loan_id": f"L-{mode}-{i}"}
-                    t = time.perf_counter()
-                    ctx.log.submit("bank-a", [event])
-                    lat.append(time.perf_counter() - t)
-
-            threads = [threading.Thread(target=client) for _ in range(clients)]
+            threads = [threading.Thread(target=client, args=(
+                ctx.log.submit, template, f"ip-{mode}", counter, stop_at, lat))
+                for _ in range(clients)]
             t0 = time.perf_counter()
             for t in threads:
                 t.start()

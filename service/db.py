@@ -24,11 +24,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_sqlite_file(Path(path))
+        # as many pooled connections as request threads (anyio's 40, the sequencer, the
+        # jobs): with the default 5 every busy moment opened and closed fresh connections,
+        # and their set-up PRAGMAs cost more than the queries (bench/README.md, issue 17)
+        kwargs.setdefault("pool_size", 48)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                **kwargs)
         _sqlite_setup(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 20)  # a PostgreSQL connection is a process: keep them
     return create_engine(url, **kwargs)
 
 
