@@ -31,9 +31,12 @@ from pydantic_core import PydanticCustomError
 from lending_core.errors import MoneyFormatError
 from lending_core.money import (
     PAYLOAD_MONEY_PATTERN,
+    format_payload_money,
     parse_payload_money,
 )
-from lending_core.money import format_payload_money as format_money
+
+format_money = format_payload_money
+"""The wire form of an amount in an event payload (`lending_core.money`)."""
 
 RATE_MAX = Decimal(1)
 """Rates and markups are fractions (0.0435 = 4.35 %); anything above 100 % is a typo."""

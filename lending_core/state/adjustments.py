@@ -32,6 +32,7 @@ from lending_core.state.rules import (
     money,
     need_disbursed,
     not_after,
+    on_agreed_terms,
     performing,
     require,
 )
@@ -174,26 +175,10 @@ def on_extension(
         r.fact.payload.extension_months for r in state.adjustments.extensions)
     record = ExtensionRecord(Fact(event.event_id, event.occurred_at, p), rate, method,
                              extension_limit_problem(state.contract.payload.term_months, extended))
-    terms = replace(
-        state.terms,
-        principal=p.principal,
-        term_months=p.term_months,
-        annual_rate=rate,
-        repayment_method=method,
-        first_due_date=p.first_due_date,
-        due_day=p.first_due_date.day,
-        since=p.effective_date,
-        agreed_by=p.agreement_no,
-    )
-    missed = tuple(
-        replace(m, resolved_by=event.event_id, resolution="restructured")
-        if m.resolved_by is None
-        else m
-        for m in state.missed
-    )
     status = performing(state) if state.status is LoanStatus.OVERDUE else state.status
     adjustments = replace(state.adjustments, extensions=(*state.adjustments.extensions, record))
-    return replace(state, terms=terms, missed=missed, status=status, adjustments=adjustments)
+    return replace(on_agreed_terms(state, event, p, rate, method), status=status,
+                   adjustments=adjustments)
 
 
 def _judged(state: LoanState, event: LoanEvent, original_event_id: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
+from lending_core.events import Extension, Restructuring
 from lending_core.money import describe_money
 from lending_core.state.model import LoanEvent, LoanState, LoanStatus
 
@@ -55,6 +57,31 @@ def need_disbursed(state: LoanState, what: str) -> date:
 
 def performing(state: LoanState) -> LoanStatus:
     return LoanStatus.RESTRUCTURED if state.restructurings else LoanStatus.DISBURSED
+
+
+def on_agreed_terms(state: LoanState, event: LoanEvent, p: Extension | Restructuring,
+                    annual_rate: Decimal, repayment_method: str) -> LoanState:
+    """The loan on the terms an extension (展期) or a restructuring agreement sets, from its
+    effective date; every missed installment not yet resolved is resolved by it."""
+    assert state.terms is not None  # both transitions assert it first
+    terms = replace(
+        state.terms,
+        principal=p.principal,
+        term_months=p.term_months,
+        annual_rate=annual_rate,
+        repayment_method=repayment_method,
+        first_due_date=p.first_due_date,
+        due_day=p.first_due_date.day,
+        since=p.effective_date,
+        agreed_by=p.agreement_no,
+    )
+    missed = tuple(
+        replace(m, resolved_by=event.event_id, resolution="restructured")
+        if m.resolved_by is None
+        else m
+        for m in state.missed
+    )
+    return replace(state, terms=terms, missed=missed)
 
 
 def money(value: Decimal) -> str:

@@ -32,6 +32,7 @@ from lending_core.state.rules import (
     money,
     need_disbursed,
     not_after,
+    on_agreed_terms,
     performing,
     require,
 )
@@ -242,29 +243,10 @@ def on_restructuring(
         f"expected first_due_date after {p.effective_date}, found {p.first_due_date}",
     )
     instant_not_after(event, p.e_signature.signed_at, "e_signature.signed_at")
-    terms = replace(
-        state.terms,
-        principal=p.principal,
-        term_months=p.term_months,
-        annual_rate=p.annual_rate,
-        repayment_method=str(p.repayment_method),
-        first_due_date=p.first_due_date,
-        due_day=p.first_due_date.day,
-        since=p.effective_date,
-        agreed_by=p.agreement_no,
-    )
-    missed = tuple(
-        replace(m, resolved_by=event.event_id, resolution="restructured")
-        if m.resolved_by is None
-        else m
-        for m in state.missed
-    )
     fact = Fact(event.event_id, event.occurred_at, p)
     return replace(
-        state,
+        on_agreed_terms(state, event, p, p.annual_rate, str(p.repayment_method)),
         status=LoanStatus.RESTRUCTURED,
-        terms=terms,
-        missed=missed,
         restructurings=(*state.restructurings, fact),
     )
 
