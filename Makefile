@@ -56,7 +56,7 @@ bench: setup
 # ruff, then mypy on the files and strictness pyproject.toml's [tool.mypy] names (`--strict`
 # for the pure packages, the pydantic plugin for the service)
 lint: setup
-	$(BIN)/ruff check cunzheng_errors.py lending_core anchoring dispute service tests bench
+	$(BIN)/ruff check cunzheng_errors.py cunzheng_wire.py lending_core anchoring dispute service tests bench
 	$(BIN)/mypy
 
 clean:

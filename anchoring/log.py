@@ -21,7 +21,6 @@ from anchoring.producers import (
     ProducerKey,
     ProducerPolicy,
     check_event_signature,
-    producer_key_id,
     producer_message,
 )
 from anchoring.receipts import Receipt, sign_receipt
@@ -35,12 +34,13 @@ from anchoring.store import (
     Pending,
     StoredCheckpoint,
 )
+from cunzheng_wire import producer_key_id
 
 MAX_BATCH = 1000
 MAX_FUTURE_SKEW = timedelta(seconds=300)
 """Default: how far `occurred_at` may lie after `received_at` (the producers' clock error)."""
 __all__ = ["MAX_BATCH", "EvidenceLog", "Producers", "Submitted", "producer_key_id",
-           "producer_message"]  # the last two live in anchoring.producers
+           "producer_message"]  # the last two live in cunzheng_wire and anchoring.producers
 
 
 class Producers(Protocol):

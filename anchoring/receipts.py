@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from anchoring.errors import SignatureError
-from anchoring.notes import Signer, key_id, verify_signature
+from anchoring.notes import Signer, verify_signature
 from anchoring.records import canonical
-from cunzheng_wire import RECEIPT_SCHEMA, evidence_id, receipt_body
+from cunzheng_wire import RECEIPT_SCHEMA, evidence_id, note_key_id, receipt_body
 
 __all__ = ["RECEIPT_SCHEMA", "Receipt", "evidence_id", "sign_receipt", "verify_receipt"]
 
@@ -59,7 +59,7 @@ def verify_receipt(signed: dict[str, Any], *, key_name: str, public_key: bytes) 
         raise SignatureError(f"receipt is malformed: {exc}") from None
     if body != receipt.body():
         raise SignatureError("receipt fields are inconsistent (evidence id or schema)")
-    if signed.get("key_id") != key_id(key_name, public_key).hex():
+    if signed.get("key_id") != note_key_id(key_name, public_key).hex():
         raise SignatureError(
             f"receipt key id {signed.get('key_id')!r} is not that of {key_name!r}"
         )

@@ -17,7 +17,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anchoring.keyfiles import KeyFileError, load_or_create_ed25519
-from anchoring.notes import ED25519_ALG, Signer, key_id
+from anchoring.notes import Signer
+from cunzheng_wire import ED25519_ALG, note_key_id
 from dispute.errors import PackageKeyError, TrustError
 
 PACKAGE_KEY_FILE = "package-key.pem"
@@ -51,7 +52,7 @@ def parse_trusted_key(text: str) -> bytes:
         raw = _b64(b64, text)
         if len(raw) != 33 or raw[:1] != ED25519_ALG:
             raise TrustError(f"verifier key {text!r} is not an Ed25519 key")
-        if key_id(name, raw[1:]).hex() != hex_id.lower():
+        if note_key_id(name, raw[1:]).hex() != hex_id.lower():
             raise TrustError(f"verifier key {text!r}: key id {hex_id} does not match its key")
         return raw[1:]
     raw = _b64(text, text)

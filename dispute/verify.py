@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from anchoring import merkle
 from anchoring.errors import AnchoringError
-from anchoring.notes import MAX_NOTE_BYTES, key_id, verify_checkpoint, verify_signature
+from anchoring.notes import MAX_NOTE_BYTES, verify_checkpoint, verify_signature
 from anchoring.records import (
     MAX_DOCUMENTS,
     MAX_JSON_ITEMS,
@@ -45,6 +45,7 @@ from anchoring.records import (
     parse_json,
     record_from_bytes,
 )
+from cunzheng_wire import note_key_id
 from dispute.errors import PackageVerificationError
 
 PACKAGE_SCHEMA = "cunzheng.package/v1"
@@ -360,9 +361,9 @@ class _Verifier:
         public_key = _b64key(sig["public_key"], "manifest.sig public_key")
         signature = _b64key(sig["signature"], "manifest.sig signature", 64)
         name = sig["key_name"]
-        if not isinstance(name, str) or key_id(name, public_key).hex() != sig["key_id"]:
+        if not isinstance(name, str) or note_key_id(name, public_key).hex() != sig["key_id"]:
             raise Problem(f"key_id {sig['key_id']!r} is not the id of key {name!r} and its "
-                          f"public key (expected {key_id(str(name), public_key).hex()})")
+                          f"public key (expected {note_key_id(str(name), public_key).hex()})")
         verify_signature(public_key, signature, data, MANIFEST)
         who = f"{name} (key id {sig['key_id']}, public key {sig['public_key']})"
         if trusted is None:
@@ -813,7 +814,8 @@ class Web3ChainView:
         return "0x" + bytes(b["hash"]).hex(), int(b["timestamp"])
 
     def root_at(self, contract: str, size: int) -> bytes | None:
-        from anchoring.registry import AnchorRegistryClient, RegistryRevert
+        from anchoring.errors import RegistryRevert
+        from anchoring.registry import AnchorRegistryClient
 
         try:
             return AnchorRegistryClient(self.w3, contract).root_at(size)
