@@ -20,8 +20,8 @@ from anchoring.anchor_store import AnchorRow, Cosignature
 from anchoring.records import format_utc
 from lending_core.client import LedgerClient
 from lending_core.simulator import Portfolio, SimConfig, simulate
-from service.cli_lending import post_portfolio
 from service.context import AppContext
+from service.posting import post_portfolio
 from service.settings import Settings
 from tests.integration.api_client import Api, running_api
 

@@ -9,8 +9,8 @@ from anchoring.fsck import fsck
 from lending_core.client import LedgerClient
 from lending_core.simulator import SimConfig, simulate
 from lending_core.state import CHINA_TZ
-from service.cli_lending import post_portfolio
 from service.monitoring_job import loan_state, run_monitoring, schedule_monitoring
+from service.posting import post_portfolio
 from service.settings import Settings
 from tests.integration.api_client import running_api
 

@@ -13,7 +13,7 @@ from anchoring.receipts import verify_receipt as anchoring_verify
 from lending_core.client import LedgerClient, ReceiptStore
 from lending_core.documents import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.simulator import SimConfig, simulate
-from service.cli_lending import post_portfolio
+from service.posting import post_portfolio
 from service.settings import Settings
 from tests.integration.api_client import running_api
 

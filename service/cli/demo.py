@@ -26,12 +26,11 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 
 from cunzheng_errors import CunzhengError
+from service.cli.common import console
 from service.errors import DemoError
 
-console = Console(stderr=True)
 CLI = [sys.executable, "-m", "service.cli"]
 TENANT = "demo-bank"
 WITNESSES = (("notary", 2), ("arbitration", 3), ("court", 4))  # dev accounts, keys public
@@ -247,6 +246,8 @@ class Demo:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `demo` to the `cunzheng` command line."""
+
     @app.command()
     def demo(
         data_dir: Annotated[Path, typer.Option(help="data directory")] = Path("data"),

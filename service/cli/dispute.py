@@ -24,11 +24,11 @@ from anchoring.keyfiles import write_atomic
 from anchoring.notes import verifier_key
 from cunzheng_errors import CunzhengError
 from service.cases import build_dispute_package
+from service.cli.common import DataDir, DbUrl, console, fail, load_settings
+
+__all__ = ["EXIT_FAILED", "EXIT_WARNINGS", "case_build", "case_key", "register", "verify"]
 
 EXIT_FAILED, EXIT_WARNINGS = 1, 3
-# Declared here, not imported: service.cli imports this module while it loads.
-DataDir = Annotated[str | None, typer.Option(help="data directory (CUNZHENG_DATA_DIR)")]
-DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE_URL)")]
 
 
 def _parse_date(text: str | None) -> date:
@@ -49,17 +49,16 @@ def case_build(
     loan_id: Annotated[str, typer.Argument(help="the loan id")],
     tenant: Annotated[str, typer.Option(help="the tenant (lending service) of the loan")],
     venue: Annotated[str, typer.Option(help="court, arbitration or notary")],
-    as_of: Annotated[str | None,
-                     typer.Option("--as-of", help="暂计至 date (default today, CST)")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="暂计至 date (default today, CST)")] = None,
     out: Annotated[Path | None, typer.Option(help="where to write the zip")] = None,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Build the evidence package (zip) of a loan for a venue."""
-    from service.cli import _fail, _settings, console
     from service.context import build_context
     from service.logkey import package_signer_for
 
-    settings = _settings(data_dir, database_url)
+    settings = load_settings(data_dir, database_url)
     try:
         day = _parse_date(as_of)
         started = time.perf_counter()
@@ -70,7 +69,7 @@ def case_build(
         target = out or Path(f"{loan_id}-{venue}-{built.package_id}.zip")
         write_atomic(target, built.data)
     except CunzhengError as exc:
-        _fail(exc)
+        fail(exc)
     m = built.manifest
     console.print(f"Built {built.package_id}: {len(m['items'])} exhibit(s), "
                   f"{len(m['checkpoints'])} anchored checkpoint(s), {len(built.data)} bytes, "
@@ -81,23 +80,22 @@ def case_build(
 
 def case_key(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Print the bank's package key (a verifier key for `cunzheng verify --trust`)."""
-    from service.cli import _fail, _settings
     from service.logkey import package_signer_for
 
-    settings = _settings(data_dir, database_url)
+    settings = load_settings(data_dir, database_url)
     try:
         signer = package_signer_for(settings)
     except CunzhengError as exc:
-        _fail(exc)
+        fail(exc)
     print(verifier_key(signer.name, signer.public_key))
 
 
 def verify(
     package: Annotated[Path, typer.Argument(help="the evidence package (zip)")],
-    rpc: Annotated[str | None,
-                   typer.Option(help="Ethereum JSON-RPC URL for the on-chain step")] = None,
-    trust: Annotated[Path | None,
-                     typer.Option(help="file of trusted package keys, one a line")] = None,
+    rpc: Annotated[str | None, typer.Option(
+        help="Ethereum JSON-RPC URL for the on-chain step")] = None,
+    trust: Annotated[Path | None, typer.Option(
+        help="file of trusted package keys, one a line")] = None,
     trust_key: Annotated[list[str] | None, typer.Option(
         "--trust-key", help="a trusted package key (base64 or verifier key); repeatable")] = None,
     log_key: Annotated[str | None, typer.Option(
@@ -105,13 +103,12 @@ def verify(
     min_confirmations: Annotated[int, typer.Option(help="confirmations an anchor needs")] = 2,
     artifact: Annotated[Path | None, typer.Option(
         help="contract artifact (default: the committed "
-             "contracts/build/AnchorRegistry.json)")] = None,
+        "contracts/build/AnchorRegistry.json)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Verify an evidence package offline (and on chain with --rpc); exit 0 only if all holds."""
     from dispute.packagekey import load_trust_file, parse_trusted_key
     from dispute.verify import MAX_PACKAGE_BYTES, Web3ChainView, report_text, verify_package
-    from service.cli import _fail
 
     try:
         trusted: list[bytes] | None = None
@@ -132,7 +129,7 @@ def verify(
 
             chain, code = Web3ChainView.from_url(rpc), load_artifact(artifact).deployed_bytecode
     except CunzhengError as exc:
-        _fail(exc)
+        fail(exc)
     report = verify_package(data, trusted_keys=trusted, log_public_key=pinned, chain=chain,
                             expected_code=code, min_confirmations=min_confirmations)
     if as_json:
@@ -143,6 +140,7 @@ def verify(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the `case` group and `verify` to the `cunzheng` command line."""
     case_app = typer.Typer(help="Case files and evidence packages.", no_args_is_help=True)
     case_app.command("build")(case_build)
     case_app.command("key")(case_key)
