@@ -12,7 +12,6 @@ from cunzheng_errors import CunzhengError
 __all__ = [
     "ArrearsInputError",
     "CatalogueError",
-    "CunzhengError",
     "EventValidationError",
     "LendingError",
     "LoanStateError",
