@@ -376,11 +376,13 @@ def check_posted(posted: Any) -> dict[str, Any]:
     """Check the shape of a posted event (not its payload, which lending_core validates)."""
     if not isinstance(posted, dict):
         raise RecordError("an event must be a JSON object")
-    unknown = sorted(set(posted) - set(POSTED_FIELDS))
-    if unknown:
+    # the first unknown field as sent: a Python-level scan, never one long C call (sorting
+    # 200,000 hostile keys held the interpreter lock for 0.4 s)
+    unknown = next((k for k in posted if k not in POSTED_FIELDS), None)
+    if unknown is not None:
         raise RecordError(
-            f"unknown field {unknown[0]!r}; an event has {', '.join(POSTED_FIELDS)}",
-            field=unknown[0]
+            f"unknown field {unknown!r}; an event has {', '.join(POSTED_FIELDS)}",
+            field=unknown
         )
     for name in REQUIRED_FIELDS:
         if name not in posted:

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from anchoring.records import TooLarge, parse_json
+from anchoring.records import TooLarge
 from service.auth import Principal, Role, authenticate
 from service.context import AppContext
 from service.errors import AuthError, ForbiddenError, IncompleteBody
+from service.offload import parse_body
 
 MAX_API_KEY_LENGTH = 256  # keys are ~50 characters; anything longer is not one
 
@@ -78,7 +78,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def json_body(request: Request, ctx: AppContext) -> Any:
-    """The body parsed as strict JSON, in a worker thread: however hostile the bytes, the
-    event loop keeps answering other requests (`/healthz`) while they are read."""
+    """The body parsed as strict JSON off the event loop (a worker thread, or for a large
+    body a process of its own: `service.offload`): however hostile the bytes, the event
+    loop keeps answering other requests (`/healthz`) while they are read."""
     data = await read_body(request, ctx.settings.max_body_bytes)
-    return await run_in_threadpool(parse_json, data, max_bytes=ctx.settings.max_body_bytes)
+    return await parse_body(data, ctx.settings.max_body_bytes)

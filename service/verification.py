@@ -308,20 +308,34 @@ def _manifest_items(data: bytes) -> list[tuple[str, bytes]]:
         return []
 
 
-def verify_package_upload(ctx: AppContext, data: bytes, extra_trust: list[str]) -> dict[str, Any]:
+def _verify_offline_and_on_chain(data: bytes, trusted_keys: Any, log_public_key: Any,
+                                 rpc: str | None, min_confirmations: int
+                                 ) -> tuple[Any, list[tuple[str, bytes]]]:
+    """The package's report and its items, computed in the offload process: a hostile
+    package (an 8 MiB manifest, a thousand proofs) keeps C parsers busy with the
+    interpreter lock held, which must not stall the service's event loop."""
     from dispute.verify import Web3ChainView, verify_package
+
+    chain, code = None, None
+    if rpc is not None:
+        from anchoring.registry import load_artifact
+
+        chain, code = Web3ChainView.from_url(rpc), load_artifact().deployed_bytecode
+    report = verify_package(data, trusted_keys=trusted_keys, log_public_key=log_public_key,
+                            chain=chain, expected_code=code,
+                            min_confirmations=min_confirmations)
+    return report, _manifest_items(data)
+
+
+def verify_package_upload(ctx: AppContext, data: bytes, extra_trust: list[str]) -> dict[str, Any]:
+    from service import offload
 
     check_zip_bounds(data)
     opts = package_options(ctx, extra_trust)
-    chain, code = None, None
-    if opts.rpc is not None:
-        from anchoring.registry import load_artifact
-
-        chain, code = Web3ChainView.from_url(opts.rpc), load_artifact().deployed_bytecode
-    report = verify_package(data, trusted_keys=opts.trusted_keys,
-                            log_public_key=opts.log_public_key, chain=chain, expected_code=code,
-                            min_confirmations=opts.min_confirmations)
-    items = [{"no": no, **by_leaf_hash(ctx, lh)} for no, lh in _manifest_items(data)]
+    report, manifest_items = offload.call(
+        _verify_offline_and_on_chain, data, opts.trusted_keys, opts.log_public_key, opts.rpc,
+        opts.min_confirmations)
+    items = [{"no": no, **by_leaf_hash(ctx, lh)} for no, lh in manifest_items]
     if report.failures:
         status = Verdict.MISMATCH
         reason = f"{len(report.failures)} verification step(s) failed"

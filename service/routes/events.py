@@ -17,6 +17,7 @@ from lending_core.events import example_payload
 from service.auth import Role
 from service.deps import Ctx, Lender, LenderOrLegal, json_body, read_body
 from service.lending import LENIENT, STRICT, LendingPolicy
+from service.offload import OFFLOAD_BYTES, parse_body
 from service.routes.log import anchor_facts
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -76,10 +77,15 @@ def handling(request: Request) -> tuple[LendingPolicy, dict[str, str]]:
 async def post_event(request: Request, ctx: Ctx, who: Lender) -> JSONResponse:
     data = await read_body(request, ctx.settings.max_body_bytes)
     policy, headers = handling(request)
+    # a large body is parsed in a process of its own (service.offload): C's parser keeps the
+    # interpreter lock, and the event loop must keep answering
+    parsed = (await parse_body(data, ctx.settings.max_body_bytes)
+              if len(data) >= OFFLOAD_BYTES else None)
 
     def parse_and_submit() -> Submitted:
         # one worker-thread hop for both: under many clients each hop costs
-        body = parse_json(data, max_bytes=ctx.settings.max_body_bytes)
+        body = parsed if parsed is not None else parse_json(
+            data, max_bytes=ctx.settings.max_body_bytes)
         if isinstance(body, list):
             raise RecordError("POST /v1/events takes one event object; use /v1/events/batch "
                               "for a list")
