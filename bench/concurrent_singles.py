@@ -4,9 +4,9 @@ event per request (`POST /v1/events`), as lending services do.
 Run: `.venv/bin/python -m bench.concurrent_singles [--quick] [--no-postgres] [--profile]`.
 
 For each database, a fresh data directory, a lender key and `cunzheng serve` as a
-subprocess (anchoring off): SQLite with one process, PostgreSQL (own database
-`cunzheng_bench`, recreated) with `--workers 2`. Each client count (1, 16, 32) posts new
-`lone` credit decisions (built from one serialised event, ids numbered) for `SECONDS`;
+subprocess (anchoring off): SQLite with one process and with `--workers 2`, PostgreSQL (own
+database `cunzheng_bench`, recreated) with `--workers 2`. Each client count (1, 16, 32) posts
+new `lone` credit decisions (built from one serialised event, ids numbered) for `SECONDS`;
 figures: events/s, median, p99 and max latency, and the answers that were not 201.
 
 Also in process (no HTTP): `EvidenceLog.submit` from 1 and 32 threads on a SQLite file with
@@ -229,14 +229,17 @@ def run(quick: bool = False, postgres: bool = True, profile: bool = False) -> di
     results["in_process_sqlite"] = in_process(work, seconds / 2)
     results["echo_baseline"] = run_echo(work, seconds)
     results["sqlite"] = run_ledger("sqlite", None, 1, work, seconds, profile)
+    # the service is bound by one interpreter's lock: two processes, each its own sequencer,
+    # share the SQLite write lock
+    results["sqlite_workers2"] = run_ledger("sqlite-w2", None, 2, work, seconds, False)
     if postgres:
         url = fresh_pg_database()
         if url:
             results["postgresql"] = run_ledger("postgresql", url, 2, work, seconds, False)
     rows = []
     for name, runs in [("echo app (baseline)", results["echo_baseline"])] + [
-            (f"ledger {db} ({results[db]['workers']} proc)", results[db]["runs"])
-            for db in ("sqlite", "postgresql") if db in results]:
+            (f"ledger {db.split('_')[0]} ({results[db]['workers']} proc)", results[db]["runs"])
+            for db in ("sqlite", "sqlite_workers2", "postgresql") if db in results]:
         for c, r in runs.items():
             rows.append([name, int(c), r["events_per_s"], r["latency"]["median_ms"],
                          r["latency"]["p99_ms"], r["latency"]["max_ms"],
