@@ -202,6 +202,12 @@ def step(
             last_event_id=event.event_id,
             last_occurred_at=event.occurred_at,
         )
+        if event.derived and exc.code not in INTRINSIC:
+            # the service's own inference, overtaken by the lender's facts (a flag or an
+            # inferred missed installment after a settlement that arrived late): superseded
+            why = f"superseded ({exc.code}): {exc.reason}"
+            return _seen(replace(base, superseded=(*base.superseded, (event.event_id, why))),
+                         event)
         finding = Finding(exc.code, exc.reason, event.event_id, event.type, event.occurred_at,
                           event.seq, event.derived)
         return _seen(replace(base, findings=(*base.findings, finding)), event)

@@ -857,3 +857,23 @@ def test_paid_late_it_was_missed_and_is_resolved(disbursed: LoanState) -> None:
     [m] = s.missed
     assert m.installment_no == 2 and m.resolution == "repaid" and m.resolved_by
     assert s.status is not LoanStatus.OVERDUE and s.superseded == ()
+
+
+def test_a_derived_event_overtaken_by_a_late_settlement_is_superseded_not_a_finding(
+    disbursed: LoanState,
+) -> None:
+    settled = post(post(disbursed, "repayment_received", "2024-04-20",
+                        pay("300000.00", "300000.00", value_date="2024-04-20", ref="ALL")),
+                   "settlement", "2024-04-20", {"settled_on": "2024-04-20", "reason": "repaid",
+                                                 "source": {"system": "cbs", "refs": {"id": "1"}}})
+    # the monitoring job inferred a missed installment before the settlement arrived
+    inferred = dataclasses.replace(
+        event("repayment_missed", None, day="2024-06-01", event_id="mon:L-1:missed-2"),
+        derived=True)
+    s = step(settled, inferred)
+    assert s.findings == () and s.missed == () and s.status is LoanStatus.SETTLED
+    [(event_id, why)] = s.superseded
+    assert event_id == "mon:L-1:missed-2" and why.startswith("superseded (loan_settled)")
+    # the same record from core banking is a finding: the bank's own data disagree
+    primary = event("repayment_missed", None, day="2024-06-01", event_id="cbs-missed-2")
+    assert [f.code for f in step(settled, primary).findings] == ["loan_settled"]
