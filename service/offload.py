@@ -86,7 +86,7 @@ class _Worker:
                         raise WorkerDied("the offload worker ended during a call") from None
             if kind == "error":
                 raise value
-            return value  # type: ignore[no-any-return]
+            return value
 
     def _stop(self) -> None:
         if self._proc is not None:
@@ -131,7 +131,7 @@ def _serve() -> None:
         except EOFError:
             return
         try:
-            fn = importlib.import_module(module)
+            fn: Any = importlib.import_module(module)  # then an attribute of it: the function
             for part in name.split("."):
                 fn = getattr(fn, part)
             answer: tuple[str, Any] = ("ok", fn(*args, **kwargs))
