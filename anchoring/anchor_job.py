@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from anchoring.anchor_store import FINAL, INCLUDED, SUBMITTED, AnchorRow, AnchorStore, Cosignature
 from anchoring.chain import AnchorChain
@@ -140,10 +141,10 @@ class AnchoringJob:
         self._submit_if_grown()
         return f"resubmitted ({why})"
 
-    def _replace(self, row: AnchorRow, **changes: object) -> AnchorRow:
+    def _replace(self, row: AnchorRow, **changes: Any) -> AnchorRow:
         from dataclasses import replace
 
-        return replace(row, updated_at=self._now(), **changes)  # type: ignore[arg-type]
+        return replace(row, updated_at=self._now(), **changes)
 
     def _record_cosignatures(self, head: int) -> int:
         start = int(self.anchors.get_value(COSIGN_CURSOR) or 0)

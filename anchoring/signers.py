@@ -110,6 +110,7 @@ class EthAccount:
         sender = tx.pop("from", None)
         if sender is not None and str(sender).lower() != self.address.lower():
             raise SignatureError(f"transaction is from {sender}, but this key is {self.address}")
+        # eth_account types the key as its PrivateKey; it only calls sign_msg_hash on it
         v, r, s, raw = sign_transaction_dict(_DigestKey(self.signer), tx)  # type: ignore[arg-type]
         return SignedTransaction(raw_transaction=HexBytes(raw), hash=HexBytes(keccak(raw)),
                                  r=r, s=s, v=v)

@@ -166,7 +166,7 @@ def arrears_inputs(state: LoanState) -> ArrearsInputs:
                                   f"合同第{p.fee_clause_no}条"))
         if p.value_date < start or (accelerated is not None and p.value_date >= accelerated):
             continue
-        rule: PrepaymentRule = p.rule or contract_rule or DEFAULT_PREPAYMENT_RULE  # type: ignore[assignment]
+        rule: PrepaymentRule = p.rule or contract_rule or DEFAULT_PREPAYMENT_RULE
         prepayments.append((p.value_date, p.principal, p.kind == "full", rule))
     for fee in state.adjustments.fees:
         q = fee.payload

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -16,6 +17,7 @@ from anchoring.keyfiles import load_or_create_ed25519, read_secret, write_secret
 from anchoring.notes import Signer
 
 if TYPE_CHECKING:
+    from anchoring.pkcs11 import TokenUri
     from anchoring.signers import EthAccount
     from service.settings import Settings
 
@@ -48,13 +50,13 @@ def load_master_keys(path: Path, *, create: bool = True) -> MasterKeys:
 # --- keys in a PKCS#11 token (anchoring.pkcs11): chosen by the settings, file keys otherwise
 
 
-def _token_signer(settings: Settings, uri_text: str, kind: type[T]) -> T:
+def _token_signer(settings: Settings, uri_text: str, kind: Callable[[TokenUri, str], T]) -> T:
     from anchoring.pkcs11 import TokenUri
 
     uri = TokenUri.parse(uri_text)
     pin = uri.resolve_pin(settings.pkcs11_pin_file,
                           settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None)
-    return kind(uri, pin)  # type: ignore[call-arg]
+    return kind(uri, pin)
 
 
 def log_signer_for(settings: Settings) -> Signer:

@@ -152,4 +152,4 @@ def install(app: FastAPI) -> None:
             app.openapi_schema = _apply(generate())
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

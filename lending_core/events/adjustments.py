@@ -46,7 +46,7 @@ CORRECTABLE_TYPES = ("repayment_received", "disbursement", "fee_charged")
 PREPAYMENT_RULES = ("lower_installment", "shorten_term")
 """期限不变、减少月供 / 月供不变、缩短期限."""
 
-DEFAULT_PREPAYMENT_RULE = "lower_installment"
+DEFAULT_PREPAYMENT_RULE: PrepaymentRule = "lower_installment"
 """The rule when neither the prepayment nor the contract names one: the maturity agreed in
 the contract stays, so a partial prepayment never changes the dates the borrower signed."""
 

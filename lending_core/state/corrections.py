@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from lending_core.errors import EventValidationError
 from lending_core.events import Correction, Reversal, validate_payload
@@ -129,7 +129,10 @@ def effective(events: Sequence[LoanEvent]) -> tuple[list[LoanEvent], tuple[Corre
             e.event_id, e.loan_id, e.type, e.occurred_at, e.payload, seq=e.seq,
             received_at=e.received_at, derived=e.derived, outcome=outcome, detail=detail)
         on = model.reversed_on if isinstance(model, Reversal) else model.corrected_on
-        notes.append(CorrectionNote(e.type, e.event_id, e.occurred_at, oid,  # type: ignore[arg-type]
+        # e.type, as the type its model was validated as
+        kind: Literal["reversal", "correction"] = (
+            "reversal" if isinstance(model, Reversal) else "correction")
+        notes.append(CorrectionNote(kind, e.event_id, e.occurred_at, oid,
                                     model.original_type, outcome, model.reason, detail,
                                     changed, on))
     folded: list[LoanEvent] = []
