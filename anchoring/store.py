@@ -17,36 +17,44 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
-    and_,
-    false,
-    func,
     insert,
-    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from anchoring import merkle
-from anchoring.crypto import Cipher, CryptoError, document_label, is_sealed, loan_label
-from anchoring.errors import Conflict, IntegrityError, LogError, NotFound, RecordError
+from anchoring.checkpoint_store import CheckpointStore, StoredCheckpoint
+from anchoring.crypto import Cipher
+from anchoring.document_store import DocumentStore
+from anchoring.errors import Conflict, LogError, RecordError
+from anchoring.leaf_reads import MAX_RANGE, LeafReads, StoredLeaf
 from anchoring.records import Record
+from anchoring.sql import as_bytes as _blob
+from anchoring.sql import pairs_in
 from anchoring.tables import (
-    checkpoints,
-    data_keys,
     document_tenants,
-    documents,
     leaves,
     log_state,
     nodes,
     record_documents,
 )
 
-MAX_RANGE = 1000  # leaf hashes per read
-MAX_CACHED_KEYS = 100_000  # unwrapped loan data keys kept in memory
+# the facade's public names; the read side's values live in their own modules
+__all__ = [
+    "MAX_RANGE",
+    "Accepted",
+    "BatchItemError",
+    "ErasedLoan",
+    "LoanPolicy",
+    "LogStore",
+    "Pending",
+    "StoredCheckpoint",
+    "StoredLeaf",
+    "pairs_in",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +74,6 @@ class Accepted:
     replay: bool  # True when the same event had been accepted before
 
 
-@dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
-    tree_size: int
-    root: bytes
-    note: str
-    signed_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredLeaf:
-    leaf_index: int
-    leaf_hash: bytes
-    tenant: str
-    event_id: str
-    loan_id: str
-    event_type: str
-    received_at: str
-    record: bytes | None
-    problem: str | None = None  # set (by fsck reads) when stored content cannot be opened
-
-
 class BatchItemError(LogError):
     """An item of a batch was refused; nothing of the batch was written."""
 
@@ -101,34 +88,11 @@ LoanPolicy = Callable[[Sequence[bytes], Sequence[Record]], None]
 machine); raises to refuse. Receives the stored record bytes of the loan, oldest first."""
 
 
-def pairs_in(first: Any, second: Any, pairs: Sequence[tuple[Any, Any]]) -> ColumnElement[bool]:
-    """`(first, second) IN pairs`, written so every database uses its index: SQLite 3.40
-    plans a row-value IN as a full table scan, so group by the first column instead."""
-    grouped: dict[Any, list[Any]] = {}
-    for a, b in pairs:
-        grouped.setdefault(a, []).append(b)
-    if not grouped:
-        return false()
-    return or_(*[and_(first == a, second.in_(bs)) for a, bs in grouped.items()])
-
-
-def _now_text() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _blob(value: Any) -> bytes:
-    # SQLite hands back TEXT if someone rewrote a BLOB with a string function; fsck must
-    # still read it (and find it changed) rather than crash.
-    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
-
-
 class ErasedLoan(LogError):
     """The loan's personal data was erased: it takes no new events."""
 
 
-class LogStore:
+class LogStore(LeafReads, CheckpointStore, DocumentStore):
     """With a `Cipher`, record contents and documents are sealed at rest (see
     `anchoring.crypto`); without one they are stored in the clear. Either way the leaf hash
     is over the plaintext record bytes."""
@@ -164,11 +128,6 @@ class LogStore:
                 pass  # another writer created it first
             return  # created in this transaction: known to exist only once it commits
         self._state_exists = True
-
-    @staticmethod
-    def _size(conn: Connection) -> int:
-        row = conn.execute(select(log_state.c.tree_size).where(log_state.c.id == 1)).first()
-        return int(row[0]) if row else 0
 
     # --- sequencing and integration -----------------------------------------------------
 
@@ -364,378 +323,6 @@ class LogStore:
                 index = getattr(exc, "item", 0)
                 raise BatchItemError(group[min(index, len(group) - 1)][0], exc) from exc
 
-    # --- reading the tree ---------------------------------------------------------------
-
-    @staticmethod
-    def _reader(conn: Connection, keys: Sequence[merkle.NodeKey]) -> merkle.NodeReader:
-        found: dict[merkle.NodeKey, bytes] = {}
-        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
-        for chunk in range(0, len(keys), 200):
-            part = keys[chunk:chunk + 200]
-            if not part:
-                continue
-            if mark is not None:
-                # The hot path of every proof: a plain indexed OR query. Built by hand because
-                # building and caching the equivalent SQLAlchemy expression costs more than
-                # running it (bench/README.md, proofs).
-                where = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(part))
-                rows = conn.exec_driver_sql(f"SELECT level, idx, hash FROM nodes WHERE {where}",
-                                            tuple(x for key in part for x in key))
-            else:
-                rows = conn.execute(select(nodes.c.level, nodes.c.idx, nodes.c.hash)
-                                    .where(pairs_in(nodes.c.level, nodes.c.idx, part)))
-            found.update({(int(lv), int(ix)): _blob(h) for lv, ix, h in rows})
-
-        def read(level: int, index: int) -> bytes:
-            try:
-                return found[(level, index)]
-            except KeyError:
-                raise LogError(f"stored tree lacks node level {level} index {index}") from None
-
-        return read
-
-    def tree_size(self) -> int:
-        with self.engine.connect() as conn:
-            return self._size(conn)
-
-    def tree_head(self) -> tuple[int, bytes]:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(log_state.c.tree_size, log_state.c.root)).first()
-        return (int(row[0]), bytes(row[1])) if row else (0, merkle.EMPTY_ROOT)
-
-    def root(self, size: int) -> bytes:
-        with self.engine.connect() as conn:
-            self._check_size(conn, size)
-            return merkle.root_from_nodes(size, self._reader(conn, merkle.nodes_for_root(size)))
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self.engine.connect() as conn:
-            self._check_size(conn, size)
-            if not 0 <= index < size:
-                raise NotFound(f"leaf {index} is not in a tree of size {size}")
-            keys = merkle.nodes_for_inclusion(index, size)
-            return merkle.inclusion_proof_from_nodes(index, size, self._reader(conn, keys))
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        with self.engine.connect() as conn:
-            self._check_size(conn, size2)
-            if not 0 <= size1 <= size2:
-                raise LogError(f"need 0 <= first <= second, got {size1} and {size2}")
-            keys = merkle.nodes_for_consistency(size1, size2)
-            return merkle.consistency_proof_from_nodes(size1, size2, self._reader(conn, keys))
-
-    def _check_size(self, conn: Connection, size: int) -> None:
-        current = self._size(conn)
-        if not 0 <= size <= current:
-            raise NotFound(f"tree size {size} is beyond the log's size {current}")
-
-    # --- leaves -------------------------------------------------------------------------
-
-    _LEAF_COLUMNS = (leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.tenant, leaves.c.event_id,
-                     leaves.c.loan_id, leaves.c.event_type, leaves.c.received_at, leaves.c.record)
-
-    def _leaf(self, row: Any, strict: bool = True) -> StoredLeaf:
-        leaf_hash = _blob(row[1])
-        problem = None
-        try:
-            record = (None if row[7] is None
-                      else self._open_record(row[2], row[4], _blob(row[7]), leaf_hash))
-        except CryptoError as exc:
-            if strict:
-                raise IntegrityError(f"leaf {row[0]}: {exc}") from None
-            record, problem = None, str(exc)
-        return StoredLeaf(int(row[0]), leaf_hash, row[2], row[3], row[4], row[5], row[6], record,
-                          problem)
-
-    def leaf(self, index: int) -> StoredLeaf:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(*self._LEAF_COLUMNS).where(leaves.c.leaf_index == index)).first()
-        if row is None:
-            raise NotFound(f"no leaf at index {index}")
-        return self._leaf(row)
-
-    def locate(self, leaf_hash: bytes) -> int:
-        """The index of the first leaf with this hash, reading no content (verification
-        answers from hashes alone, even when a record's stored content is damaged)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(leaves.c.leaf_index).where(leaves.c.leaf_hash == leaf_hash)
-                               .order_by(leaves.c.leaf_index).limit(1)).first()
-        if row is None:
-            raise NotFound(f"no leaf with hash {leaf_hash.hex()}")
-        return int(row[0])
-
-    def hash_at(self, index: int) -> bytes:
-        """The leaf hash at `index`, reading no content."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(leaves.c.leaf_hash).where(leaves.c.leaf_index == index)).first()
-        if row is None:
-            raise NotFound(f"no leaf at index {index}")
-        return _blob(row[0])
-
-    def leaf_by_hash(self, leaf_hash: bytes) -> StoredLeaf:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(*self._LEAF_COLUMNS).where(leaves.c.leaf_hash == leaf_hash)
-                .order_by(leaves.c.leaf_index).limit(1)
-            ).first()
-        if row is None:
-            raise NotFound(f"no leaf with hash {leaf_hash.hex()}")
-        return self._leaf(row)
-
-    def event(self, tenant: str, event_id: str) -> StoredLeaf:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(*self._LEAF_COLUMNS)
-                .where(and_(leaves.c.tenant == tenant, leaves.c.event_id == event_id))
-            ).first()
-        if row is None:
-            raise NotFound(f"no event {event_id!r} for tenant {tenant!r}")
-        return self._leaf(row)
-
-    def loan_events(self, tenant: str, loan_id: str) -> list[StoredLeaf]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(*self._LEAF_COLUMNS)
-                .where(and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id))
-                .order_by(leaves.c.leaf_index)
-            ).all()
-        return [self._leaf(r) for r in rows]
-
-    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        if not 0 <= start <= end or end - start > MAX_RANGE:
-            raise LogError(f"range must satisfy 0 <= start <= end and at most {MAX_RANGE} "
-                           f"leaves; got [{start}, {end})")
-        with self.engine.connect() as conn:
-            self._check_size(conn, end)
-            rows = conn.execute(
-                select(nodes.c.hash).where(and_(nodes.c.level == 0, nodes.c.idx >= start,
-                                                nodes.c.idx < end)).order_by(nodes.c.idx)
-            ).all()
-        return [bytes(r[0]) for r in rows]
-
-    def iter_leaves(self, start: int = 0, batch: int = 5000) -> Iterator[StoredLeaf]:
-        """Every stored leaf row in index order (for fsck)."""
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(*self._LEAF_COLUMNS).where(leaves.c.leaf_index >= start)
-                    .order_by(leaves.c.leaf_index).limit(batch)
-                ).all()
-            if not rows:
-                return
-            for r in rows:
-                yield self._leaf(r, strict=False)
-            start = int(rows[-1][0]) + 1
-
-    def count_leaves(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(leaves)).scalar_one())
-
-    # --- checkpoints --------------------------------------------------------------------
-
-    def add_checkpoint(self, cp: StoredCheckpoint) -> bool:
-        """Store a signed checkpoint; False if one of that size exists already."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(checkpoints).values(
-                    tree_size=cp.tree_size, root=cp.root, note=cp.note, signed_at=cp.signed_at))
-            return True
-        except SAIntegrityError:
-            return False
-
-    @staticmethod
-    def _checkpoint(row: Any) -> StoredCheckpoint:
-        return StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
-
-    _CP_COLUMNS = (checkpoints.c.tree_size, checkpoints.c.root, checkpoints.c.note,
-                   checkpoints.c.signed_at)
-
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(*self._CP_COLUMNS).order_by(checkpoints.c.tree_size.desc()).limit(1)
-            ).first()
-        return None if row is None else self._checkpoint(row)
-
-    def checkpoint(self, size: int) -> StoredCheckpoint:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(*self._CP_COLUMNS).where(checkpoints.c.tree_size == size)).first()
-        if row is None:
-            raise NotFound(f"no checkpoint of size {size}")
-        return self._checkpoint(row)
-
-    def checkpoint_covering(self, leaf_index: int) -> StoredCheckpoint | None:
-        """The earliest checkpoint that contains the leaf."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(*self._CP_COLUMNS).where(checkpoints.c.tree_size > leaf_index)
-                .order_by(checkpoints.c.tree_size).limit(1)
-            ).first()
-        return None if row is None else self._checkpoint(row)
-
-    def list_checkpoints(self, limit: int = 20, before: int | None = None) -> list[StoredCheckpoint]:
-        query = select(*self._CP_COLUMNS).order_by(checkpoints.c.tree_size.desc()).limit(limit)
-        if before is not None:
-            query = query.where(checkpoints.c.tree_size < before)
-        with self.engine.connect() as conn:
-            return [self._checkpoint(r) for r in conn.execute(query)]
-
-    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(*self._CP_COLUMNS).order_by(checkpoints.c.tree_size)).all()
-        return iter([self._checkpoint(r) for r in rows])
-
-    # --- encryption at rest -------------------------------------------------------------
-
-    def _loan_keys_for(self, conn: Connection, loans: set[tuple[str, str]],
-                       create: bool) -> dict[tuple[str, str], bytes | None]:
-        """Data keys of the loans (None: erased); new loans get one when `create`."""
-        if self.cipher is None:
-            return self._erased_marks(conn, loans)
-        found: dict[tuple[str, str], bytes | None] = {}
-        wanted = [k for k in loans if k not in self._loan_keys]
-        for chunk in range(0, len(wanted), 500):
-            rows = conn.execute(select(data_keys.c.tenant, data_keys.c.loan_id, data_keys.c.wrapped,
-                                       data_keys.c.master_key_id)
-                                .where(pairs_in(data_keys.c.tenant, data_keys.c.loan_id,
-                                                wanted[chunk:chunk + 500])))
-            for t, loan, wrapped, mid in rows:
-                self._loan_keys[(t, loan)] = (None if wrapped is None else self.cipher.unwrap(
-                    _blob(wrapped), mid, loan_label(t, loan)))
-        new = []
-        for key in loans:
-            if key in self._loan_keys:
-                self._loan_keys.move_to_end(key)
-                found[key] = self._loan_keys[key]
-            elif create:
-                new.append(key)
-        # evict only after this call's keys are taken, so none is mistaken for a new loan
-        while len(self._loan_keys) > MAX_CACHED_KEYS:
-            self._loan_keys.popitem(last=False)
-        found.update(self._new_loan_keys(conn, new))
-        return found
-
-    def _new_loan_keys(self, conn: Connection,
-                       loans: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
-        """Fresh data keys for loans that have none (the caller knows, under the write lock)."""
-        assert self.cipher is not None
-        found: dict[tuple[str, str], bytes | None] = {}
-        new_rows = []
-        for key in loans:
-            dek, wrapped, mid = self.cipher.new_data_key(loan_label(*key))
-            new_rows.append({"tenant": key[0], "loan_id": key[1], "wrapped": wrapped,
-                             "master_key_id": mid, "created_at": _now_text()})
-            found[key] = dek
-        if new_rows:
-            # not cached here: if the batch rolls back, the key must not outlive it
-            conn.execute(insert(data_keys), new_rows)
-        return found
-
-    def _erased_marks(self, conn: Connection, loans: set[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
-        erased: dict[tuple[str, str], bytes | None] = {}
-        keys = list(loans)
-        for chunk in range(0, len(keys), 500):
-            rows = conn.execute(select(data_keys.c.tenant, data_keys.c.loan_id)
-                                .where(pairs_in(data_keys.c.tenant, data_keys.c.loan_id, keys[chunk:chunk + 500]))
-                                .where(data_keys.c.erased_at.is_not(None)))
-            erased.update({(t, loan): None for t, loan in rows})
-        return erased
-
-    def _seal_record(self, keys: dict[tuple[str, str], bytes | None], tenant: str, rec: Record) -> bytes:
-        if self.cipher is None:
-            return rec.data
-        dek = keys[(tenant, rec.loan_id)]
-        assert dek is not None
-        return self.cipher.seal(dek, rec.data, rec.leaf_hash)
-
-    def _open_record(self, tenant: str, loan_id: str, blob: bytes, leaf_hash: bytes,
-                     conn: Connection | None = None) -> bytes | None:
-        if not is_sealed(blob):
-            return blob
-        if self.cipher is None:
-            raise LogError("records are encrypted at rest but no master key is configured")
-        key = (tenant, loan_id)
-        if key not in self._loan_keys:
-            if conn is None:
-                with self.engine.connect() as c:
-                    self._loan_keys_for(c, {key}, create=False)
-            else:
-                self._loan_keys_for(conn, {key}, create=False)
-        dek = self._loan_keys.get(key)
-        if dek is None:
-            return None  # erased (or never had a key): the content is gone
-        return self.cipher.open(dek, blob, leaf_hash, f"the record of leaf hash {leaf_hash.hex()}")
-
-    def erase_loan(self, tenant: str, loan_id: str, erased_at: str) -> dict[str, int]:
-        """Crypto-shred a loan: destroy its data key, its record contents and the documents
-        only its records cite. Leaf hashes, nodes and checkpoints stay."""
-        with self._write() as conn:
-            indices = [int(r[0]) for r in conn.execute(
-                select(leaves.c.leaf_index).where(and_(leaves.c.tenant == tenant,
-                                                        leaves.c.loan_id == loan_id)))]
-            if not indices:
-                raise NotFound(f"no events for loan {loan_id!r} of tenant {tenant!r}")
-            done = conn.execute(update(data_keys).where(and_(data_keys.c.tenant == tenant,
-                                                             data_keys.c.loan_id == loan_id))
-                                .values(wrapped=None, erased_at=erased_at))
-            if done.rowcount == 0:
-                conn.execute(insert(data_keys).values(tenant=tenant, loan_id=loan_id, wrapped=None,
-                                                      master_key_id="", created_at=erased_at,
-                                                      erased_at=erased_at))
-            records = conn.execute(update(leaves).where(leaves.c.leaf_index.in_(indices))
-                                   .where(leaves.c.record.is_not(None)).values(record=None)).rowcount
-            cited = {r[0] for r in conn.execute(select(record_documents.c.sha256)
-                                                .where(record_documents.c.leaf_index.in_(indices)))}
-            shared = {r[0] for r in conn.execute(
-                select(record_documents.c.sha256).where(record_documents.c.sha256.in_(cited))
-                .where(record_documents.c.leaf_index.not_in(indices)))} if cited else set()
-            gone = sorted(cited - shared)
-            docs = conn.execute(update(documents).where(documents.c.sha256.in_(gone))
-                                .where(documents.c.content.is_not(None))
-                                .values(content=None, wrapped_key=None, erased_at=erased_at)
-                                ).rowcount if gone else 0
-        self._loan_keys[(tenant, loan_id)] = None
-        return {"leaves": len(indices), "records_erased": records, "documents_erased": docs,
-                "documents_kept_shared": len(shared)}
-
-    def rotate_master(self, new_cipher: Cipher) -> int:
-        """Rewrap every data key under `new_cipher`'s current master key (which must still
-        accept the old one); returns how many keys were rewrapped."""
-        count = 0
-        with self._write() as conn:
-            for t, loan, wrapped, mid in conn.execute(select(
-                    data_keys.c.tenant, data_keys.c.loan_id, data_keys.c.wrapped,
-                    data_keys.c.master_key_id).where(data_keys.c.wrapped.is_not(None))).all():
-                new, new_id = new_cipher.rewrap(_blob(wrapped), mid, loan_label(t, loan))
-                conn.execute(update(data_keys).where(and_(data_keys.c.tenant == t,
-                                                          data_keys.c.loan_id == loan))
-                             .values(wrapped=new, master_key_id=new_id))
-                count += 1
-            for sha, wrapped, mid in conn.execute(select(
-                    documents.c.sha256, documents.c.wrapped_key, documents.c.master_key_id)
-                    .where(documents.c.wrapped_key.is_not(None))).all():
-                new, new_id = new_cipher.rewrap(_blob(wrapped), mid, document_label(sha))
-                conn.execute(update(documents).where(documents.c.sha256 == sha)
-                             .values(wrapped_key=new, master_key_id=new_id))
-                count += 1
-        self.cipher = new_cipher
-        return count
-
-    def is_erased(self, tenant: str, loan_id: str) -> bool:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(data_keys.c.erased_at).where(and_(
-                data_keys.c.tenant == tenant, data_keys.c.loan_id == loan_id))).first()
-        return row is not None and row[0] is not None
-
-    def leaves_citing(self, sha256: str) -> list[tuple[int, bytes]]:
-        """(leaf index, leaf hash) of every record whose `documents` list cites the hash."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(leaves.c.leaf_index, leaves.c.leaf_hash)
-                                .join(record_documents, record_documents.c.leaf_index == leaves.c.leaf_index)
-                                .where(record_documents.c.sha256 == sha256)
-                                .order_by(leaves.c.leaf_index)).all()
-        return [(int(i), _blob(h)) for i, h in rows]
-
     # --- documents ----------------------------------------------------------------------
 
     @staticmethod
@@ -763,58 +350,3 @@ class LogStore:
                         f"document {doc.sha256} was not uploaded by tenant {item.tenant!r}; "
                         f"PUT /v1/documents/{doc.sha256} first",
                         field=f"documents[{j}].sha256"))
-
-    def put_document(self, tenant: str, sha256: str, media_type: str, content: bytes,
-                     created_at: str) -> bool:
-        """Store a document (content-addressed) for `tenant`; False if this tenant had
-        already uploaded it. Whether another tenant holds the same bytes changes nothing in
-        the answer (no existence oracle across tenants)."""
-        # a read then a write: take the write lock up front, or SQLite refuses the upgrade
-        # with "database is locked" when another writer got in between
-        with self.engine.connect() as c, c.execution_options(cunzheng_write=True).begin() as tx:
-            conn = tx.connection
-            have = conn.execute(select(documents.c.sha256).where(documents.c.sha256 == sha256)).first()
-            if have is None:
-                wrapped = mid = None
-                stored = content
-                if self.cipher is not None:
-                    dek, wrapped, mid = self.cipher.new_data_key(document_label(sha256))
-                    stored = self.cipher.seal(dek, content, sha256.encode())
-                conn.execute(insert(documents).values(sha256=sha256, media_type=media_type,
-                                                      size=len(content), content=stored,
-                                                      created_at=created_at, wrapped_key=wrapped,
-                                                      master_key_id=mid))
-            owned = conn.execute(select(document_tenants.c.sha256).where(and_(
-                document_tenants.c.sha256 == sha256, document_tenants.c.tenant == tenant))).first()
-            if owned is None:
-                conn.execute(insert(document_tenants).values(sha256=sha256, tenant=tenant))
-            return owned is None
-
-    def document(self, sha256: str, tenant: str | None = None) -> tuple[str, bytes | None]:
-        """(media type, content) of a document; with `tenant`, only if that tenant owns it."""
-        query = select(documents.c.media_type, documents.c.content, documents.c.wrapped_key,
-                       documents.c.master_key_id).where(documents.c.sha256 == sha256)
-        if tenant is not None:
-            query = query.where(documents.c.sha256.in_(
-                select(document_tenants.c.sha256).where(document_tenants.c.tenant == tenant)))
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            raise NotFound(f"no document with SHA-256 {sha256}")
-        if row[1] is None:
-            return row[0], None
-        content = _blob(row[1])
-        if row[2] is not None:
-            if self.cipher is None:
-                raise LogError("documents are encrypted at rest but no master key is configured")
-            dek = self.cipher.unwrap(_blob(row[2]), row[3], document_label(sha256))
-            content = self.cipher.open(dek, content, sha256.encode(), f"document {sha256}")
-        return row[0], content
-
-    def has_documents(self, hashes: Sequence[str]) -> set[str]:
-        if not hashes:
-            return set()
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(documents.c.sha256).where(documents.c.sha256.in_(list(hashes))))
-            return {r[0] for r in rows}
-
