@@ -80,6 +80,17 @@ class Conflict(LogError):
         self.new_hash = new_hash
 
 
+class PolicyRefusal(LogError):
+    """A loan policy (`anchoring.store.LoanPolicy`) refused one of the new records it was
+    given: `item` is that record's position among them, `error` the reason. The store
+    reports `error` for the batch item it names (`BatchItemError`)."""
+
+    def __init__(self, item: int, error: Exception) -> None:
+        super().__init__(f"new record {item}: {error}")
+        self.item = item
+        self.error = error
+
+
 class IntegrityError(AnchoringError):
     """Stored data does not match what the log signed or computed (found by fsck)."""
 

@@ -29,7 +29,7 @@ from anchoring import merkle
 from anchoring.checkpoint_store import CheckpointStore, StoredCheckpoint
 from anchoring.crypto import Cipher
 from anchoring.document_store import DocumentStore
-from anchoring.errors import Conflict, LogError, RecordError
+from anchoring.errors import Conflict, LogError, PolicyRefusal, RecordError
 from anchoring.leaf_reads import MAX_RANGE, LeafReads, StoredLeaf
 from anchoring.records import Record
 from anchoring.sql import as_bytes as _blob
@@ -85,7 +85,9 @@ class BatchItemError(LogError):
 
 LoanPolicy = Callable[[Sequence[bytes], Sequence[Record]], None]
 """Checks new records of one loan against the records it already has (the lending state
-machine); raises to refuse. Receives the stored record bytes of the loan, oldest first."""
+machine); raises to refuse, `PolicyRefusal` to name the refused record (otherwise the
+loan's first new record is named). Receives the stored record bytes of the loan, oldest
+first."""
 
 
 class ErasedLoan(LogError):
@@ -319,9 +321,11 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
                        [item.record for _, item in group])
             except BatchItemError:
                 raise
-            except Exception as exc:
-                index = getattr(exc, "item", 0)
-                raise BatchItemError(group[min(index, len(group) - 1)][0], exc) from exc
+            except PolicyRefusal as exc:
+                index = group[min(exc.item, len(group) - 1)][0]
+                raise BatchItemError(index, exc.error) from exc.error
+            except Exception as exc:  # a refusal that names no record: the loan's first
+                raise BatchItemError(group[0][0], exc) from exc
 
     # --- documents ----------------------------------------------------------------------
 

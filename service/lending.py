@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from anchoring.errors import PolicyRefusal
 from anchoring.records import Record, parse_rfc3339
 from lending_core.errors import LoanStateError
 from lending_core.events import validate_payload
@@ -48,7 +49,8 @@ class ReservedProducer(LoanStateError):
 
 
 class LendingPolicy:
-    """The loan checks of one request: `LoanPolicy` for `LogStore.append`.
+    """The loan checks of one request: `LoanPolicy` for `LogStore.append`. Raises
+    `anchoring.errors.PolicyRefusal` naming the refused record.
 
     `strict`: also refuse an event that would add a finding to its loan (the producer asked
     for it). `derived`: the caller is the service's own job, which may name its producer."""
@@ -75,8 +77,7 @@ class LendingPolicy:
                         f"ledger's monitoring job")
                 check_intrinsic(event)
             except Exception as exc:
-                exc.item = i  # type: ignore[attr-defined]
-                raise
+                raise PolicyRefusal(i, exc) from exc
             events.append(event)
         if self.strict:
             self._strict(history, events)
@@ -91,9 +92,8 @@ class LendingPolicy:
             return
         ids = {e.event_id: i for i, e in enumerate(new)}
         finding = next((f for f in added if f.event_id in ids), added[0])
-        exc = LoanStateError(finding.event_id, finding.event_type, finding.code, finding.reason)
-        exc.item = ids.get(finding.event_id, 0)  # type: ignore[attr-defined]
-        raise exc
+        error = LoanStateError(finding.event_id, finding.event_type, finding.code, finding.reason)
+        raise PolicyRefusal(ids.get(finding.event_id, 0), error)
 
 
 LENIENT = LendingPolicy()
