@@ -2,19 +2,17 @@
 
 Building a package refuses with a `PackageError` that names what is missing (for example
 the records that are logged but not yet anchored). Verifying a package never raises on the
-first problem: it returns a report, and `VerificationReport.raise_for_failures()` raises a
-`PackageVerificationError` whose `diagnostics()` lists every failed step.
+first problem: it returns a report; the exception that carries a failed report,
+`PackageVerificationError` (a `DisputeError` whose `diagnostics()` lists every failed step),
+lives beside the report in `dispute.verify.report`, so this module imports nothing of the
+verifier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from cunzheng_errors import CunzhengError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from dispute.verify import VerificationReport
 
 
 class DisputeError(CunzhengError):
@@ -50,22 +48,3 @@ class PackageKeyError(DisputeError):
 
 class TrustError(DisputeError):
     """A trusted-key file or flag cannot be read (not base64, not 32 bytes, bad vkey)."""
-
-
-class PackageVerificationError(DisputeError):
-    """A package did not verify; `report` holds every step, `diagnostics()` the failures."""
-
-    def __init__(self, report: VerificationReport) -> None:
-        self.report = report
-        failed = report.failures
-        super().__init__(
-            f"evidence package {report.package_id or '(unknown id)'} did not verify: "
-            f"{len(failed)} step(s) failed"
-        )
-
-    def diagnostics(self) -> str:
-        lines = [str(self)]
-        for step in self.report.failures:
-            where = " ".join(x for x in (step.item and f"item {step.item}", step.subject) if x)
-            lines.append(f"  [{step.step}]{' ' + where if where else ''}: {step.reason}")
-        return "\n".join(lines)

@@ -42,17 +42,25 @@ from anchoring.store import StoredCheckpoint, StoredLeaf
 from dispute.errors import NotYetAnchored, PackageError
 from dispute.evidence import EvidenceSelection
 from dispute.records import LoanEvidence, StoredRecord, load_evidence
+from dispute.verify.format import (
+    CASE_FILE,
+    CLAIM_FILE,
+    MANIFEST,
+    MANIFEST_SIG,
+    MAX_ITEMS,
+    PACKAGE_SCHEMA,
+    VENUES,
+    VERIFY_FILE,
+    consistency_path,
+    document_path,
+    note_path,
+    proof_path,
+    record_path,
+)
 
-PACKAGE_SCHEMA = "cunzheng.package/v1"
-VENUES = ("court", "arbitration", "notary")
-MANIFEST = "manifest.json"
-MANIFEST_SIG = "manifest.sig"
-CASE_FILE = "case/case-file.pdf"
-CLAIM_FILE = "case/claim.json"
-VERIFY_FILE = "VERIFY.md"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time zip can store: no build clock in the bytes
 ZIP_MODE = 0o100644 << 16
-MAX_EXHIBITS = 1000
+MAX_EXHIBITS = MAX_ITEMS  # what the verifier accepts
 _EXT = re.compile(r"[a-z0-9]{1,10}")
 _TEMPLATE = Path(__file__).with_name("VERIFY_TEMPLATE.md")
 
@@ -271,12 +279,12 @@ def _checkpoints(rows: Mapping[int, AnchorRow], log: LogReader, anchors: AnchorR
         if stored.root != row.root:
             raise PackageError(f"the anchor of size {size} names root {row.root.hex()}, the "
                                f"log's checkpoint {stored.root.hex()}")
-        note_path = f"checkpoints/{size}.txt"
-        files[note_path] = stored.note.encode()
+        note = note_path(size)
+        files[note] = stored.note.encode()
         checkpoints.append({
             "tree_size": size,
             "root": row.root.hex(),
-            "note": note_path,
+            "note": note,
             "anchor": {"chain_id": row.chain_id, "contract": row.contract,
                        "tx_hash": row.tx_hash, "block_number": row.block_number,
                        "block_hash": row.block_hash, "block_time": row.block_time},
@@ -284,7 +292,7 @@ def _checkpoints(rows: Mapping[int, AnchorRow], log: LogReader, anchors: AnchorR
                            "block_number": c.block_number} for c in anchors.cosigners(size)],
         })
         if size != newest:
-            files[f"proofs/consistency/{size}-{newest}.json"] = json_bytes({
+            files[consistency_path(size, newest)] = json_bytes({
                 "size1": size, "size2": newest,
                 "proof": [h.hex() for h in log.consistency_proof(size, newest)]})
     return chains.pop(), checkpoints
@@ -302,7 +310,7 @@ def _documents(record: StoredRecord, log: LogReader, tenant: str,
         if content is not None:
             if sha256_hex(content) != d.sha256:
                 raise PackageError(f"stored document {d.sha256} does not hash to its name")
-            path = f"documents/{d.sha256}.{document_extension(d.filename, d.media_type)}"
+            path = document_path(d.sha256, document_extension(d.filename, d.media_type))
             files[path] = content
         docs.append({"role": d.role, "sha256": d.sha256, "path": path})
     return docs
@@ -313,10 +321,10 @@ def _items(chosen: _Anchored, evidence: LoanEvidence, log: LogReader,
     items = []
     for ex, leaf, row in chosen:
         assert leaf.record is not None
-        record_path = f"records/{leaf.leaf_index}.json"
-        proof_path = f"proofs/{leaf.leaf_index}.json"
-        files[record_path] = leaf.record
-        files[proof_path] = json_bytes({
+        record_file = record_path(leaf.leaf_index)
+        proof_file = proof_path(leaf.leaf_index)
+        files[record_file] = leaf.record
+        files[proof_file] = json_bytes({
             "leaf_index": leaf.leaf_index, "tree_size": row.tree_size,
             "leaf_hash": leaf.leaf_hash.hex(),
             "audit_path": [h.hex() for h in log.inclusion_proof(leaf.leaf_index, row.tree_size)]})
@@ -324,7 +332,7 @@ def _items(chosen: _Anchored, evidence: LoanEvidence, log: LogReader,
         items.append({
             "no": str(ex.no), "title": str(ex.title), "source": str(ex.source),
             "purpose": str(ex.purpose), "leaf_index": leaf.leaf_index,
-            "leaf_hash": leaf.leaf_hash.hex(), "record": record_path, "proof": proof_path,
+            "leaf_hash": leaf.leaf_hash.hex(), "record": record_file, "proof": proof_file,
             "checkpoint_size": row.tree_size, "documents": docs,
         })
     return items

@@ -1,0 +1,242 @@
+"""Decoding the package's JSON into typed values, before any check reads them.
+
+Every field the checks use is decoded here once, with a `Problem` that says what was
+expected and what was found: hashes are 64 lowercase hex digits, keys standard base64 of
+their raw bytes, counts non-negative integers, JSON bounded in bytes and in items.
+`parse_manifest`, `parse_checkpoint` and `parse_item` turn the manifest and its entries
+into `Manifest`, `CheckpointEntry` and `ItemEntry`; fields that a later step checks against
+another source (the anchor's transaction, the cosigners) keep the manifest's JSON value so
+that step, not this one, reports them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from anchoring.errors import AnchoringError
+from anchoring.records import MAX_DOCUMENTS, MAX_JSON_ITEMS, parse_json
+from dispute.verify.format import (
+    MAX_CHECKPOINTS,
+    MAX_ENTRIES,
+    MAX_ITEMS,
+    MAX_JSON_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_MANIFEST_ITEMS,
+    PACKAGE_SCHEMA,
+    VENUES,
+    note_path,
+    proof_path,
+    record_path,
+)
+
+HEX32 = re.compile(r"[0-9a-f]{64}")
+
+
+class Problem(Exception):
+    """A check's failure inside the verifier; becomes a failed step, never escapes."""
+
+
+def hex32(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not HEX32.fullmatch(value):
+        raise Problem(f"{what} must be 64 lowercase hex digits, got {str(value)[:80]!r}")
+    return bytes.fromhex(value)
+
+
+def integer(value: Any, what: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise Problem(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def b64key(value: Any, what: str, size: int = 32) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size:
+        raise Problem(f"{what} must be {size} bytes of standard base64")
+    return raw
+
+
+def json_value(data: bytes, what: str, max_bytes: int = MAX_JSON_BYTES,
+               max_items: int = MAX_JSON_ITEMS) -> Any:
+    try:
+        return parse_json(data, max_bytes=max_bytes, max_items=max_items)
+    except AnchoringError as exc:
+        raise Problem(f"{what} is not valid JSON: {exc}") from None
+
+
+def obj(value: Any, what: str, keys: Sequence[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Problem(f"{what} must be a JSON object")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise Problem(f"{what} lacks {', '.join(missing)}")
+    return value
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- the manifest -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogInfo:
+    """`log {origin, key_name, public_key}` as the manifest gives them (checked later)."""
+
+    origin: Any
+    key_name: Any
+    public_key: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ChainInfo:
+    chain_id: Any
+    contract: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """manifest.json's header decoded; `files`, `items` and `checkpoints` are decoded entry
+    by entry (`parse_item`, `parse_checkpoint`) so each bad entry is its own failed step."""
+
+    package_id: str
+    venue: str
+    log: LogInfo
+    chain: ChainInfo
+    tenant: Any
+    loan_id: Any
+    files: dict[str, Any]
+    items: list[Any]
+    checkpoints: list[Any]
+
+
+def parse_manifest(data: bytes, on_package_id: Any = None) -> Manifest:
+    """The manifest's header, or the `Problem` that makes the package unreadable.
+    `on_package_id(id)` is told the package id as soon as it is read, before other checks."""
+    m = obj(json_value(data, "manifest.json", MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS),
+            "manifest.json",
+            ("schema", "package_id", "created_at", "venue", "log", "chain", "loan", "items",
+             "checkpoints", "files"))
+    package_id = str(m["package_id"])[:128]
+    if on_package_id is not None:
+        on_package_id(package_id)
+    if m["schema"] != PACKAGE_SCHEMA:
+        raise Problem(f"schema must be {PACKAGE_SCHEMA!r}, got {m['schema']!r}")
+    if m["venue"] not in VENUES:
+        raise Problem(f"venue must be one of {', '.join(VENUES)}, got {m['venue']!r}")
+    log = obj(m["log"], "log", ("origin", "key_name", "public_key"))
+    chain = obj(m["chain"], "chain", ("chain_id", "contract"))
+    loan = obj(m["loan"], "loan", ("loan_id", "tenant"))
+    if not isinstance(m["files"], dict) or not isinstance(m["items"], list) or not isinstance(
+            m["checkpoints"], list):
+        raise Problem("files must be an object, items and checkpoints lists")
+    if not 0 < len(m["items"]) <= MAX_ITEMS or not 0 < len(m["checkpoints"]) <= MAX_CHECKPOINTS:
+        raise Problem(f"need 1-{MAX_ITEMS} items and 1-{MAX_CHECKPOINTS} checkpoints")
+    if len(m["files"]) > MAX_ENTRIES:  # each must be in the zip, which holds no more
+        raise Problem(f"files lists {len(m['files'])} paths, limit {MAX_ENTRIES}")
+    return Manifest(package_id, m["venue"], LogInfo(log["origin"], log["key_name"],
+                                                    log["public_key"]),
+                    ChainInfo(chain["chain_id"], chain["contract"]), loan["tenant"],
+                    loan["loan_id"], m["files"], m["items"], m["checkpoints"])
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """`checkpoints[].anchor`: what the on-chain step compares with the node's answers."""
+
+    chain_id: Any
+    contract: Any
+    tx_hash: Any
+    block_number: Any
+    block_hash: Any
+    block_time: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointEntry:
+    size: int
+    root: bytes
+    note_path: str
+    anchor: Anchor
+    cosigners: list[Any]
+
+
+def parse_checkpoint(raw: Any, i: int, chain: ChainInfo, sizes: list[int]) -> CheckpointEntry:
+    """`checkpoints[i]`; sizes must increase over `sizes` (the entries before it whose shape
+    held, to which its size is added) and the anchor must name the manifest's chain and
+    contract."""
+    c = obj(raw, f"checkpoints[{i}]", ("tree_size", "root", "note", "anchor", "cosigners"))
+    size = integer(c["tree_size"], "tree_size", 1)
+    if sizes and size <= sizes[-1]:
+        raise Problem(f"checkpoint sizes must increase; {size} after {sizes[-1]}")
+    if c["note"] != note_path(size):
+        raise Problem(f"note must be {note_path(size)}, got {c['note']!r}")
+    a = obj(c["anchor"], "anchor", ("chain_id", "contract", "tx_hash", "block_number",
+                                    "block_hash", "block_time"))
+    if (a["chain_id"], str(a["contract"]).lower()) != (chain.chain_id,
+                                                        str(chain.contract).lower()):
+        raise Problem("anchor names another chain or contract than the manifest")
+    if not isinstance(c["cosigners"], list):
+        raise Problem("cosigners must be a list")
+    sizes.append(size)  # before the root is decoded, as verifiers of v1 always did
+    root = hex32(c["root"], "root")
+    anchor = Anchor(a["chain_id"], a["contract"], a["tx_hash"], a["block_number"],
+                    a["block_hash"], a["block_time"])
+    return CheckpointEntry(size, root, c["note"], anchor, c["cosigners"])
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEntry:
+    """One exhibit (`items[]`): its record and proof paths follow from its leaf index."""
+
+    no: str
+    title: Any
+    leaf_index: int
+    leaf_hash: str  # 64 lowercase hex digits, as the manifest writes it
+    record: str
+    proof: str
+    checkpoint_size: int
+    documents: list[Any]
+
+
+def item_label(raw: Any, i: int) -> str:
+    """How a report names `items[i]` before it is known to be well formed."""
+    return str(raw.get("no", f"#{i}")) if isinstance(raw, dict) else f"#{i}"
+
+
+def parse_item(raw: Any) -> ItemEntry:
+    it = obj(raw, "item", ("no", "title", "source", "purpose", "leaf_index", "leaf_hash",
+                           "record", "proof", "checkpoint_size", "documents"))
+    leaf = integer(it["leaf_index"], "leaf_index")
+    hex32(it["leaf_hash"], "leaf_hash")
+    if it["record"] != record_path(leaf) or it["proof"] != proof_path(leaf):
+        raise Problem(f"record and proof must be {record_path(leaf)} and {proof_path(leaf)}")
+    size = integer(it["checkpoint_size"], "checkpoint_size", 1)
+    if size <= leaf:
+        raise Problem("checkpoint_size must exceed leaf_index")
+    if not isinstance(it["documents"], list) or len(it["documents"]) > MAX_DOCUMENTS:
+        raise Problem(f"documents must be a list of at most {MAX_DOCUMENTS} (as many "
+                      "as a record may cite)")
+    return ItemEntry(str(it["no"]), it["title"], leaf, it["leaf_hash"], it["record"],
+                     it["proof"], size, it["documents"])
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    role: Any
+    sha256: str
+    path: Any  # a listed file's path, or None when the document was left out
+
+
+def parse_document(raw: Any) -> DocumentRef:
+    ref = obj(raw, "document", ("role", "sha256", "path"))
+    return DocumentRef(ref["role"], hex32(ref["sha256"], "document sha256").hex(), ref["path"])
