@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, distinct, func, select
 
 from anchoring.crypto import CryptoError
 from anchoring.errors import IntegrityError, LogError, NotFound
@@ -139,6 +139,29 @@ class LeafReads(TreeReads, Keyring):
     def count_leaves(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(leaves)).scalar_one())
+
+    def tenants(self) -> list[str]:
+        """Every tenant with events in the log, sorted."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(distinct(leaves.c.tenant))
+                                .order_by(leaves.c.tenant)).all()
+        return [str(r[0]) for r in rows]
+
+    def loan_ids(self, tenant: str) -> list[str]:
+        """The ids of every loan the tenant has events for, sorted."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(distinct(leaves.c.loan_id))
+                                .where(leaves.c.tenant == tenant)
+                                .order_by(leaves.c.loan_id)).all()
+        return [str(r[0]) for r in rows]
+
+    def loans(self, limit: int) -> list[tuple[str, str]]:
+        """(tenant, loan id) of the first `limit` loans with events, by tenant then loan."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(distinct(leaves.c.tenant), leaves.c.loan_id)
+                                .order_by(leaves.c.tenant, leaves.c.loan_id)
+                                .limit(limit)).all()
+        return [(str(t), str(loan)) for t, loan in rows]
 
     def leaves_citing(self, sha256: str) -> list[tuple[int, bytes]]:
         """(leaf index, leaf hash) of every record whose `documents` list cites the hash."""

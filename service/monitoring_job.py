@@ -21,11 +21,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import distinct, select
-
 from anchoring.errors import Conflict
 from anchoring.store import BatchItemError, LogStore
-from anchoring.tables import leaves
 from cunzheng_errors import CunzhengError
 from lending_core.interest_model import Repayment
 from lending_core.loan_schedule import schedule_for
@@ -81,14 +78,6 @@ class MonitoringRun:
             if v.report is not None:
                 out[v.report.category.value] = out.get(v.report.category.value, 0) + 1
         return out
-
-
-def tenant_loans(store: LogStore, tenant: str) -> list[str]:
-    """The ids of every loan the tenant has events for, sorted."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(distinct(leaves.c.loan_id)).where(leaves.c.tenant == tenant)
-                            .order_by(leaves.c.loan_id))
-        return [str(r[0]) for r in rows]
 
 
 def loan_state(store: LogStore, tenant: str, loan_id: str) -> LoanState | None:
@@ -221,7 +210,7 @@ def run_monitoring(ctx: AppContext, as_of: date, tenant: str, *,
         raise MonitoringError(f"expected as_of on or before the run's date "
                               f"{now.astimezone(CHINA_TZ).date()}, found {as_of}")
     verdicts: list[LoanVerdict] = []
-    for loan_id in tenant_loans(ctx.store, tenant):
+    for loan_id in ctx.store.loan_ids(tenant):
         try:
             state = loan_state(ctx.store, tenant, loan_id)
         except CunzhengError as exc:  # a loan the ledger holds but cannot rebuild: report it
@@ -272,5 +261,4 @@ __all__: Sequence[str] = [
     "loan_state",
     "run_monitoring",
     "schedule_monitoring",
-    "tenant_loans",
 ]

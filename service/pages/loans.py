@@ -16,10 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import distinct, select
-
 from anchoring.receipts import evidence_id
-from anchoring.tables import leaves
 from cunzheng_errors import CunzhengError
 from lending_core.monitoring import MonitoringReport, RiskCategory, assess
 from lending_core.state import LoanState, LoanStatus
@@ -75,10 +72,7 @@ class Portfolio:
 
 
 def loan_keys(ctx: AppContext, limit: int = MAX_LOANS + 1) -> list[tuple[str, str]]:
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(distinct(leaves.c.tenant), leaves.c.loan_id)
-                            .order_by(leaves.c.tenant, leaves.c.loan_id).limit(limit)).all()
-    return [(str(t), str(loan)) for t, loan in rows]
+    return ctx.store.loans(limit)
 
 
 def report_for(state: LoanState, as_of: date) -> MonitoringReport | None:
@@ -192,9 +186,7 @@ def timeline(ctx: AppContext, tenant: str, loan_id: str) -> list[TimelineEntry]:
 
 
 def tenants(ctx: AppContext) -> list[str]:
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(distinct(leaves.c.tenant)).order_by(leaves.c.tenant)).all()
-    return [str(r[0]) for r in rows]
+    return ctx.store.tenants()
 
 
 def loan_findings(ctx: AppContext, tenant: str, loan_id: str) -> list[dict[str, Any]]:
