@@ -20,13 +20,12 @@ from typing import Any
 
 from anchoring.errors import AnchoringError
 from anchoring.keyfiles import write_atomic
+from dispute.verify.format import CASE_FILE, VENUES  # the package format's one copy
 from service.context import AppContext
 from service.errors import CaseBuildUnavailable
 
 CASES_DIR = "cases"
-CASE_FILE = "case/case-file.pdf"
 PACKAGE_ID = re.compile(r"pkg-[0-9a-f]{32}")
-VENUES = ("court", "arbitration", "notary")
 VENUE_LABELS = {"court": ("互联网法院", "internet court"),
                 "arbitration": ("在线仲裁", "online arbitration"),
                 "notary": ("赋强公证", "notarization with enforcement")}
