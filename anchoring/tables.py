@@ -1,5 +1,7 @@
 """The evidence log's tables (SQLAlchemy 2 Core). Alembic migrations in
-`service/migrations` create them; a test checks the two never drift apart.
+`service/migrations` create them; a test checks the two never drift apart. The service's
+own tables (API keys, verification log, page sessions) are in `service.tables`, on this
+same `metadata`.
 
 `nodes` keeps every complete subtree hash (level 0 are the leaf hashes), so any root or
 proof is O(log n) indexed reads; `log_state` is the single row writers lock to sequence
@@ -97,18 +99,6 @@ document_tenants = Table(
     Column("tenant", String(64), primary_key=True),
 )
 
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("key_id", String(32), primary_key=True),
-    Column("key_hash", String(64), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),
-    Column("tenant", String(64), nullable=True),
-    Column("label", String(200), nullable=False),
-    Column("created_at", String(32), nullable=False),
-    Column("revoked_at", String(32), nullable=True),
-)
-
 producer_keys = Table(
     "producer_keys",
     metadata,
@@ -170,24 +160,6 @@ job_state = Table(
     Column("value", Text, nullable=True),
 )
 
-# --- verification API access log (issue 6) --------------------------------------------------
-
-# One row per verification call: who asked (key id and role), when, what kind of thing and
-# its hash or evidence id (never uploaded content), and the answer's status.
-verification_log = Table(
-    "verification_log",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
-    Column("at", String(32), nullable=False),
-    Column("key_id", String(32), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("subject", String(300), nullable=True),
-    Column("status", String(32), nullable=False),
-    Index("ix_verification_log_key_id", "key_id"),
-)
-
 # --- encryption at rest and erasure (issue 7) -----------------------------------------------
 
 data_keys = Table(
@@ -208,20 +180,4 @@ record_documents = Table(
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     Column("sha256", String(64), primary_key=True),
     Index("ix_record_documents_sha256", "sha256"),
-)
-
-# --- page sessions (issue 10) ---------------------------------------------------------------
-
-# One row per login on the `/ui` pages. The cookie holds a random session id; only its
-# SHA-256 is stored here, so a copy of the database cannot be replayed as a cookie. The row
-# names the API key that logged in (never the key itself); a session ends at `expires_at`
-# (unix seconds), on logout (row deleted) and when that key is revoked.
-ui_sessions = Table(
-    "ui_sessions",
-    metadata,
-    Column("id_hash", String(64), primary_key=True),
-    Column("key_id", String(32), nullable=False),
-    Column("created_at", String(32), nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
-    Index("ix_ui_sessions_key_id", "key_id"),
 )

@@ -45,9 +45,9 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from anchoring.tables import metadata
 from bench import streams
 from bench.common import latency_stats, print_table, save
+from service.tables import metadata
 
 EVENTS = 50_000
 QUICK_EVENTS = 10_000

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from anchoring.errors import AnchoringError, NotFound, RecordError
 from anchoring.records import TENANT_ID
-from anchoring.tables import api_keys
 from service.errors import AuthError
+from service.tables import api_keys
 
 
 class Role(StrEnum):

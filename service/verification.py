@@ -38,10 +38,10 @@ from anchoring.records import (
     record_from_bytes,
 )
 from anchoring.store import StoredCheckpoint
-from anchoring.tables import verification_log
 from service.auth import Principal
 from service.context import AppContext
 from service.errors import VerificationInputError
+from service.tables import verification_log
 
 MAX_RECORD_UPLOAD_BYTES = MAX_RECORD_BYTES  # a record can be no larger than the log accepts
 MAX_DOCUMENT_UPLOAD_BYTES = MAX_DOCUMENT_BYTES

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from anchoring.tables import metadata
+from service.tables import metadata  # the log's tables and the service's
 
 config = context.config
 connection = config.attributes.get("connection")

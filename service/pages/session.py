@@ -33,9 +33,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine, delete, insert, select
 
 from anchoring.records import format_utc
-from anchoring.tables import api_keys, ui_sessions
 from service.auth import Principal, Role
 from service.context import AppContext
+from service.tables import api_keys, ui_sessions
 
 COOKIE = "cz_ui_session"
 COOKIE_PATH = "/ui"

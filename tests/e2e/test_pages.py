@@ -143,7 +143,7 @@ def test_sessions_are_stored_hashed_and_expire(ledger: Ledger) -> None:
 
     from sqlalchemy import select
 
-    from anchoring.tables import ui_sessions
+    from service.tables import ui_sessions
 
     client = ledger.api.client
     key = key_for(ledger, "verifier")
@@ -165,7 +165,7 @@ def test_sessions_are_stored_hashed_and_expire(ledger: Ledger) -> None:
 def test_revoking_a_key_through_the_api_ends_its_sessions(ledger: Ledger) -> None:
     from sqlalchemy import func, select
 
-    from anchoring.tables import ui_sessions
+    from service.tables import ui_sessions
 
     client = ledger.api.client
     key = key_for(ledger, "auditor")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from anchoring.tables import metadata
 from service.db import make_engine, migrate
+from service.tables import metadata
 
 
 def test_migrations_match_the_declared_tables(database_url: str) -> None:

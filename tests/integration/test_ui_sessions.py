@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from anchoring.tables import ui_sessions
 from service.auth import revoke_key
 from service.pages import session
 from service.settings import Settings
+from service.tables import ui_sessions
 from tests.integration.api_client import running_api
 
 
