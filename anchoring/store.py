@@ -118,14 +118,16 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
                 if not self._state_exists:  # the row is never deleted once it is there
                     self._ensure_state(conn)
                 if self._postgres:
-                    conn.execute(select(log_state.c.id).where(log_state.c.id == 1).with_for_update())
+                    conn.execute(select(log_state.c.id).where(log_state.c.id == 1)
+                                 .with_for_update())
                 yield conn
 
     def _ensure_state(self, conn: Connection) -> None:
         if conn.execute(select(log_state.c.id).where(log_state.c.id == 1)).first() is None:
             try:
                 with conn.begin_nested():
-                    conn.execute(insert(log_state).values(id=1, tree_size=0, root=merkle.EMPTY_ROOT))
+                    conn.execute(insert(log_state).values(id=1, tree_size=0,
+                                                          root=merkle.EMPTY_ROOT))
             except SAIntegrityError:
                 pass  # another writer created it first
             return  # created in this transaction: known to exist only once it commits
@@ -205,7 +207,8 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
         known: dict[tuple[str, str], tuple[Accepted, str]],
         erased: dict[tuple[str, str], bytes | None], owned: set[tuple[str, str]],
         histories: dict[tuple[str, str], list[bytes]],
-    ) -> tuple[list[Accepted | None], list[tuple[int, Pending]], dict[tuple[str, str], tuple[int, str]]]:
+    ) -> tuple[list[Accepted | None], list[tuple[int, Pending]],
+               dict[tuple[str, str], tuple[int, str]]]:
         """One batch against what is known (stored, or accepted earlier in the group):
         replays found, fresh items chosen; raises `BatchItemError` for the first refused
         item, checked in the order a batch alone always was (conflicts, erased loans,
@@ -338,7 +341,8 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
         for chunk in range(0, len(keys), 500):
             rows = conn.execute(select(document_tenants.c.tenant, document_tenants.c.sha256)
                                 .where(pairs_in(document_tenants.c.tenant,
-                                                document_tenants.c.sha256, keys[chunk:chunk + 500])))
+                                                document_tenants.c.sha256,
+                                                keys[chunk:chunk + 500])))
             owned.update((t, s) for t, s in rows)
         return owned
 
