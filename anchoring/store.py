@@ -1,5 +1,8 @@
-"""The evidence log on SQLAlchemy: sequencing and integrating leaves, proofs, checkpoints,
-documents.
+"""The evidence log on SQLAlchemy: `LogStore`, and here its sequencing and integration of
+leaves. Its other jobs live beside it, in the classes it inherits: reading the tree and its
+proofs (`anchoring.tree_reads`), reading leaves (`anchoring.leaf_reads`), checkpoints
+(`anchoring.checkpoint_store`), documents (`anchoring.document_store`) and the encryption
+keyring with erasure (`anchoring.keyring`).
 
 Leaves are sequenced and integrated in one transaction that holds the log's write lock (the
 `log_state` row, `SELECT ... FOR UPDATE` on PostgreSQL; `BEGIN IMMEDIATE` on SQLite, set up
@@ -95,9 +98,9 @@ class ErasedLoan(LogError):
 
 
 class LogStore(LeafReads, CheckpointStore, DocumentStore):
-    """With a `Cipher`, record contents and documents are sealed at rest (see
-    `anchoring.crypto`); without one they are stored in the clear. Either way the leaf hash
-    is over the plaintext record bytes."""
+    """The evidence log: one facade over the jobs it inherits. With a `Cipher`, record
+    contents and documents are sealed at rest (see `anchoring.crypto`); without one they are
+    stored in the clear. Either way the leaf hash is over the plaintext record bytes."""
 
     def __init__(self, engine: Engine, cipher: Cipher | None = None) -> None:
         self.engine = engine
