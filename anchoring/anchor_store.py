@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, insert, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from anchoring.tables import anchors, cosignatures, job_state
+from anchoring.tables import anchors, checkpoints, cosignatures, job_state
 
 SUBMITTED, INCLUDED, FINAL = "submitted", "included", "final"
 IN_FLIGHT = (SUBMITTED, INCLUDED)
@@ -152,6 +152,17 @@ class AnchorStore:
                                 .limit(limit)).all()
         return [_row(r) for r in rows]
 
+    def anchoring_times(self, limit: int) -> list[tuple[int, str, str]]:
+        """(tree size, its checkpoint's `signed_at`, the anchor's block time) of the latest
+        `limit` anchors with a block time, newest first (the auditor's lag chart)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(anchors.c.tree_size, checkpoints.c.signed_at, anchors.c.block_time)
+                .join(checkpoints, checkpoints.c.tree_size == anchors.c.tree_size)
+                .where(anchors.c.block_time.is_not(None))
+                .order_by(anchors.c.tree_size.desc()).limit(limit)).all()
+        return [(int(size), signed_at, block_time) for size, signed_at, block_time in rows]
+
     # --- cosignatures -------------------------------------------------------------------
 
     def add_cosignature(self, c: Cosignature) -> bool:
@@ -170,4 +181,23 @@ class AnchorStore:
                                 .order_by(cosignatures.c.block_number)).all()
         return [Cosignature(int(r.tree_size), r.witness, r.tx_hash,
                             int(r.block_number)) for r in rows]
+
+    def witness_summaries(self) -> list[tuple[str, int, int, int, str | None]]:
+        """Per witness: its address, how many trees it cosigned, the largest, and that
+        cosignature's block number and its anchor's block time (0 and None if unknown)."""
+        with self.engine.connect() as conn:
+            totals = conn.execute(select(cosignatures.c.witness, func.count(),
+                                         func.max(cosignatures.c.tree_size))
+                                  .group_by(cosignatures.c.witness)).all()
+            out = []
+            for address, count, last_size in totals:
+                last = conn.execute(
+                    select(cosignatures.c.block_number, anchors.c.block_time)
+                    .select_from(cosignatures.outerjoin(
+                        anchors, anchors.c.tree_size == cosignatures.c.tree_size))
+                    .where(cosignatures.c.witness == address,
+                           cosignatures.c.tree_size == last_size)).first()
+                out.append((str(address), int(count), int(last_size),
+                            int(last[0]) if last else 0, last[1] if last else None))
+        return out
 

@@ -13,12 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from anchoring.anchor_store import AnchorRow
 from anchoring.fsck import fsck
 from anchoring.records import format_utc
-from anchoring.tables import anchors, checkpoints, cosignatures
 from service.context import AppContext
 
 FSCK_KEY = "fsck.last"
@@ -54,36 +51,17 @@ class Witness:
 
 
 def lag_points(ctx: AppContext, limit: int = MAX_LAG_POINTS) -> list[LagPoint]:
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(
-            select(anchors.c.tree_size, checkpoints.c.signed_at, anchors.c.block_time)
-            .join(checkpoints, checkpoints.c.tree_size == anchors.c.tree_size)
-            .where(anchors.c.block_time.is_not(None))
-            .order_by(anchors.c.tree_size.desc()).limit(limit)).all()
     out = []
-    for size, signed_at, block_time in reversed(rows):
+    for size, signed_at, block_time in reversed(ctx.anchors.anchoring_times(limit)):
         a, b = parse_time(signed_at), parse_time(block_time)
         if a is None or b is None:
             continue
-        out.append(LagPoint(int(size), signed_at, block_time, (b - a).total_seconds()))
+        out.append(LagPoint(size, signed_at, block_time, (b - a).total_seconds()))
     return out
 
 
 def witnesses(ctx: AppContext) -> list[Witness]:
-    with ctx.engine.connect() as conn:
-        totals = conn.execute(select(cosignatures.c.witness, func.count(),
-                                     func.max(cosignatures.c.tree_size))
-                              .group_by(cosignatures.c.witness)).all()
-        out = []
-        for address, count, last_size in totals:
-            last = conn.execute(
-                select(cosignatures.c.block_number, anchors.c.block_time)
-                .select_from(cosignatures.outerjoin(
-                    anchors, anchors.c.tree_size == cosignatures.c.tree_size))
-                .where(cosignatures.c.witness == address,
-                       cosignatures.c.tree_size == last_size)).first()
-            out.append(Witness(str(address), int(count), int(last_size),
-                               int(last[0]) if last else 0, last[1] if last else None))
+    out = [Witness(*summary) for summary in ctx.anchors.witness_summaries()]
     out.sort(key=lambda w: -w.last_tree_size)
     return out
 
