@@ -11,10 +11,17 @@ settled. Then, each repeated `REPEATS` times (median and max reported):
 - build with the real case-file renderer (`service.cases.build_dispute_package` with
   its default renderer: `dispute.casefile.render_case_file`, WeasyPrint), which is what
   `cunzheng case build` runs;
+- the same real build with a fresh WeasyPrint `FontConfiguration` per render (how every
+  build ran before issue 17: fontconfig reloaded and the CJK subset re-registered each time);
 - build with the tests' minimal PDF writer in place of the renderer (the package work
   alone: selection, claim, proofs to the earliest anchored checkpoints, manifest, zip);
 - verify offline (`dispute.verify.verify_package` with the package key trusted, no chain),
   and with the on-chain step (`Web3ChainView` on the same in-process chain).
+
+And the simulator's loan documents (`lending_core.documents.DocumentRenderer`: a contract
+and a 借据 per loan, what `cunzheng simulate` and the demo render for every loan), per loan,
+with the process's shared font configuration and stylesheet and, as before, fresh ones per
+PDF (the bytes are checked equal).
 
 Baselines in the same run: writing the same files with `dispute.package.deterministic_zip`
 (the zip alone) and reading every entry of the package back with `zipfile` plus one
@@ -24,13 +31,14 @@ SHA-256 per entry (the least any verifier must do).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +60,59 @@ def _series(fn: Callable[[], Any], repeats: int) -> tuple[dict[str, float], Any]
 def _read_and_hash(data: bytes) -> int:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return sum(len(hashlib.sha256(zf.read(i)).digest()) for i in zf.infolist())
+
+
+@contextlib.contextmanager
+def _fresh_fonts() -> Iterator[None]:
+    """Renders as before issue 17: a new FontConfiguration and stylesheet for every PDF."""
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    from dispute import casefile
+    from lending_core import documents
+
+    def fresh_pair(font_path: Path) -> tuple[Any, Any]:
+        config = FontConfiguration()
+        return config, CSS(string=documents._CSS % {"font": font_path.resolve().as_uri()},
+                           font_config=config)
+
+    saved = casefile._font_config, documents._WEASY.get
+    casefile._font_config = FontConfiguration  # type: ignore[assignment]
+    documents._WEASY.get = fresh_pair  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        casefile._font_config, documents._WEASY.get = saved  # type: ignore[method-assign]
+
+
+def _loan_documents(repeats: int) -> dict[str, Any]:
+    """Contract + 借据 per loan, shared font configuration vs fresh per PDF (same bytes)."""
+    from lending_core.documents import DocumentRenderer
+    from lending_core.simulator import SimConfig, simulate
+
+    loans = simulate(SimConfig(loans=repeats + 1, months=12, seed=9)).loans
+    renderer = DocumentRenderer()
+
+    def render(loan: Any) -> tuple[bytes, bytes]:
+        disb = next(e for e in loan.events if e.type == "disbursement")
+        return (renderer.contract(loan.contract, loan_id=loan.loan_id),
+                renderer.loan_receipt(disb.event["payload"], loan.contract,
+                                      loan_id=loan.loan_id, occurred_at=disb.occurred_at))
+
+    render(loans[0])  # loads the fonts; not counted
+    shared, fresh, outs = [], [], []
+    for loan in loans[1:]:
+        t = time.perf_counter()
+        out = render(loan)
+        shared.append(time.perf_counter() - t)
+        with _fresh_fonts():
+            t = time.perf_counter()
+            outs.append(render(loan) == out)
+            fresh.append(time.perf_counter() - t)
+    if not all(outs):
+        raise AssertionError("the shared font configuration changed a loan document's bytes")
+    return {"loan_documents": latency_stats(shared),
+            "loan_documents_fresh_fonts": latency_stats(fresh)}
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -87,6 +148,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         warnings.simplefilter("ignore", ResourceWarning)  # again: imports since reset it
         build(None)  # the first render loads the fonts; not counted
         stats["build_real_renderer"], full = _series(lambda: build(None), repeats)
+        with _fresh_fonts():
+            stats["build_real_renderer_fresh_fonts"], before = _series(lambda: build(None),
+                                                                       repeats)
+        if before.data != full.data:
+            raise AssertionError("the shared font configuration changed the package bytes")
+        stats.update(_loan_documents(repeats))
 
     package = full or light
     keys = [world.signer.public_key]

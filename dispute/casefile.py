@@ -17,6 +17,12 @@ font and raises `CjkFontUnavailable` otherwise: a case file of empty boxes is wo
 none. Deterministic: the same inputs give the same bytes (metadata and attachment dates come
 from `created_at`, the PDF /ID is a hash of the content).
 
+Speed. One WeasyPrint `FontConfiguration` (fontconfig set-up, Pango font map, the prepared
+CJK subset registered once) is kept per process and reused by every case file rendered in
+it; renders in one process take turns on a lock (Pango's font map is not thread-safe). The
+case's stylesheet is still parsed per build (its running header names the loan). Many cases
+in parallel means several processes, each with its own configuration.
+
 `PreservationFacts.from_manifest(manifest)` reads the facts from a package manifest
 (DESIGN.md, Evidence package), so the package builder can pass what it already has.
 """
@@ -25,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -250,6 +258,22 @@ def render_case_file(
     return _write_pdf(html, files, created)
 
 
+_RENDER_LOCK = threading.Lock()
+_FONT_CONFIG: dict[int, Any] = {}
+"""The process's WeasyPrint FontConfiguration, keyed by process id (a fork builds its own)."""
+
+
+def _font_config() -> Any:
+    """The FontConfiguration shared by this process's renders; call with _RENDER_LOCK held."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    pid = os.getpid()
+    if pid not in _FONT_CONFIG:
+        _FONT_CONFIG.clear()
+        _FONT_CONFIG[pid] = FontConfiguration()
+    return _FONT_CONFIG[pid]
+
+
 def _write_pdf(html: str, files: Sequence[Attachment], created: datetime) -> bytes:
     from weasyprint import HTML
     from weasyprint import Attachment as PdfAttachment
@@ -260,7 +284,9 @@ def _write_pdf(html: str, files: Sequence[Attachment], created: datetime) -> byt
                       created=naive, modified=naive, relationship="Data")
         for a in files
     ]
-    pdf: bytes = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
-        pdf_variant="pdf/a-3b", attachments=embedded, uncompressed_pdf=False)
+    with _RENDER_LOCK:
+        pdf: bytes = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
+            pdf_variant="pdf/a-3b", attachments=embedded, uncompressed_pdf=False,
+            font_config=_font_config())
     return pdf
 
