@@ -21,7 +21,8 @@ from anchoring import merkle
 from anchoring.errors import AnchoringError, RecordError
 from anchoring.notes import verify_checkpoint
 from anchoring.records import record_from_bytes
-from anchoring.store import LogStore, StoredCheckpoint, pairs_in
+from anchoring.sql import pairs_in
+from anchoring.store import LogStore, StoredCheckpoint
 from anchoring.tables import leaves, nodes
 
 BATCH = 5000

@@ -56,7 +56,6 @@ __all__ = [
     "Pending",
     "StoredCheckpoint",
     "StoredLeaf",
-    "pairs_in",
 ]
 
 
