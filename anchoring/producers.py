@@ -12,12 +12,17 @@ tenant's producer's and are exempt (`EvidenceLog.submit(by_service=True)`).
 Rotation: register the new key, then retire the old one. A retired key signs no new event,
 but its row and public key stay, so every event it signed keeps verifying
 (`verify_record_signature` with the key `keys()` lists).
+
+Reads per request are cached (`anchoring.ttl_cache`): `policy()` and `key()` keep what they
+read for `READ_CACHE_TTL_SECONDS`; `register`, `retire` and `set_policy` drop the tenant's
+entries in this process at once, so another process sees the change within that time.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +40,7 @@ from anchoring.errors import (
 from anchoring.notes import verify_signature
 from anchoring.records import SERVER_FIELDS, TENANT_ID, canonical
 from anchoring.tables import producer_keys, producer_policies
+from anchoring.ttl_cache import cache_for, invalidate
 from cunzheng_wire import producer_key_id, unsigned_event
 
 ED25519_PUBLIC_KEY_BYTES = 32
@@ -187,10 +193,20 @@ def _key(row: Any) -> ProducerKey:
 
 
 class ProducerRegistry:
-    """Producer keys and policies in the database; what `EvidenceLog` asks per batch."""
+    """Producer keys and policies in the database; what `EvidenceLog` asks per batch.
 
-    def __init__(self, engine: Engine) -> None:
+    `clock` (monotonic seconds) only dates the cache entries; tests inject one."""
+
+    POLICY = "producer-policy"
+    KEY = "producer-key"
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self._clock = clock
+
+    def _changed(self, tenant: str) -> None:
+        invalidate(self.engine, self.POLICY, tenant)
+        invalidate(self.engine, self.KEY)
 
     def register(self, tenant: str, public_key: bytes, at: str) -> ProducerKey:
         check_tenant(tenant)
@@ -205,6 +221,8 @@ class ProducerRegistry:
         except SAIntegrityError:
             raise Conflict(f"producer key {kid} is already registered for {tenant}",
                            existing_hash=kid, new_hash=kid) from None
+        finally:
+            self._changed(tenant)
         return ProducerKey(tenant, kid, public_key, at)
 
     def retire(self, tenant: str, key_id: str, at: str) -> ProducerKey:
@@ -213,12 +231,18 @@ class ProducerRegistry:
             conn.execute(update(producer_keys).where(
                 producer_keys.c.tenant == tenant, producer_keys.c.key_id == key_id,
                 producer_keys.c.retired_at.is_(None)).values(retired_at=at))
+        self._changed(tenant)
         key = self.key(tenant, key_id)
         if key is None:
             raise NotFound(f"no producer key {key_id!r} for tenant {tenant!r}")
         return key
 
     def key(self, tenant: str, key_id: str) -> ProducerKey | None:
+        """The key (cached for `READ_CACHE_TTL_SECONDS` once found), or None."""
+        return cache_for(self.engine).get(self.KEY, (tenant, key_id),
+                                          lambda: self._read_key(tenant, key_id), self._clock)
+
+    def _read_key(self, tenant: str, key_id: str) -> ProducerKey | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(producer_keys).where(
                 producer_keys.c.tenant == tenant, producer_keys.c.key_id == key_id)).first()
@@ -241,9 +265,16 @@ class ProducerRegistry:
             if not done:
                 conn.execute(insert(producer_policies).values(
                     tenant=tenant, require_signatures=require_signatures, updated_at=at))
+        self._changed(tenant)
         return self.policy(tenant)
 
     def policy(self, tenant: str) -> ProducerPolicy:
+        """The tenant's policy (cached for `READ_CACHE_TTL_SECONDS`)."""
+        policy = cache_for(self.engine).get(self.POLICY, tenant,
+                                            lambda: self._read_policy(tenant), self._clock)
+        return policy if policy is not None else self._read_policy(tenant)
+
+    def _read_policy(self, tenant: str) -> ProducerPolicy:
         with self.engine.connect() as conn:
             row = conn.execute(select(producer_policies.c.require_signatures).where(
                 producer_policies.c.tenant == tenant)).first()

@@ -4,6 +4,13 @@ A key looks like `cz_<key id>_<secret>`; the key id finds the row, the hash of t
 key must match it. Roles: admin (keys, tenants), lender (its own tenant's events), legal
 (records with content, case files), auditor (log, proofs, anchors; no content), verifier
 (the verification API only).
+
+`authenticate` runs for every request, so the key's row is cached per process
+(`anchoring.ttl_cache`, `READ_CACHE_TTL_SECONDS`); the whole key is still hashed and compared
+each time. `revoke_key` drops the row in this process at once (a revoked key is refused by
+the very next request); another process (a second worker, the server beside a CLI
+`cunzheng keys revoke`) refuses it within `READ_CACHE_TTL_SECONDS`. Unknown key ids are not
+cached, so a key created elsewhere works on its first request.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,6 +28,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from anchoring.errors import AnchoringError, NotFound, RecordError
 from anchoring.records import TENANT_ID
+from anchoring.ttl_cache import cache_for, invalidate
 from service.errors import AuthError
 from service.tables import api_keys
 
@@ -78,14 +88,38 @@ def check_key_fields(role: Role, tenant: str | None, label: str) -> None:
                           field="label")
 
 
-def authenticate(engine: Engine, key: str | None) -> Principal:
+KEY_CACHE = "api-key"
+"""The namespace of API key rows in `anchoring.ttl_cache`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRow:
+    key_id: str
+    key_hash: str
+    role: str
+    tenant: str | None
+    label: str
+    revoked_at: str | None
+
+
+def _read_key(engine: Engine, key_id: str) -> _KeyRow | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    return None if row is None else _KeyRow(row.key_id, row.key_hash, row.role, row.tenant,
+                                            row.label, row.revoked_at)
+
+
+def authenticate(engine: Engine, key: str | None,
+                 clock: Callable[[], float] = time.monotonic) -> Principal:
+    """The key's principal; `AuthError` for no, a malformed, an unknown or a revoked key.
+    `clock` (monotonic seconds) only dates the cache entry; tests inject one."""
     if not key:
         raise AuthError("no API key: send it as 'Authorization: Bearer <key>'")
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != "cz":
         raise AuthError("malformed API key")
-    with engine.connect() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.key_id == parts[1])).first()
+    key_id = parts[1]
+    row = cache_for(engine).get(KEY_CACHE, key_id, lambda: _read_key(engine, key_id), clock)
     if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
         raise AuthError("unknown API key")
     if row.revoked_at is not None:
@@ -105,6 +139,7 @@ def revoke_key(engine: Engine, key_id: str, now: str) -> None:
     with engine.begin() as conn:
         done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id)
                             .where(api_keys.c.revoked_at.is_(None)).values(revoked_at=now))
+    invalidate(engine, KEY_CACHE, key_id)
     if done.rowcount == 1:
         return
     with engine.connect() as conn:
