@@ -38,7 +38,12 @@ from anchoring.errors import (
 from anchoring.keyfiles import write_atomic
 
 ARTIFACT_RELATIVE_PATH = Path("contracts") / "build" / "AnchorRegistry.json"
-DEFAULT_ARTIFACT_PATH = Path(__file__).resolve().parent.parent / ARTIFACT_RELATIVE_PATH
+# an installed wheel carries the artifact inside this package (setup.py copies it there);
+# a source checkout (and an editable install) reads the repository's contracts/build/
+PACKAGED_ARTIFACT_PATH = Path(__file__).resolve().parent / "contracts" / "AnchorRegistry.json"
+DEFAULT_ARTIFACT_PATH = (
+    PACKAGED_ARTIFACT_PATH if PACKAGED_ARTIFACT_PATH.is_file()
+    else Path(__file__).resolve().parent.parent / ARTIFACT_RELATIVE_PATH)
 DEPLOYMENT_SCHEMA = "cunzheng.deployment/v1"
 HASH_SIZE = 32
 MAX_PROOF_LENGTH = 65  # AnchorRegistry.MAX_PROOF_LENGTH
@@ -69,7 +74,7 @@ class ContractArtifact:
 
 
 def load_artifact(path: str | os.PathLike[str] | None = None) -> ContractArtifact:
-    """Read the artifact; `path` defaults to the repository's `contracts/build/`."""
+    """Read the artifact; `path` defaults to the committed one (`DEFAULT_ARTIFACT_PATH`)."""
     where = Path(path) if path is not None else DEFAULT_ARTIFACT_PATH
     try:
         data = json.loads(where.read_text(encoding="utf-8"))

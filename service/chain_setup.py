@@ -106,16 +106,32 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+DEVNET_EXTRA = ("the local devnet runs on eth-tester and py-evm, which the main install "
+                "leaves out: pip install 'cunzheng[devnet]', or point CUNZHENG_CHAIN_RPC at a "
+                "chain node")
+
+
+def import_devnet() -> Any:
+    """The devnet package (`cunzheng_devnet`), or `DevnetFailed` saying how to install it when
+    the `devnet` extra is not installed (its modules import eth-tester and py-evm)."""
+    try:
+        import cunzheng_devnet
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("eth_tester", "eth", "eth_keys"):
+            raise
+        raise DevnetFailed(f"{DEVNET_EXTRA} (Python module {exc.name!r} is missing)") from None
+    return cunzheng_devnet
+
+
 def start_embedded_devnet(settings: Settings) -> Any:
     """Start the devnet under the data directory unless something already listens there."""
     if settings.chain_rpc or port_open(settings.devnet_port):
         return None
-    from cunzheng_devnet import DevnetError, start_devnet_process
-
+    devnet = import_devnet()
     try:
-        return start_devnet_process(settings.data_dir / "devnet", port=settings.devnet_port,
+        return devnet.start_devnet_process(settings.data_dir / "devnet", port=settings.devnet_port,
                                     extra_args=("--block-time", str(settings.devnet_block_time)))
-    except DevnetError as exc:
+    except devnet.DevnetError as exc:
         raise DevnetFailed(exc.diagnostics()) from exc
 
 

@@ -38,14 +38,18 @@ def devnet(data_dir: DataDir = None,
                "CUNZHENG_DEVNET_BLOCK_TIME, as the embedded devnet)")] = None) -> None:
     """Run the local EVM chain (eth-tester / py-evm), durable under <data dir>/devnet.
     Its funded accounts' keys are PUBLIC: development only."""
-    from cunzheng_devnet import DevnetError, run_devnet
+    from service.chain_setup import import_devnet
 
+    try:
+        devnet = import_devnet()  # the `devnet` extra
+    except DevnetFailed as exc:
+        fail(exc)
     settings = load_settings(data_dir, None)
     every = settings.devnet_block_time if block_time is None else block_time
     try:
-        run_devnet("127.0.0.1", port, settings.data_dir / "devnet", chain_id,
-                   block_time=every)
-    except DevnetError as exc:  # the devnet stands alone: its errors are not ours
+        devnet.run_devnet("127.0.0.1", port, settings.data_dir / "devnet", chain_id,
+                          block_time=every)
+    except devnet.DevnetError as exc:  # the devnet stands alone: its errors are not ours
         fail(DevnetFailed(exc.diagnostics()))
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cunzheng_errors import CunzhengError
 from service.settings import Settings
@@ -34,7 +35,8 @@ DbUrl = Annotated[str | None, typer.Option(help="database URL (CUNZHENG_DATABASE
 
 def fail(exc: CunzhengError) -> NoReturn:
     """Print the error for people (one line) and end the command with exit code 2."""
-    console.print(f"[red]error:[/red] {exc.diagnostics()}", highlight=False)
+    # escaped: a message may hold brackets (`cunzheng[devnet]`, `items[0]`) that are not markup
+    console.print(f"[red]error:[/red] {escape(exc.diagnostics())}", highlight=False)
     raise typer.Exit(EXIT_USAGE)
 
 

@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from cunzheng_errors import CunzhengError
 from service.cli.common import DataDir, DbUrl, console, fail, load_settings, now_text
@@ -51,8 +52,8 @@ def serve(data_dir: DataDir = None, database_url: DbUrl = None,
         try:
             devnet = start_embedded_devnet(settings)
         except CunzhengError as exc:
-            console.print(f"[yellow]warning:[/yellow] devnet did not start ({exc}); events are "
-                          "accepted and anchoring retries until a chain answers")
+            console.print(f"[yellow]warning:[/yellow] devnet did not start ({escape(str(exc))}); "
+                          "events are accepted and anchoring retries until a chain answers")
         console.print(f"Anchoring to {rpc_url(settings)} every {settings.anchor_interval:g} s"
                       + (" (embedded devnet started)" if devnet else ""))
     console.print(f"Cunzheng serving on http://{host or settings.host}:{port or settings.port} "

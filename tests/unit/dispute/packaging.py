@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from web3 import EthereumTesterProvider, Web3
+from web3.types import RPCEndpoint
 
 from anchoring.anchor_job import AnchoringJob, AnchorJobConfig
 from anchoring.anchor_store import AnchorStore
@@ -66,7 +67,11 @@ class World:
 
     def settle(self) -> None:
         """Mine blocks so every anchor is final, and record the cosignatures."""
-        self.w3.testing.mine(3)
+        if isinstance(self.w3.provider, EthereumTesterProvider):
+            self.w3.testing.mine(3)
+        else:  # anvil reads evm_mine's parameter as a timestamp, not a block count
+            for _ in range(3):
+                self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         self.clock.advance(2)
         self.job.run_once()
 
@@ -97,9 +102,11 @@ def post_noise(world: World, start: int, n: int) -> None:
                                         for i in range(start, start + n)])
 
 
-def make_world(tmp_path: Path) -> World:
-    """The example loan up to its acceleration, among other loans, anchored in three rounds."""
-    w3 = Web3(EthereumTesterProvider())
+def make_world(tmp_path: Path, w3: Web3 | None = None) -> World:
+    """The example loan up to its acceleration, among other loans, anchored in three rounds
+    on `w3` (default: an in-process eth-tester chain; a real node's accounts must be
+    unlocked, as anvil's are)."""
+    w3 = w3 if w3 is not None else Web3(EthereumTesterProvider())
     a = w3.eth.accounts
     record = deploy_registry(w3, a[0], anchorers=[a[1]], witnesses=[a[2]])
     chain = Web3Chain(w3, record.address, sender=a[1])
