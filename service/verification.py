@@ -38,6 +38,7 @@ from anchoring.records import (
     record_from_bytes,
 )
 from anchoring.store import StoredCheckpoint
+from dispute.verify.format import MAX_ENTRIES as MAX_PACKAGE_ENTRIES
 from service.auth import Principal
 from service.context import AppContext
 from service.errors import VerificationInputError
@@ -46,7 +47,7 @@ from service.tables import verification_log
 MAX_RECORD_UPLOAD_BYTES = MAX_RECORD_BYTES  # a record can be no larger than the log accepts
 MAX_DOCUMENT_UPLOAD_BYTES = MAX_DOCUMENT_BYTES
 MAX_PACKAGE_UPLOAD_BYTES = 256 * 1024 * 1024  # one zip, as uploaded; 413 above
-MAX_PACKAGE_ENTRIES = 10_000  # zip entries; equal to dispute.verify.MAX_ENTRIES (a test checks)
+# MAX_PACKAGE_ENTRIES (imported above): the verifier's own bound on zip entries, checked first
 MAX_DOCUMENT_LEAVES = 100  # leaves named per document answer
 MAX_TRUST_KEYS = 16
 MAX_EVIDENCE_ID_LENGTH = 300
