@@ -9,7 +9,9 @@ the two sides cannot drift:
   SHA-256(key name || 0x0A || 0x01 || Ed25519 public key);
 - a producer key's id: the first 16 hex digits of SHA-256(Ed25519 public key);
 - a receipt: the log's Ed25519 signature over the RFC 8785 bytes of `RECEIPT_FIELDS`;
-- an evidence id (存证编号): `<origin>#<leaf index>`.
+- an evidence id (存证编号): `<origin>#<leaf index>`;
+- the venues a loan contract names for its disputes, which are the venues an evidence
+  package is built for (`manifest.json`'s `venue`).
 
 This module imports nothing from the project and only the standard library, so a lending
 service can vendor `lending_core` without the log, and the log needs nothing of the loan
@@ -20,13 +22,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 __all__ = [
     "ED25519_ALG",
     "PRODUCER_SIGNATURE_FIELD",
     "RECEIPT_FIELDS",
     "RECEIPT_SCHEMA",
+    "VENUES",
+    "Venue",
     "evidence_id",
     "note_key_id",
     "producer_key_id",
@@ -41,6 +45,12 @@ RECEIPT_SCHEMA = "cunzheng.receipt/v1"
 
 RECEIPT_FIELDS = ("schema", "origin", "evidence_id", "leaf_index", "leaf_hash", "received_at")
 """The fields of a receipt that the log signs, in the order a receipt lists them."""
+
+Venue = Literal["court", "arbitration", "notary"]
+"""The forums a contract may name for its disputes (and a package may be built for)."""
+
+VENUES: tuple[Venue, ...] = get_args(Venue)
+"""The venues in the order they are offered: court, arbitration, notary."""
 
 PRODUCER_SIGNATURE_FIELD = "producer_signature"
 """The field of a posted event that holds its producer's signature (never signed itself)."""

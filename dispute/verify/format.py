@@ -9,7 +9,7 @@ the schema strings and paths never change for v1.
 
 from __future__ import annotations
 
-from lending_core.events.origination import VENUES, Venue
+from cunzheng_wire import VENUES, Venue  # one list: the contract's venues are the package's
 
 PACKAGE_SCHEMA = "cunzheng.package/v1"
 REPORT_SCHEMA = "cunzheng.verification/v1"

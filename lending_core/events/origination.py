@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from calendar import monthrange
 from enum import StrEnum
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from cunzheng_wire import VENUES, Venue
 from lending_core.events.pricing import Pricing, check_contract_pricing
 from lending_core.events.types import (
     CreditCode,
@@ -139,11 +140,8 @@ class CompoundClause(PayloadModel):
     clause_no: Ref
 
 
-Venue = Literal["court", "arbitration", "notary"]
-"""The forums a contract may name for its disputes (and a package may be built for)."""
-
-VENUES: tuple[Venue, ...] = get_args(Venue)
-"""The venues in the order they are offered: court, arbitration, notary."""
+# Venue and VENUES (imported): the forums a contract may name for its disputes, one list in
+# the wire format (cunzheng_wire) shared with the evidence package
 
 
 class DisputeResolution(PayloadModel):

@@ -110,3 +110,17 @@ def test_every_verifier_module_stays_small() -> None:
              for p in (ROOT / "dispute" / "verify").glob("*.py")}
     assert len(sizes) >= 8
     assert max(sizes.values()) <= 500, sizes
+
+
+def test_the_verifier_needs_neither_the_loan_domain_nor_web3() -> None:
+    """Offline verification imports the standard library, `cryptography` and `rfc8785`
+    through the log's pure modules, and nothing of the loan domain, the service or web3."""
+    code = ("import sys, dispute.verify; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'lending_core', 'pydantic', 'service', 'web3', 'sqlalchemy', 'eth_utils'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "[]"
+    from cunzheng_wire import VENUES
+    from lending_core.events.origination import VENUES as CONTRACT_VENUES
+
+    assert package_format.VENUES is VENUES is CONTRACT_VENUES
