@@ -77,7 +77,7 @@ def _fresh_fonts() -> Iterator[None]:
                            font_config=config)
 
     saved = casefile._font_config, documents._WEASY.get
-    casefile._font_config = FontConfiguration  # type: ignore[assignment]
+    casefile._font_config = lambda _url: FontConfiguration()
     documents._WEASY.get = fresh_pair  # type: ignore[method-assign]
     try:
         yield

@@ -255,26 +255,28 @@ def render_case_file(
         groups=groups, stamp=stamp, css=css, role_zh=_ROLE_ZH, payer_zh=_PAYER_ZH,
         liability_zh=_LIABILITY_ZH, forum_zh=_FORUM_ZH, channel_zh=_CHANNEL_ZH,
         date_zh=f"{created.year}年{created.month}月{created.day}日")
-    return _write_pdf(html, files, created)
+    return _write_pdf(html, files, created, subset.resolve().as_uri() if subset else "")
 
 
 _RENDER_LOCK = threading.Lock()
-_FONT_CONFIG: dict[int, Any] = {}
-"""The process's WeasyPrint FontConfiguration, keyed by process id (a fork builds its own)."""
+_FONT_CONFIG: dict[tuple[int, str], Any] = {}
+"""The process's WeasyPrint FontConfiguration, keyed by process id (a fork builds its own)
+and by the prepared font's URL (the family name CunzhengCJK must never name two files)."""
 
 
-def _font_config() -> Any:
+def _font_config(font_url: str) -> Any:
     """The FontConfiguration shared by this process's renders; call with _RENDER_LOCK held."""
     from weasyprint.text.fonts import FontConfiguration
 
-    pid = os.getpid()
-    if pid not in _FONT_CONFIG:
+    key = (os.getpid(), font_url)
+    if key not in _FONT_CONFIG:
         _FONT_CONFIG.clear()
-        _FONT_CONFIG[pid] = FontConfiguration()
-    return _FONT_CONFIG[pid]
+        _FONT_CONFIG[key] = FontConfiguration()
+    return _FONT_CONFIG[key]
 
 
-def _write_pdf(html: str, files: Sequence[Attachment], created: datetime) -> bytes:
+def _write_pdf(html: str, files: Sequence[Attachment], created: datetime,
+               font_url: str) -> bytes:
     from weasyprint import HTML
     from weasyprint import Attachment as PdfAttachment
 
@@ -287,6 +289,6 @@ def _write_pdf(html: str, files: Sequence[Attachment], created: datetime) -> byt
     with _RENDER_LOCK:
         pdf: bytes = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
             pdf_variant="pdf/a-3b", attachments=embedded, uncompressed_pdf=False,
-            font_config=_font_config())
+            font_config=_font_config(font_url))
     return pdf
 
