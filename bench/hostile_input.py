@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from anchoring.notes import MAX_NOTE_BYTES, verify_checkpoint
 from anchoring.records import MAX_JSON_DEPTH, MAX_RECORD_BYTES, parse_json, record_from_bytes
 from bench.common import machine, print_table, save
 from bench.ingest import BIN, free_port, ledger_env, server
+from dispute.package import deterministic_zip
 from dispute.verify import MAX_JSON_BYTES, MAX_MANIFEST_BYTES, MAX_PROOF_BYTES, verify_package
 from service.settings import Settings
 
@@ -115,12 +114,6 @@ def in_process(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return out.getvalue()
 
 
 def _pattern(n: int) -> bytes:
@@ -128,13 +121,14 @@ def _pattern(n: int) -> bytes:
 
 
 def packages(quick: bool) -> Iterator[tuple[str, bytes]]:
-    yield "manifest.sig of the pattern, 64 KiB", _zip({"manifest.json": b"{}",
+    yield "manifest.sig of the pattern, 64 KiB", deterministic_zip({"manifest.json": b"{}",
                                                        "manifest.sig": _pattern(64 * 1024)})
     yield (f"manifest.sig of the pattern, {MAX_JSON_BYTES} (the limit)",
-           _zip({"manifest.json": b"{}", "manifest.sig": _pattern(MAX_JSON_BYTES)}))
+           deterministic_zip({"manifest.json": b"{}", "manifest.sig": _pattern(MAX_JSON_BYTES)}))
     if not quick:
         yield (f"manifest.json of the pattern, {MAX_MANIFEST_BYTES} (the limit)",
-               _zip({"manifest.json": _pattern(MAX_MANIFEST_BYTES), "manifest.sig": b"{}"}))
+               deterministic_zip({"manifest.json": _pattern(MAX_MANIFEST_BYTES),
+                                  "manifest.sig": b"{}"}))
     # 1000 items, each its own proof of the pattern at the proof limit (32 MB of proofs);
     # the package shape is the hostile-input tests' own
     from tests.unit.test_hostile_parsers import _checkpoint, _shaped_package
@@ -197,14 +191,16 @@ def live(quick: bool) -> list[dict[str, Any]]:
                 ("POST /v1/verify/record", "verifier", "/v1/verify/record",
                  _pattern(MAX_RECORD_BYTES), "json"),
                 ("POST /v1/verify/package (manifest.sig)", "verifier", "/v1/verify/package",
-                 _zip({"manifest.json": b"{}", "manifest.sig": _pattern(64 * 1024)}), "zip"),
+                 deterministic_zip({"manifest.json": b"{}",
+                                    "manifest.sig": _pattern(64 * 1024)}), "zip"),
                 ("POST /v1/verify/package (manifest.sig)", "verifier", "/v1/verify/package",
-                 _zip({"manifest.json": b"{}", "manifest.sig": _pattern(MAX_JSON_BYTES)}), "zip"),
+                 deterministic_zip({"manifest.json": b"{}",
+                                    "manifest.sig": _pattern(MAX_JSON_BYTES)}), "zip"),
             ]
             if not quick:
                 attacks.append(("POST /v1/verify/package (manifest.json)", "verifier",
                                 "/v1/verify/package",
-                                _zip({"manifest.json": _pattern(MAX_MANIFEST_BYTES),
+                                deterministic_zip({"manifest.json": _pattern(MAX_MANIFEST_BYTES),
                                       "manifest.sig": b"{}"}), "zip"))
             for label, role, path, body, kind in attacks:
                 rows.append({"request": label, "bytes": len(body),

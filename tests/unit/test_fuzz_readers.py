@@ -16,10 +16,8 @@ super-linear path costs on the larger inputs.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
-import zipfile
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +29,7 @@ from anchoring import records
 from anchoring.errors import CheckpointError, RecordError
 from anchoring.notes import Checkpoint, Signer, parse_checkpoint, sign_checkpoint, verify_checkpoint
 from anchoring.records import MAX_JSON_DEPTH, parse_json
+from dispute.package import deterministic_zip
 from dispute.verify import MANIFEST, MANIFEST_SIG, Status, verify_package
 
 FUZZ_EXAMPLES = int(os.environ.get("CUNZHENG_FUZZ_EXAMPLES", "200"))
@@ -180,12 +179,6 @@ def test_a_signed_note_reads_back_and_any_edit_is_refused(size: int, root: bytes
 # --- packages ----------------------------------------------------------------------------
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return out.getvalue()
 
 
 def _base_entries() -> dict[str, bytes]:
@@ -219,7 +212,7 @@ file_content = st.one_of(st.binary(max_size=300),
 def test_package_reader_never_raises_on_hostile_entries(changed: dict[str, bytes],
                                                         extra: list[str]) -> None:
     entries = {**BASE, **changed, **{name: b"owned" for name in extra}}
-    report = verify_package(_zip(entries))
+    report = verify_package(deterministic_zip(entries))
     assert report.steps and report.failures  # a hostile package never passes
     assert all(isinstance(s.status, Status) and s.reason for s in report.steps)
     report.as_json()
@@ -228,7 +221,7 @@ def test_package_reader_never_raises_on_hostile_entries(changed: dict[str, bytes
 @FUZZ
 @given(st.binary(max_size=2000), st.integers(0, 4000), st.binary(min_size=1, max_size=8))
 def test_package_reader_never_raises_on_corrupt_zips(junk: bytes, at: int, flip: bytes) -> None:
-    data = bytearray(_zip(BASE))
+    data = bytearray(deterministic_zip(BASE))
     at = at % len(data)
     data[at:at + len(flip)] = flip
     for candidate in (bytes(data), junk, b"PK\x03\x04" + junk):

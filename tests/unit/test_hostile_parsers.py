@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +43,7 @@ from anchoring.records import (
 )
 from cunzheng_errors import CunzhengError
 from dispute.errors import TrustError
+from dispute.package import deterministic_zip
 from dispute.packagekey import parse_trusted_key
 from dispute.verify import (
     MANIFEST,
@@ -193,12 +192,6 @@ def test_trusted_key_reader_with_a_long_hostile_key() -> None:
 # --- the package reader -----------------------------------------------------------------
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return out.getvalue()
 
 
 def _verify(data: bytes) -> tuple[float, Any]:
@@ -218,7 +211,7 @@ def test_manifest_sig_of_the_issue_10_pattern(size: int) -> None:
     """The attack: a `manifest.sig` of an unclosed string of escaped quotes (14.8 s at 64 KB
     through the API, 16.8 s offline; about an hour at 1 MiB)."""
     sig = b'"' + b'\\"' * ((size - 1) // 2)
-    data = _zip({MANIFEST: b"{}", MANIFEST_SIG: sig})
+    data = deterministic_zip({MANIFEST: b"{}", MANIFEST_SIG: sig})
     assert len(data) < 8 * 1024  # a few KB of zip
     took, report = _verify(data)
     assert took < BOUND, took
@@ -227,12 +220,12 @@ def test_manifest_sig_of_the_issue_10_pattern(size: int) -> None:
 
 def test_manifest_of_every_hostile_shape_at_its_largest() -> None:
     for name, body in hostile_json(MAX_MANIFEST_BYTES):
-        took, report = _verify(_zip({MANIFEST: body, MANIFEST_SIG: b"{}"}))
+        took, report = _verify(deterministic_zip({MANIFEST: body, MANIFEST_SIG: b"{}"}))
         assert took < BOUND, (name, took)
         assert not report.ok
     # a manifest of more values than any package has: refused before the parser builds them
     body = b"[" + b"1," * MAX_MANIFEST_ITEMS + b"1]"
-    took, report = _verify(_zip({MANIFEST: body, MANIFEST_SIG: b"{}"}))
+    took, report = _verify(deterministic_zip({MANIFEST: body, MANIFEST_SIG: b"{}"}))
     assert "limit" in _failed(report, "manifest.schema") and took < BOUND
 
 
@@ -257,7 +250,8 @@ def _shaped_package(files: dict[str, bytes], items: list[dict[str, Any]],
         "checkpoints": checkpoints,
         "files": {p: hashlib.sha256(d).hexdigest() for p, d in files.items()},
     }
-    return _zip({**files, MANIFEST: json.dumps(manifest).encode(), MANIFEST_SIG: b"{}"})
+    return deterministic_zip({**files, MANIFEST: json.dumps(manifest).encode(),
+                              MANIFEST_SIG: b"{}"})
 
 
 def _checkpoint(size: int) -> dict[str, Any]:
@@ -357,7 +351,7 @@ def test_witness_refuses_a_hostile_log_answer_clearly(answer: bytes, status: int
 def _version_64_zip() -> bytes:
     """A zip whose central directory asks for "version 6.4 to extract": `zipfile` raises
     NotImplementedError, which escaped the package reader (found by fuzzing)."""
-    data = bytearray(_zip({MANIFEST: b"{}", MANIFEST_SIG: b"{}"}))
+    data = bytearray(deterministic_zip({MANIFEST: b"{}", MANIFEST_SIG: b"{}"}))
     at = data.find(b"PK\x01\x02")
     data[at + 6:at + 8] = (64).to_bytes(2, "little")
     return bytes(data)
@@ -372,7 +366,7 @@ def test_a_central_directory_placed_past_its_end_is_a_failed_step() -> None:
     """Found by fuzzing: the end record names the central directory 256 bytes further on
     than it is, so each entry's header lies at a negative offset and `zipfile` raised a
     bare ValueError ("negative seek value") out of the package reader."""
-    data = bytearray(_zip({MANIFEST: b"{}", MANIFEST_SIG: b"{}"}))
+    data = bytearray(deterministic_zip({MANIFEST: b"{}", MANIFEST_SIG: b"{}"}))
     at = data.rfind(b"PK\x05\x06")
     offset = int.from_bytes(data[at + 16:at + 20], "little")
     data[at + 16:at + 20] = (offset + 256).to_bytes(4, "little")
