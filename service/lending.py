@@ -18,6 +18,8 @@ from typing import Any
 
 from anchoring.errors import PolicyRefusal
 from anchoring.records import Record, parse_rfc3339
+from anchoring.store import StoredLeaf
+from cunzheng_errors import CunzhengError
 from lending_core.errors import LoanStateError
 from lending_core.events import validate_payload
 from lending_core.state import DERIVED_SYSTEMS, LoanEvent, check_intrinsic, rebuild
@@ -42,6 +44,22 @@ def loan_event(content: Mapping[str, Any], *, seq: int = 0) -> LoanEvent:
         received_at=parse_rfc3339(received, "received_at") if isinstance(received, str) else None,
         derived=system in DERIVED_SYSTEMS,
     )
+
+
+def leaf_events(leaves: list[StoredLeaf]) -> tuple[list[LoanEvent], int]:
+    """The events of stored leaves (arrival order = leaf index), and how many were left
+    out: erased, or not an event at all (a damaged row: `cunzheng fsck` names it)."""
+    events, left_out = [], 0
+    for leaf in leaves:
+        if leaf.record is None:
+            left_out += 1
+            continue
+        try:
+            content = json.loads(leaf.record)
+            events.append(loan_event(content, seq=leaf.leaf_index))
+        except (ValueError, KeyError, TypeError, AttributeError, CunzhengError):
+            left_out += 1
+    return events, left_out
 
 
 class ReservedProducer(LoanStateError):

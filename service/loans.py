@@ -7,16 +7,17 @@ shape that `cunzheng loan show --json`, `GET /v1/loans/{loan_id}` and the pages 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from anchoring.records import format_utc
-from anchoring.store import LogStore, StoredLeaf
-from cunzheng_errors import CunzhengError
+from anchoring.store import LogStore
+from dispute.claim import arrears_in_force
+from lending_core.monitoring import assess
 from lending_core.state import FindingRecord, LoanEvent, LoanState, history
-from service.lending import loan_event
+from service.lending import leaf_events
+from service.monitoring_job import schedule_in_force
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,22 +28,6 @@ class LoanHistory:
     findings: tuple[FindingRecord, ...]
     events: tuple[LoanEvent, ...]
     erased: int  # records whose content was erased (left out of the fold)
-
-
-def leaf_events(leaves: list[StoredLeaf]) -> tuple[list[LoanEvent], int]:
-    """The events of stored leaves (arrival order = leaf index), and how many were left
-    out: erased, or not an event at all (a damaged row: `cunzheng fsck` names it)."""
-    events, left_out = [], 0
-    for leaf in leaves:
-        if leaf.record is None:
-            left_out += 1
-            continue
-        try:
-            content = json.loads(leaf.record)
-            events.append(loan_event(content, seq=leaf.leaf_index))
-        except (ValueError, KeyError, TypeError, AttributeError, CunzhengError):
-            left_out += 1
-    return events, left_out
 
 
 def loan_history(store: LogStore, tenant: str, loan_id: str) -> LoanHistory | None:
@@ -74,10 +59,6 @@ def findings_json(findings: tuple[FindingRecord, ...]) -> list[dict[str, Any]]:
 
 def loan_json(tenant: str, loan: LoanHistory, as_of: date) -> dict[str, Any]:
     """The loan's state, findings, monitoring verdict and arrears statement as of `as_of`."""
-    from dispute.claim import arrears_in_force
-    from lending_core.monitoring import assess
-    from service.monitoring_job import schedule_in_force
-
     state = loan.state
     view: dict[str, Any] = {
         "loan_id": state.loan_id, "tenant": tenant, "as_of": as_of.isoformat(),

@@ -37,7 +37,7 @@ from lending_core.schedule import RepaymentSchedule
 from lending_core.state import CHINA_TZ, LoanState, LoanStatus, rebuild
 from service.context import AppContext
 from service.errors import MonitoringError
-from service.lending import DERIVED
+from service.lending import DERIVED, leaf_events
 
 logger = logging.getLogger("cunzheng.monitoring")
 
@@ -82,8 +82,6 @@ class MonitoringRun:
 
 def loan_state(store: LogStore, tenant: str, loan_id: str) -> LoanState | None:
     """The loan rebuilt from its stored records in loan order (erased records left out)."""
-    from service.loans import leaf_events
-
     events, _ = leaf_events(store.loan_events(tenant, loan_id))
     return rebuild(events) if events else None
 
