@@ -45,7 +45,8 @@ def test_atheris_short_run(reader: str, tmp_path: Path) -> None:
 def seed(reader: str) -> bytes:
     """A valid input to start from (libFuzzer mutates it): an event, a signed note, the
     fuzz tests' package."""
-    from tests.unit.test_fuzz_readers import BASE, _real_note, _zip
+    from dispute.package import deterministic_zip
+    from tests.unit.test_fuzz_readers import BASE, _real_note
 
     if reader == "json":
         import json
@@ -55,7 +56,7 @@ def seed(reader: str) -> bytes:
         return json.dumps(make_event("E-1")).encode()
     if reader == "note":
         return _real_note(7, bytes(32)).encode()
-    return _zip(BASE)
+    return deterministic_zip(BASE)
 
 
 def _fuzz(reader: str) -> None:  # pragma: no cover - runs in its own process
