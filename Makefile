@@ -4,14 +4,14 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup system-deps maybe-system-deps node-deps demo run test bench lint clean
+.PHONY: setup verifier system-deps maybe-system-deps node-deps demo run test bench lint clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml verifier/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e './verifier[chain]' -e '.[dev]'
 	touch $(STAMP)
 
 # Debian packages: a CJK font for the PDFs (fonts-noto-cjk, fontconfig) and Chromium for
@@ -53,10 +53,15 @@ test: setup maybe-system-deps node-deps
 bench: setup
 	$(BIN)/python -m bench.run
 
+# the standalone verifier: its wheel and the single-file zipapp, in dist/
+verifier: setup
+	$(BIN)/pip wheel --quiet --no-deps -w dist ./verifier
+	$(BIN)/python verifier/build_zipapp.py dist/cunzheng-verify.pyz
+
 # ruff, then mypy on the files and strictness pyproject.toml's [tool.mypy] names (`--strict`
 # for the pure packages, the pydantic plugin for the service)
 lint: setup
-	$(BIN)/ruff check cunzheng_errors.py cunzheng_wire.py lending_core anchoring dispute service tests bench
+	$(BIN)/ruff check verifier lending_core anchoring dispute service tests bench
 	$(BIN)/mypy
 
 clean:

@@ -22,7 +22,7 @@ from anchoring.anchor_store import FINAL, INCLUDED, SUBMITTED, AnchorRow, Anchor
 from anchoring.chain import AnchorChain
 from anchoring.errors import AnchoringError, IntegrityError
 from anchoring.log import EvidenceLog
-from anchoring.records import format_utc
+from cunzheng_verify.records import format_utc
 
 logger = logging.getLogger("cunzheng.anchoring")
 LEASE = "anchoring"

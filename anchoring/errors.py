@@ -8,59 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import (  # the formats' errors live with the verifier
+    AnchoringError,
+    CheckpointError,
+    ConsistencyProofError,
+    CunzhengError,
+    InclusionProofError,
+    MerkleError,
+    ProducerSignatureError,
+    ProofError,
+    RecordError,
+    SignatureError,
+)
 
-
-class AnchoringError(CunzhengError):
-    """Root of the errors raised by the evidence log, its proofs and its chain adapter."""
-
-
-class MerkleError(AnchoringError):
-    """Bad input to the Merkle math (sizes, indices, hash lengths)."""
-
-
-class ProofError(MerkleError):
-    """A proof does not verify."""
-
-    def __init__(
-        self, message: str, *, expected: bytes | None = None, found: bytes | None = None
-    ) -> None:
-        super().__init__(message)
-        self.expected = expected
-        self.found = found
-
-
-class InclusionProofError(ProofError):
-    """An inclusion proof does not lead to the expected root."""
-
-
-class ConsistencyProofError(ProofError):
-    """A consistency proof does not link the two roots."""
-
-
-class RecordError(AnchoringError):
-    """A posted event cannot become a record (bad field, float, too large, ...)."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class CheckpointError(AnchoringError):
-    """A checkpoint note is malformed or its signature does not verify."""
-
-
-class SignatureError(AnchoringError):
-    """A signature (receipt, producer, package) does not verify."""
-
-
-class ProducerSignatureError(SignatureError):
-    """An event breaks its tenant's producer-signature policy: unsigned where signatures are
-    required, signed by an unknown or retired key, or signed wrongly. `code` says which."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = [
+    "AnchoringError", "ArtifactError", "CheckpointError", "Conflict", "ConsistencyProofError",
+    "CunzhengError", "DeployedCodeMismatch", "DeploymentRecordError", "InclusionProofError",
+    "IntegrityError", "LogError", "MerkleError", "NotFound", "PolicyRefusal",
+    "ProducerSignatureError", "ProofError", "RecordError", "RegistryError", "RegistryRevert",
+    "SignatureError", "TransactionFailed",
+]
 
 
 class LogError(AnchoringError):

@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from anchoring import merkle
 from anchoring.errors import AnchoringError, RecordError
-from anchoring.notes import verify_checkpoint
-from anchoring.records import record_from_bytes
 from anchoring.sql import pairs_in
 from anchoring.store import LogStore, StoredCheckpoint
 from anchoring.tables import leaves, nodes
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import verify_checkpoint
+from cunzheng_verify.records import record_from_bytes
 
 BATCH = 5000
 MAX_MOVE_LOOKUPS = 100  # leaf nodes looked up in the leaves table to name a moved leaf

@@ -15,9 +15,9 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from anchoring.crypto import Cipher, document_label, is_sealed, loan_label
 from anchoring.errors import LogError, NotFound
-from anchoring.records import Record
 from anchoring.sql import as_bytes, pairs_in
 from anchoring.tables import data_keys, documents, leaves, record_documents
+from cunzheng_verify.records import Record
 
 MAX_CACHED_KEYS = 100_000  # unwrapped loan data keys kept in memory
 

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from anchoring import merkle
 from anchoring.errors import IntegrityError, RecordError
-from anchoring.notes import Checkpoint, Signer, sign_checkpoint
 from anchoring.producers import (
     ProducerKey,
     ProducerPolicy,
@@ -24,7 +22,6 @@ from anchoring.producers import (
     producer_message,
 )
 from anchoring.receipts import Receipt, sign_receipt
-from anchoring.records import build_record, format_utc, posted_hash
 from anchoring.sequencer import DEFAULT_MAX_EVENTS, DEFAULT_WINDOW, Sequencer
 from anchoring.store import (
     Accepted,
@@ -34,13 +31,16 @@ from anchoring.store import (
     Pending,
     StoredCheckpoint,
 )
-from cunzheng_wire import producer_key_id
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import Checkpoint, Signer, sign_checkpoint
+from cunzheng_verify.records import build_record, format_utc, posted_hash
+from cunzheng_verify.wire import producer_key_id
 
 MAX_BATCH = 1000
 MAX_FUTURE_SKEW = timedelta(seconds=300)
 """Default: how far `occurred_at` may lie after `received_at` (the producers' clock error)."""
 __all__ = ["MAX_BATCH", "EvidenceLog", "Producers", "Submitted", "producer_key_id",
-           "producer_message"]  # the last two live in cunzheng_wire and anchoring.producers
+           "producer_message"]  # the last two live in cunzheng_verify.wire and anchoring.producers
 
 
 class Producers(Protocol):

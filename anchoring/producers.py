@@ -37,11 +37,11 @@ from anchoring.errors import (
     RecordError,
     SignatureError,
 )
-from anchoring.notes import verify_signature
-from anchoring.records import SERVER_FIELDS, TENANT_ID, canonical
 from anchoring.tables import producer_keys, producer_policies
 from anchoring.ttl_cache import cache_for, invalidate
-from cunzheng_wire import producer_key_id, unsigned_event
+from cunzheng_verify.notes import verify_signature
+from cunzheng_verify.records import SERVER_FIELDS, TENANT_ID, canonical
+from cunzheng_verify.wire import producer_key_id, unsigned_event
 
 ED25519_PUBLIC_KEY_BYTES = 32
 KEY_ID = "[0-9a-f]{16}"

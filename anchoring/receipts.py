@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from anchoring.errors import SignatureError
-from anchoring.notes import Signer, verify_signature
-from anchoring.records import canonical
-from cunzheng_wire import RECEIPT_SCHEMA, evidence_id, note_key_id, receipt_body
+from cunzheng_verify.notes import Signer, verify_signature
+from cunzheng_verify.records import canonical
+from cunzheng_verify.wire import RECEIPT_SCHEMA, evidence_id, note_key_id, receipt_body
 
 __all__ = ["RECEIPT_SCHEMA", "Receipt", "evidence_id", "sign_receipt", "verify_receipt"]
 

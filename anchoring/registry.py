@@ -36,14 +36,11 @@ from anchoring.errors import (
     TransactionFailed,
 )
 from anchoring.keyfiles import write_atomic
+from cunzheng_verify.artifact import ARTIFACT_PATH
 
-ARTIFACT_RELATIVE_PATH = Path("contracts") / "build" / "AnchorRegistry.json"
-# an installed wheel carries the artifact inside this package (setup.py copies it there);
-# a source checkout (and an editable install) reads the repository's contracts/build/
-PACKAGED_ARTIFACT_PATH = Path(__file__).resolve().parent / "contracts" / "AnchorRegistry.json"
-DEFAULT_ARTIFACT_PATH = (
-    PACKAGED_ARTIFACT_PATH if PACKAGED_ARTIFACT_PATH.is_file()
-    else Path(__file__).resolve().parent.parent / ARTIFACT_RELATIVE_PATH)
+# the one committed artifact ships inside the standalone verifier (`cunzheng_verify`), which
+# checks deployed code against it too
+DEFAULT_ARTIFACT_PATH = ARTIFACT_PATH
 DEPLOYMENT_SCHEMA = "cunzheng.deployment/v1"
 HASH_SIZE = 32
 MAX_PROOF_LENGTH = 65  # AnchorRegistry.MAX_PROOF_LENGTH

@@ -21,17 +21,13 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
 from anchoring.errors import SignatureError
+from cunzheng_verify.notes import KeySigner  # the protocol lives with the notes it signs
+
+__all__ = [
+    "DigestSigner", "EthAccount", "FileKeySigner", "KeySigner", "ethereum_address", "ethereum_vrs",
+]
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
-class KeySigner(Protocol):
-    """An Ed25519 key: signs messages, tells its raw 32-byte public key."""
-
-    @property
-    def public_key(self) -> bytes: ...
-
-    def sign(self, message: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)

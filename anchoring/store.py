@@ -28,13 +28,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from anchoring import merkle
 from anchoring.checkpoint_store import CheckpointStore, StoredCheckpoint
 from anchoring.crypto import Cipher
 from anchoring.document_store import DocumentStore
 from anchoring.errors import Conflict, LogError, PolicyRefusal, RecordError
 from anchoring.leaf_reads import MAX_RANGE, LeafReads, StoredLeaf
-from anchoring.records import Record
 from anchoring.sql import as_bytes as _blob
 from anchoring.sql import pairs_in
 from anchoring.tables import (
@@ -44,6 +42,8 @@ from anchoring.tables import (
     nodes,
     record_documents,
 )
+from cunzheng_verify import merkle
+from cunzheng_verify.records import Record
 
 # the facade's public names; the read side's values live in their own modules
 __all__ = [

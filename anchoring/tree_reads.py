@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, select
 
-from anchoring import merkle
 from anchoring.errors import LogError, NotFound
 from anchoring.sql import as_bytes, pairs_in
 from anchoring.tables import log_state, nodes
+from cunzheng_verify import merkle
 
 
 class TreeReads:

@@ -21,12 +21,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from anchoring import merkle
 from anchoring.chain import AnchorChain
 from anchoring.errors import AnchoringError, MerkleError, RecordError
 from anchoring.keyfiles import write_atomic
-from anchoring.notes import verify_checkpoint
-from anchoring.records import parse_json
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import verify_checkpoint
+from cunzheng_verify.records import parse_json
 
 logger = logging.getLogger("cunzheng.witness")
 STATE_SCHEMA = "cunzheng.witness-state/v1"

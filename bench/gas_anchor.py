@@ -7,7 +7,7 @@ Gas depends on the sizes (proof length, loop path), not on the hash values, yet 
 sent here really verifies on chain. Trees of 2^20 and 2^30 leaves are too big to build, so
 the leaves are periodic (leaf i is the hash of `i mod 2^PERIOD_BITS`): every complete
 subtree of 2^PERIOD_BITS leaves or more then has the same hash per level, so any node, root
-and consistency proof is computed in O(log n) from `anchoring.merkle`'s complete-subtree
+and consistency proof is computed in O(log n) from `cunzheng_verify.merkle`'s complete-subtree
 functions. It is a legal RFC 9162 tree, checked against a fully built one before measuring.
 
 Scenarios per size N: the longest proof N has (previous checkpoint N - 1: log2 N + 1
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from web3 import EthereumTesterProvider, Web3
 
-from anchoring import merkle
 from anchoring.registry import AnchorRegistryClient, deploy_registry, load_artifact
+from cunzheng_verify import merkle
 
 PERIOD_BITS = 10
 SIZES = (2**10, 2**20, 2**30)

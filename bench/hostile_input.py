@@ -31,12 +31,12 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anchoring.errors import AnchoringError
-from anchoring.notes import MAX_NOTE_BYTES, verify_checkpoint
-from anchoring.records import MAX_JSON_DEPTH, MAX_RECORD_BYTES, parse_json, record_from_bytes
 from bench.common import machine, print_table, save
 from bench.ingest import BIN, free_port, ledger_env, server
+from cunzheng_verify import MAX_JSON_BYTES, MAX_MANIFEST_BYTES, MAX_PROOF_BYTES, verify_package
+from cunzheng_verify.notes import MAX_NOTE_BYTES, verify_checkpoint
+from cunzheng_verify.records import MAX_JSON_DEPTH, MAX_RECORD_BYTES, parse_json, record_from_bytes
 from dispute.package import deterministic_zip
-from dispute.verify import MAX_JSON_BYTES, MAX_MANIFEST_BYTES, MAX_PROOF_BYTES, verify_package
 from service.settings import Settings
 
 MAX_BODY = Settings.model_fields["max_body_bytes"].default

@@ -25,10 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from anchoring.records import build_record, canonical, parse_json, posted_hash, record_from_bytes
 from anchoring.store import Accepted, Pending
 from bench import streams
 from bench.common import print_table, save
+from cunzheng_verify.records import (
+    build_record,
+    canonical,
+    parse_json,
+    posted_hash,
+    record_from_bytes,
+)
 from service.context import build_context
 from service.lending import lending_policy, validate_event
 from service.settings import Settings
@@ -39,13 +45,13 @@ BATCH = 1000
 
 # (label, file suffix, function name): the steps of the batch path
 STEPS = [
-    ("parse_json (whole body)", "anchoring/records.py", "parse_json"),
-    ("  _check_shape (linear pre-check)", "anchoring/records.py", "_check_shape"),
-    ("build_record", "anchoring/records.py", "build_record"),
-    ("  record_from_bytes (re-parse)", "anchoring/records.py", "record_from_bytes"),
-    ("  canonical (rfc8785)", "anchoring/records.py", "canonical"),
+    ("parse_json (whole body)", "verifier/cunzheng_verify/records.py", "parse_json"),
+    ("  _check_shape (linear pre-check)", "verifier/cunzheng_verify/records.py", "_check_shape"),
+    ("build_record", "verifier/cunzheng_verify/records.py", "build_record"),
+    ("  record_from_bytes (re-parse)", "verifier/cunzheng_verify/records.py", "record_from_bytes"),
+    ("  canonical (rfc8785)", "verifier/cunzheng_verify/records.py", "canonical"),
     ("validate_event (pydantic)", "service/lending.py", "validate_event"),
-    ("posted_hash", "anchoring/records.py", "posted_hash"),
+    ("posted_hash", "verifier/cunzheng_verify/records.py", "posted_hash"),
     ("LogStore.append", "anchoring/store.py", "append"),
     ("  _existing (duplicate check)", "anchoring/store.py", "_existing"),
     ("  _check_loans (state machine)", "anchoring/store.py", "_check_loans"),

@@ -1,4 +1,4 @@
-"""Merkle root build speed: `anchoring.merkle.root` against pymerkle 6 and raw hashlib.
+"""Merkle root build speed: `cunzheng_verify.merkle.root` against pymerkle 6 and raw hashlib.
 
 Run: `.venv/bin/python -m bench.merkle_root [--quick]`.
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import pymerkle
 
-from anchoring import merkle
 from bench.common import print_table, save, timed
+from cunzheng_verify import merkle
 
 SIZES = (100_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)

@@ -15,7 +15,7 @@ settled. Then, each repeated `REPEATS` times (median and max reported):
   build ran before issue 17: fontconfig reloaded and the CJK subset re-registered each time);
 - build with the tests' minimal PDF writer in place of the renderer (the package work
   alone: selection, claim, proofs to the earliest anchored checkpoints, manifest, zip);
-- verify offline (`dispute.verify.verify_package` with the package key trusted, no chain),
+- verify offline (`cunzheng_verify.verify_package` with the package key trusted, no chain),
   and with the on-chain step (`Web3ChainView` on the same in-process chain).
 
 And the simulator's loan documents (`lending_core.documents.DocumentRenderer`: a contract
@@ -117,9 +117,9 @@ def _loan_documents(repeats: int) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     from anchoring.registry import load_artifact
+    from cunzheng_verify import Web3ChainView, verify_package
     from dispute.fonts import require_cjk_font
     from dispute.package import deterministic_zip
-    from dispute.verify import Web3ChainView, verify_package
     from service.cases import build_dispute_package
     from tests.unit.dispute import LOAN_ID, TENANT
     from tests.unit.dispute.packaging import AS_OF, BUILT_AT, make_world, simple_pdf

@@ -46,12 +46,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from anchoring import merkle
 from anchoring.crypto import Cipher
-from anchoring.records import Record, build_record, record_from_bytes
 from anchoring.store import LogStore, Pending
 from anchoring.tables import nodes
 from bench.common import latency_stats, print_table, save, timed
+from cunzheng_verify import merkle
+from cunzheng_verify.records import Record, build_record, record_from_bytes
 from lending_core.events import example_payload
 from service.db import make_engine, migrate
 from service.logkey import load_master_keys

@@ -7,7 +7,7 @@ Run: `.venv/bin/python -m bench.sha256 [--quick]`.
 - `hashlib.sha256` from Python (the same OpenSSL underneath) on the inputs a tree hashes:
   a 65-byte node (0x01 + two hashes) and a 721-byte leaf (0x00 + a ~720-byte record), as
   hashes/s in a tight loop, and bytes/s on 16 KiB buffers. The gap between the two is the
-  per-call cost of Python, which is what bounds `anchoring.merkle` (see `merkle_root`).
+  per-call cost of Python, which is what bounds `cunzheng_verify.merkle` (see `merkle_root`).
 """
 
 from __future__ import annotations

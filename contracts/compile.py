@@ -54,7 +54,9 @@ OUTPUT_SELECTION = {
         ]
     }
 }
-ARTIFACT_PATH = REPO_ROOT / "contracts" / "build" / f"{CONTRACT}.json"
+# the one committed artifact ships inside the standalone verifier, which checks deployed
+# code against it (`anchoring.registry` reads it from there too)
+ARTIFACT_PATH = REPO_ROOT / "verifier" / "cunzheng_verify" / f"{CONTRACT}.json"
 SOLCJS = REPO_ROOT / "tools" / "node_modules" / "solc"
 # The solcjs CLI prints notices on stdout in --standard-json mode; calling the module's
 # compile() directly gives clean JSON. Every source is inline: no import callback.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from anchoring.notes import Signer
+from cunzheng_verify.notes import Signer
 from dispute.claim import claim_for
 from dispute.errors import PackageError
 from dispute.evidence import VENUES, Venue

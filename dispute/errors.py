@@ -1,22 +1,23 @@
 """The dispute module's error family.
 
-Building a package refuses with a `PackageError` that names what is missing (for example
-the records that are logged but not yet anchored). Verifying a package never raises on the
+The family's root `DisputeError` and `TrustError` live in `cunzheng_verify.errors` (the
+standalone verifier raises them too). Building a package refuses with a `PackageError`
+that names what is missing (for example the records that are logged but not yet
+anchored). Verifying a package never raises on the
 first problem: it returns a report; the exception that carries a failed report,
 `PackageVerificationError` (a `DisputeError` whose `diagnostics()` lists every failed step),
-lives beside the report in `dispute.verify.report`, so this module imports nothing of the
-verifier.
+lives beside the report in `cunzheng_verify.report`; this module imports only the
+verifier's error module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cunzheng_errors import CunzhengError
+# the family's root and the trusted-key error live with the standalone verifier
+from cunzheng_verify.errors import DisputeError, TrustError
 
-
-class DisputeError(CunzhengError):
-    """Root of the errors raised by case-file building and package verification."""
+__all__ = ["DisputeError", "NotYetAnchored", "PackageError", "PackageKeyError", "TrustError"]
 
 
 class PackageError(DisputeError):
@@ -45,6 +46,3 @@ class NotYetAnchored(PackageError):
 class PackageKeyError(DisputeError):
     """The bank's package-signing key file is unreadable, of the wrong type or too open."""
 
-
-class TrustError(DisputeError):
-    """A trusted-key file or flag cannot be read (not base64, not 32 bytes, bad vkey)."""

@@ -35,14 +35,9 @@ from typing import Any, Protocol
 
 from anchoring.anchor_store import AnchorRow, Cosignature
 from anchoring.errors import NotFound
-from anchoring.notes import Signer
 from anchoring.receipts import evidence_id
-from anchoring.records import format_utc
 from anchoring.store import StoredCheckpoint, StoredLeaf
-from dispute.errors import NotYetAnchored, PackageError
-from dispute.evidence import EvidenceSelection
-from dispute.records import LoanEvidence, StoredRecord, load_evidence
-from dispute.verify.format import (
+from cunzheng_verify.format import (
     CASE_FILE,
     CLAIM_FILE,
     MANIFEST,
@@ -57,6 +52,11 @@ from dispute.verify.format import (
     proof_path,
     record_path,
 )
+from cunzheng_verify.notes import Signer
+from cunzheng_verify.records import format_utc
+from dispute.errors import NotYetAnchored, PackageError
+from dispute.evidence import EvidenceSelection
+from dispute.records import LoanEvidence, StoredRecord, load_evidence
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time zip can store: no build clock in the bytes
 ZIP_MODE = 0o100644 << 16

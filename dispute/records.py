@@ -20,11 +20,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 
-from anchoring import merkle
 from anchoring.errors import RecordError
 from anchoring.receipts import evidence_id
-from anchoring.records import read_record
 from anchoring.store import StoredLeaf
+from cunzheng_verify import merkle
+from cunzheng_verify.records import read_record
 from dispute.errors import DisputeError, PackageError
 from lending_core.errors import LendingError
 from lending_core.state import LoanEvent, LoanState, rebuild

@@ -15,7 +15,7 @@ problem+json (which names the refused item of a batch).
 
 Only `httpx`, `cryptography` and `rfc8785` are used, so a lending service can vendor this
 module with `lending_core` alone. Key ids, the receipt's fields and the evidence id come from
-`cunzheng_wire`, the module the log uses too; the receipt check itself is written here with
+`cunzheng_verify.wire`, the module the log uses too; the receipt check itself is written here with
 the client's own errors (it must agree with `anchoring.receipts`, and an integration test
 holds it to that).
 """
@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from cunzheng_wire import (
+from cunzheng_verify.wire import (
     RECEIPT_SCHEMA,
     evidence_id,
     note_key_id,

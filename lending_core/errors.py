@@ -1,13 +1,13 @@
 """The lending domain's error family.
 
-Every error here derives from `LendingError`, itself a `cunzheng_errors.CunzhengError` (the
+Every error here derives from `LendingError`, itself a `cunzheng_verify.errors.CunzhengError` (the
 project's root error, below every package), so the service and the CLI can turn any of them
 into one clear message.
 """
 
 from __future__ import annotations
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 
 __all__ = [
     "ArrearsInputError",

@@ -27,8 +27,8 @@ from enum import StrEnum
 from sqlalchemy import Engine, insert, select, update
 
 from anchoring.errors import AnchoringError, NotFound, RecordError
-from anchoring.records import TENANT_ID
 from anchoring.ttl_cache import cache_for, invalidate
+from cunzheng_verify.records import TENANT_ID
 from service.errors import AuthError
 from service.tables import api_keys
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from anchoring.notes import Signer
+from cunzheng_verify.notes import Signer
 from dispute.case import CaseFileRenderer, build_case_package
 from dispute.package import BuiltPackage, LogIdentity, PackageRequest, RenderCaseFile
 from service.context import AppContext

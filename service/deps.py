@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.requests import ClientDisconnect
 
-from anchoring.records import TooLarge
+from cunzheng_verify.records import TooLarge
 from service.auth import Principal, Role, authenticate
 from service.context import AppContext
 from service.errors import AuthError, ForbiddenError, IncompleteBody

@@ -2,13 +2,13 @@
 
 Errors that belong to the service itself (who may call, what a page or an endpoint was
 given, what the monitoring job or the demo could not do) derive from `ServiceError`, itself a
-`cunzheng_errors.CunzhengError`. They carry facts only: the HTTP status each one becomes is
+`cunzheng_verify.errors.CunzhengError`. They carry facts only: the HTTP status each one becomes is
 chosen in `service.problems`, the one table for that.
 """
 
 from __future__ import annotations
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 
 __all__ = [
     "AuthError",

@@ -26,7 +26,7 @@ def in_process(settings: Settings, tenant: str) -> Iterator[tuple[httpx.Client, 
     """The app built from `settings`, served in-process: (client, lender key, admin key)."""
     from fastapi.testclient import TestClient
 
-    from anchoring.records import format_utc
+    from cunzheng_verify.records import format_utc
     from service.app import create_app
     from service.auth import Role, create_key
     from service.context import build_context, utc_now

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from anchoring.errors import PolicyRefusal
-from anchoring.records import Record, parse_rfc3339
 from anchoring.store import StoredLeaf
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
+from cunzheng_verify.records import Record, parse_rfc3339
 from lending_core.errors import LoanStateError
 from lending_core.events import validate_payload
 from lending_core.state import DERIVED_SYSTEMS, LoanEvent, check_intrinsic, rebuild

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from anchoring.records import format_utc
 from anchoring.store import LogStore
+from cunzheng_verify.records import format_utc
 from dispute.claim import arrears_in_force
 from lending_core.monitoring import assess
 from lending_core.state import FindingRecord, LoanEvent, LoanState, history

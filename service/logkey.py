@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from anchoring.crypto import MasterKeys
 from anchoring.errors import AnchoringError
 from anchoring.keyfiles import load_or_create_ed25519, read_secret, write_secret
-from anchoring.notes import Signer
+from cunzheng_verify.notes import Signer
 
 if TYPE_CHECKING:
     from anchoring.pkcs11 import TokenUri

@@ -23,7 +23,7 @@ from typing import Any
 
 from anchoring.errors import Conflict
 from anchoring.store import BatchItemError, LogStore
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from lending_core.interest_model import Repayment
 from lending_core.loan_schedule import schedule_for
 from lending_core.money import format_payload_money

@@ -26,7 +26,7 @@ from typing import IO, Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from anchoring.records import parse_json
+from cunzheng_verify.records import parse_json
 
 OFFLOAD_BYTES = 256 * 1024
 """Bodies this large or larger are parsed in the worker (a 1,000-event batch is ~0.6 MB)."""

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from lending_core.client import LedgerClient, LedgerRequestError
 from lending_core.documents import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.simulator import Portfolio, SimEvent

@@ -21,9 +21,9 @@ from anchoring.errors import (
     RecordError,
     SignatureError,
 )
-from anchoring.records import MalformedJSON, TooLarge
 from anchoring.store import BatchItemError
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
+from cunzheng_verify.records import MalformedJSON, TooLarge
 from lending_core.errors import EventValidationError, LendingError, LoanStateError
 from service.errors import AuthError, ForbiddenError, MonitoringError, ServiceError
 

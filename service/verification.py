@@ -7,7 +7,7 @@ leaf hash, the inclusion proof to the earliest anchored checkpoint containing th
 to the latest checkpoint), that checkpoint's signed note, the anchor's chain facts and the
 cosigners. Never record content, tenant, loan id, event id or document names: PIPL art. 51
 applies to the bank's own verification desk as much as to the chain. A package is checked by
-`dispute.verify.verify_package` itself, with the arguments `cunzheng verify` would get, so
+`cunzheng_verify.verify_package` itself, with the arguments `cunzheng verify` would get, so
 the API's report is the offline verifier's report, step for step.
 """
 
@@ -24,10 +24,12 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from anchoring.errors import NotFound, RecordError
-from anchoring.merkle import leaf_hash as compute_leaf_hash
-from anchoring.notes import verifier_key
 from anchoring.receipts import evidence_id
-from anchoring.records import (
+from anchoring.store import StoredCheckpoint
+from cunzheng_verify.format import MAX_ENTRIES as MAX_PACKAGE_ENTRIES
+from cunzheng_verify.merkle import leaf_hash as compute_leaf_hash
+from cunzheng_verify.notes import verifier_key
+from cunzheng_verify.records import (
     MAX_DOCUMENT_BYTES,
     MAX_RECORD_BYTES,
     SHA256_HEX,
@@ -37,8 +39,6 @@ from anchoring.records import (
     parse_json,
     record_from_bytes,
 )
-from anchoring.store import StoredCheckpoint
-from dispute.verify.format import MAX_ENTRIES as MAX_PACKAGE_ENTRIES
 from service.auth import Principal
 from service.context import AppContext
 from service.errors import VerificationInputError
@@ -253,7 +253,8 @@ class PackageOptions:
 
 
 def package_options(ctx: AppContext, extra_trust: list[str]) -> PackageOptions:
-    from dispute.packagekey import PACKAGE_KEY_FILE, parse_trusted_key
+    from cunzheng_verify.trust import parse_trusted_key
+    from dispute.packagekey import PACKAGE_KEY_FILE
     from service.logkey import package_signer_for
 
     if len(extra_trust) > MAX_TRUST_KEYS:
@@ -272,7 +273,7 @@ def package_options(ctx: AppContext, extra_trust: list[str]) -> PackageOptions:
 
 def check_zip_bounds(data: bytes) -> None:
     """The boundary's limits: size, and entries read off the central directory only."""
-    from dispute.verify import ZIP_ERRORS
+    from cunzheng_verify import ZIP_ERRORS
 
     if len(data) > MAX_PACKAGE_UPLOAD_BYTES:
         raise TooLarge(f"package is {len(data)} bytes, limit {MAX_PACKAGE_UPLOAD_BYTES}")
@@ -289,7 +290,7 @@ def check_zip_bounds(data: bytes) -> None:
 
 def _manifest_items(data: bytes) -> list[tuple[str, bytes]]:
     """(item no, leaf hash) from the package's manifest, when it can be read at all."""
-    from dispute.verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS
+    from cunzheng_verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -315,7 +316,7 @@ def _verify_offline_and_on_chain(data: bytes, trusted_keys: Any, log_public_key:
     """The package's report and its items, computed in the offload process: a hostile
     package (an 8 MiB manifest, a thousand proofs) keeps C parsers busy with the
     interpreter lock held, which must not stall the service's event loop."""
-    from dispute.verify import Web3ChainView, verify_package
+    from cunzheng_verify import Web3ChainView, verify_package
 
     chain, code = None, None
     if rpc is not None:

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from cunzheng_wire import VENUES, Venue
+from cunzheng_verify.wire import VENUES, Venue
 from lending_core.events.pricing import Pricing, check_contract_pricing
 from lending_core.events.types import (
     CreditCode,
@@ -141,7 +141,7 @@ class CompoundClause(PayloadModel):
 
 
 # Venue and VENUES (imported): the forums a contract may name for its disputes, one list in
-# the wire format (cunzheng_wire) shared with the evidence package
+# the wire format (cunzheng_verify.wire) shared with the evidence package
 
 
 class DisputeResolution(PayloadModel):

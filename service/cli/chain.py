@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from service.cli.common import DataDir, console, fail, load_settings
 from service.errors import DevnetFailed
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from service.settings import Settings
 
 __all__ = ["EXIT_USAGE", "DataDir", "DbUrl", "console", "fail", "load_settings", "now_text",
@@ -52,7 +52,7 @@ def load_settings(data_dir: str | None, database_url: str | None) -> Settings:
 
 def now_text() -> str:
     """Now, as the log writes times (UTC, RFC 3339)."""
-    from anchoring.records import format_utc
+    from cunzheng_verify.records import format_utc
     from service.context import utc_now
 
     return format_utc(utc_now())

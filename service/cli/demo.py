@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from service.cli.common import console
 from service.errors import DemoError
 

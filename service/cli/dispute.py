@@ -11,7 +11,6 @@ bad usage.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import date, datetime
@@ -21,14 +20,13 @@ from typing import Annotated
 import typer
 
 from anchoring.keyfiles import write_atomic
-from anchoring.notes import verifier_key
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.cli import EXIT_FAILED, EXIT_WARNINGS
+from cunzheng_verify.errors import CunzhengError
+from cunzheng_verify.notes import verifier_key
 from service.cases import build_dispute_package
 from service.cli.common import DataDir, DbUrl, console, fail, load_settings
 
 __all__ = ["EXIT_FAILED", "EXIT_WARNINGS", "case_build", "case_key", "register", "verify"]
-
-EXIT_FAILED, EXIT_WARNINGS = 1, 3
 
 
 def _parse_date(text: str | None) -> date:
@@ -102,41 +100,21 @@ def verify(
         "--log-key", help="pin the log's public key (base64 or verifier key)")] = None,
     min_confirmations: Annotated[int, typer.Option(help="confirmations an anchor needs")] = 2,
     artifact: Annotated[Path | None, typer.Option(
-        help="contract artifact (default: the committed "
-        "contracts/build/AnchorRegistry.json)")] = None,
+        help="contract artifact JSON (default: the committed one, shipped in "
+        "cunzheng_verify)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Verify an evidence package offline (and on chain with --rpc); exit 0 only if all holds."""
-    from dispute.packagekey import load_trust_file, parse_trusted_key
-    from dispute.verify import MAX_PACKAGE_BYTES, Web3ChainView, report_text, verify_package
+    """Verify an evidence package offline (and on chain with --rpc); exit 0 only if all holds.
+
+    The standalone verifier's CLI (`cunzheng-verify`) does the work, so both print the same."""
+    from cunzheng_verify.cli import read_inputs, run
 
     try:
-        trusted: list[bytes] | None = None
-        if trust is not None or trust_key:
-            trusted = (load_trust_file(trust) if trust else []) + [
-                parse_trusted_key(k) for k in trust_key or []]
-        pinned = parse_trusted_key(log_key) if log_key else None
-        try:
-            size = package.stat().st_size
-            if size > MAX_PACKAGE_BYTES:
-                raise CunzhengError(f"{package} is {size} bytes, limit {MAX_PACKAGE_BYTES}")
-            data = package.read_bytes()
-        except OSError as exc:
-            raise CunzhengError(f"cannot read {package}: {exc.strerror}") from None
-        chain, code = None, None
-        if rpc:
-            from anchoring.registry import load_artifact
-
-            chain, code = Web3ChainView.from_url(rpc), load_artifact(artifact).deployed_bytecode
+        inputs = read_inputs(package, rpc=rpc, trust=trust, trust_keys=trust_key,
+                             log_key=log_key, artifact=artifact)
     except CunzhengError as exc:
         fail(exc)
-    report = verify_package(data, trusted_keys=trusted, log_public_key=pinned, chain=chain,
-                            expected_code=code, min_confirmations=min_confirmations)
-    if as_json:
-        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
-    else:
-        print(report_text(report))
-    sys.exit(EXIT_FAILED if report.failures else EXIT_WARNINGS if report.warnings else 0)
+    sys.exit(run(inputs, min_confirmations=min_confirmations, as_json=as_json))
 
 
 def register(app: typer.Typer) -> None:

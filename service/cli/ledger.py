@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from service.cli.common import DataDir, DbUrl, console, fail, load_settings, now_text
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _bootstrap_admin(ctx: AppContext) -> None:
 
     if list_keys(ctx.engine):
         return
-    from anchoring.records import format_utc
+    from cunzheng_verify.records import format_utc
 
     key, _ = create_key(ctx.engine, Role.ADMIN, None, "bootstrap admin", format_utc(ctx.clock()))
     path = ctx.settings.data_dir / "admin-key.txt"

@@ -26,7 +26,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from lending_core.client import LedgerClient, ReceiptStore
 from lending_core.documents import DocumentRenderer
 from lending_core.simulator import SimConfig, simulate

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from service.cli.common import DataDir, DbUrl, console, fail, load_settings, now_text
 
 if TYPE_CHECKING:

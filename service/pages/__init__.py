@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from anchoring.errors import AnchoringError
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from lending_core.state import CHINA_TZ
 from service.auth import AuthError, Principal, authenticate
 from service.context import AppContext

@@ -15,7 +15,7 @@ from typing import Any
 
 from anchoring.anchor_store import AnchorRow
 from anchoring.fsck import fsck
-from anchoring.records import format_utc
+from cunzheng_verify.records import format_utc
 from service.context import AppContext
 
 FSCK_KEY = "fsck.last"

@@ -20,7 +20,7 @@ from typing import Any
 
 from anchoring.errors import AnchoringError
 from anchoring.keyfiles import write_atomic
-from dispute.verify.format import CASE_FILE, VENUES  # the package format's one copy
+from cunzheng_verify.format import CASE_FILE, VENUES  # the package format's one copy
 from service.context import AppContext
 from service.errors import CaseBuildUnavailable
 

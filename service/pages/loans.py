@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from anchoring.receipts import evidence_id
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from lending_core.monitoring import MonitoringReport, RiskCategory, assess
 from lending_core.state import LoanState, LoanStatus
 from service.context import AppContext

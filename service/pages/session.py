@@ -32,7 +32,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine, delete, insert, select
 
-from anchoring.records import format_utc
+from cunzheng_verify.records import format_utc
 from service.auth import Principal, Role
 from service.context import AppContext
 from service.tables import api_keys, ui_sessions

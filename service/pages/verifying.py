@@ -10,7 +10,7 @@ The status comes from the verification API's own logic (`service.verification`),
 page and `/v1/verify/*` never disagree; the page then re-checks the answer as an outside
 verifier would: the leaf hash from the bytes, the root from the inclusion proof, the
 checkpoint's signature with the log's key, the anchor's root against the signed
-checkpoint. A package is `dispute.verify.verify_package`'s report, step by step, with each
+checkpoint. A package is `cunzheng_verify.verify_package`'s report, step by step, with each
 item's status in this log.
 
 Nothing here returns record content: the answers are facts about what was brought.
@@ -23,10 +23,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from anchoring import merkle
 from anchoring.errors import AnchoringError, RecordError
-from anchoring.notes import verify_checkpoint
-from anchoring.records import parse_json, record_from_bytes
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import verify_checkpoint
+from cunzheng_verify.records import parse_json, record_from_bytes
 from service import verification as api
 from service.context import AppContext
 from service.errors import InputError
@@ -191,7 +191,7 @@ def verify_document(ctx: AppContext, sha256: str, size: int | None = None) -> Ve
 
 def package_verifier_available() -> bool:
     try:
-        import dispute.verify  # noqa: F401
+        import cunzheng_verify  # noqa: F401
     except ImportError:
         return False
     return True
@@ -200,7 +200,7 @@ def package_verifier_available() -> bool:
 def verify_package(ctx: AppContext, data: bytes, name: str = "package.zip") -> Verdict:
     v = Verdict("package", f"{name} ({len(data)} bytes)")
     if not package_verifier_available():
-        v.add("package", "skipped", "the package verifier (dispute.verify) is not in this "
+        v.add("package", "skipped", "the package verifier (cunzheng_verify) is not in this "
               "build yet")
         return v
     answer = api.verify_package_upload(ctx, data, [])
@@ -230,7 +230,7 @@ def _manifest(data: bytes) -> dict[str, Any] | None:
     import io
     import zipfile
 
-    from dispute.verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS, ZIP_ERRORS
+    from cunzheng_verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS, ZIP_ERRORS
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from anchoring.producers import ProducerRegistry, check_tenant, parse_public_key
-from anchoring.records import TENANT_ID, format_utc
+from cunzheng_verify.records import TENANT_ID, format_utc
 from service import verification
 from service.auth import Role, create_key, list_keys, revoke_key
 from service.deps import Admin, Ctx

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from anchoring.errors import RecordError
-from anchoring.records import SHA256_HEX, format_utc
+from cunzheng_verify.records import SHA256_HEX, format_utc
 from service.auth import Role
 from service.deps import Ctx, Lender, LenderOrLegal, read_body
 

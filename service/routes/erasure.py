@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from anchoring.records import TENANT_ID, format_utc
+from cunzheng_verify.records import TENANT_ID, format_utc
 from service.deps import Admin, Ctx
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from anchoring.errors import NotFound, RecordError
 from anchoring.log import MAX_BATCH, Submitted
-from anchoring.records import parse_json
 from anchoring.store import BatchItemError, StoredLeaf
+from cunzheng_verify.records import parse_json
 from lending_core.events import example_payload
 from service.auth import Role
 from service.deps import Ctx, Lender, LenderOrLegal, json_body, read_body

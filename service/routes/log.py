@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from anchoring.errors import LogError, NotFound
-from anchoring.notes import verifier_key
 from anchoring.receipts import evidence_id
 from anchoring.store import MAX_RANGE, StoredCheckpoint
+from cunzheng_verify.notes import verifier_key
 from service.deps import Ctx, LogReader
 
 router = APIRouter(prefix="/v1/log", tags=["log"])

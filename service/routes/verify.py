@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from anchoring.merkle import leaf_hash as record_leaf_hash
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
+from cunzheng_verify.merkle import leaf_hash as record_leaf_hash
 from service import verification as v
 from service.auth import Principal, Role
 from service.deps import Ctx, read_body, require
@@ -234,7 +234,7 @@ async def verify_evidence_id(
 @router.post(
     "/package", response_model=PackageAnswer, summary="Verify a whole evidence package (zip)",
     description="The body is the zip. It is checked by the offline verifier itself "
-    "(`dispute.verify.verify_package`) with the log's own key pinned, the bank's package key "
+    "(`cunzheng_verify.verify_package`) with the log's own key pinned, the bank's package key "
     "(and any `trust_key`) trusted, and this service's chain when anchoring is on: `report` is "
     "what `offline_command` prints. Limits: "
     f"{v.MAX_PACKAGE_UPLOAD_BYTES} bytes and {v.MAX_PACKAGE_ENTRIES} entries (413 above); "

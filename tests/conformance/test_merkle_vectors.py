@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from anchoring import merkle
 from anchoring.errors import MerkleError
+from cunzheng_verify import merkle
 
 VECTORS = Path(
     os.environ.get(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from anchoring.anchor_store import AnchorRow, Cosignature
-from anchoring.records import format_utc
+from cunzheng_verify.records import format_utc
 from lending_core.client import LedgerClient
 from lending_core.simulator import Portfolio, SimConfig, simulate
 from service.context import AppContext

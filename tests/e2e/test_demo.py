@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cunzheng_devnet import start_devnet_process
 
+from cunzheng_devnet import start_devnet_process
 from tests.integration.chain_nodes import REPO, free_port
 
 pytestmark = pytest.mark.slow

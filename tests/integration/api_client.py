@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from anchoring.records import format_utc
+from cunzheng_verify.records import format_utc
 from service.app import create_app
 from service.auth import Role, create_key
 from service.context import AppContext, build_context, utc_now

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from anchoring import merkle
-from anchoring.notes import verify_checkpoint
 from anchoring.receipts import verify_receipt
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import verify_checkpoint
 from service.settings import Settings
 from tests.conftest import make_event
 from tests.integration.api_client import Api, running_api

@@ -22,7 +22,6 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hardhat-free-devnet"))
 
 from cunzheng_devnet import DevnetError, DevnetProcess, start_devnet_process
-
 from tests.unit.devnet.probe_contract import (
     ABI,
     INIT_CODE,

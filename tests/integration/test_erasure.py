@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from anchoring import merkle
 from anchoring.crypto import SEALED_PREFIX
 from anchoring.fsck import fsck
 from anchoring.tables import data_keys, documents, leaves
+from cunzheng_verify import merkle
 from service.context import build_context
 from service.settings import Settings
 from tests.conftest import make_event

@@ -110,7 +110,7 @@ def test_far_future_occurred_at_is_refused(api: Api, when: str) -> None:
 def test_future_skew_is_a_setting(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from anchoring.records import format_utc
+    from cunzheng_verify.records import format_utc
 
     soon = format_utc(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=120))
     monkeypatch.setenv("CUNZHENG_MAX_FUTURE_SKEW", "30")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from anchoring.notes import verifier_key
+from cunzheng_verify.notes import verifier_key
 from dispute.fonts import require_cjk_font
 from service.cli import app
 from tests.unit.dispute import LOAN_ID, TENANT

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from anchoring.notes import verify_checkpoint
 from anchoring.receipts import verify_receipt
+from cunzheng_verify.notes import verify_checkpoint
 from service.settings import Settings
 from tests.conftest import make_event
 from tests.integration.api_client import running_api
@@ -142,7 +142,7 @@ def test_the_token_keys_cannot_be_exported(hsm: SoftHsm) -> None:
 
 def test_checkpoints_receipts_and_packages_verify_with_the_token_keys(hsm: SoftHsm,
                                                                      tmp_path: Path) -> None:
-    from dispute.verify import verify_package
+    from cunzheng_verify import verify_package
     from tests.integration.test_verify_api import _anchor
 
     settings = hsm.settings(tmp_path / "data")
@@ -292,7 +292,7 @@ def test_an_anchor_signed_in_the_token_is_accepted_by_a_real_node(hsm: SoftHsm,
     from anchoring.anchor_job import Backoff
     from anchoring.registry import load_artifact
     from anchoring.signers import ethereum_address
-    from dispute.verify import Web3ChainView, verify_package
+    from cunzheng_verify import Web3ChainView, verify_package
     from service.chain_setup import AnchorRunner
     from tests.integration.chain_nodes import anvil_node, rpc
 

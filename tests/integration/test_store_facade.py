@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from anchoring.errors import PolicyRefusal
-from anchoring.records import Record
 from anchoring.store import BatchItemError, LogStore
+from cunzheng_verify.records import Record
 from service.context import AppContext, build_context
 from service.settings import Settings
 from tests.conftest import make_event

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from anchoring import merkle
 from anchoring.anchor_store import AnchorRow, Cosignature
-from anchoring.notes import verify_checkpoint
-from anchoring.records import build_record
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import verify_checkpoint
+from cunzheng_verify.records import build_record
 from service import verification
 from service.settings import Settings
 from tests.conftest import make_event
@@ -240,8 +240,8 @@ def _package(api: Api) -> bytes:
 
 
 def _offline(api: Api, data: bytes) -> dict[str, Any]:
+    from cunzheng_verify import verify_package
     from dispute.packagekey import package_signer
-    from dispute.verify import verify_package
 
     ctx = api.ctx
     trusted = [package_signer(ctx.settings.data_dir, ctx.log.origin).public_key]
@@ -262,7 +262,7 @@ def _rezip(data: bytes, change: dict[str, bytes | None]) -> bytes:
 
 
 def test_package_report_is_the_offline_verifiers_step_for_step(api: Api) -> None:
-    pytest.importorskip("dispute.verify")
+    pytest.importorskip("cunzheng_verify")
     _seed(api)
     _anchor(api, 3)
     data = _package(api)
@@ -287,7 +287,7 @@ def test_package_report_is_the_offline_verifiers_step_for_step(api: Api) -> None
 
 
 def test_package_limits_and_malformed_uploads(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dispute.verify import MAX_ENTRIES
+    from cunzheng_verify import MAX_ENTRIES
 
     assert verification.MAX_PACKAGE_ENTRIES == MAX_ENTRIES
     for body, words in ((b"", "empty"), (b"PK\x03\x04 not really", "not a readable zip")):

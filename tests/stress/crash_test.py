@@ -4,7 +4,7 @@ SIGKILL at random moments while a load generator posts singles and batches, and 
 After every restart: every acknowledged event (a 2xx receipt) is still there with the same
 leaf index and leaf hash, and reads back with the same receipt; leaf indices are
 contiguous; every checkpoint seen before the crash is still served and is extended by the
-latest one (consistency proofs checked with anchoring.merkle). At the end: anchoring has
+latest one (consistency proofs checked with cunzheng_verify.merkle). At the end: anchoring has
 resumed (a final anchor of the whole log appears), the chain's `Anchored` events have
 strictly increasing sizes (none anchored twice), each is the log's root and was recorded
 by the service, and `cunzheng fsck` is clean on the data left by one more SIGKILL.

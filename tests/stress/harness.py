@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
-from anchoring import merkle, notes
 from anchoring.receipts import verify_receipt
+from cunzheng_verify import merkle, notes
 from tests.conftest import make_event
 from tests.integration.chain_nodes import REPO
 
@@ -384,7 +384,7 @@ def check_log(api: Api, acked: dict[str, dict[str, Any]], *, key_name: str, publ
 def check_checkpoints(api: Api, seen: dict[int, tuple[bytes, str]], *, key_name: str,
                       public_key: bytes) -> tuple[list[str], tuple[int, bytes] | None]:
     """Every checkpoint seen is still served with the same root and is extended by the
-    latest one (consistency proofs verified with anchoring.merkle). Returns (violations,
+    latest one (consistency proofs verified with cunzheng_verify.merkle). Returns (violations,
     latest (size, root))."""
     violations: list[str] = []
     latest = api.get("/v1/log/checkpoint")

@@ -530,7 +530,7 @@ def test_the_quadratic_manifest_sig_through_the_api_and_offline(
         server: tuple[int, str, str], tmp_path: Path, size: int) -> None:
     """A `manifest.sig` of the pattern: 14.8 s of a frozen server at 64 KB in the issue,
     16.8 s offline; about an hour offline at 1 MiB (MAX_JSON_BYTES, the largest allowed)."""
-    from dispute.verify import MAX_JSON_BYTES
+    from cunzheng_verify import MAX_JSON_BYTES
 
     assert size <= MAX_JSON_BYTES
     port, _, verifier = server

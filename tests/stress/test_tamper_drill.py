@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 
-from anchoring import merkle
 from anchoring.anchor_store import AnchorRow
 from anchoring.errors import AnchoringError
 from anchoring.fsck import fsck
-from anchoring.notes import Checkpoint, sign_checkpoint, verify_checkpoint
 from anchoring.tables import checkpoints, leaves, nodes
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import Checkpoint, sign_checkpoint, verify_checkpoint
 from service.settings import Settings
 from tests.conftest import make_event
 from tests.integration.api_client import Api, running_api

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from anchoring.errors import AnchoringError, RegistryError, RegistryRevert
-from cunzheng_errors import CunzhengError
+from cunzheng_verify.errors import CunzhengError
 from dispute.errors import DisputeError
 from lending_core.errors import LendingError
 from service import errors as service_errors
@@ -41,7 +41,7 @@ def _loaded_after(statement: str) -> list[str]:
 
 
 def test_the_root_error_module_imports_nothing_from_the_project() -> None:
-    assert _loaded_after("import cunzheng_errors") == []
+    assert _loaded_after("import cunzheng_verify.errors") == []
 
 
 def test_the_log_errors_do_not_import_the_loan_domain() -> None:

@@ -66,9 +66,9 @@ def _fuzz(reader: str) -> None:  # pragma: no cover - runs in its own process
         import zipfile
 
         from anchoring.errors import CheckpointError, RecordError
-        from anchoring.notes import verify_checkpoint
-        from anchoring.records import parse_json
-        from dispute.verify import verify_package
+        from cunzheng_verify import verify_package
+        from cunzheng_verify.notes import verify_checkpoint
+        from cunzheng_verify.records import parse_json
     del zipfile
     key = bytes(range(32))
 

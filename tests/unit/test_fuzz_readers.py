@@ -1,7 +1,7 @@
 """Fuzzing the readers of untrusted bytes with hypothesis, at a budget the normal suite
 affords (`FUZZ_EXAMPLES` per property; raise it with CUNZHENG_FUZZ_EXAMPLES for a longer
-run): the strict JSON reader (`anchoring.records`), the signed-note reader
-(`anchoring.notes`) and the package reader (`dispute.verify`).
+run): the strict JSON reader (`cunzheng_verify.records`), the signed-note reader
+(`cunzheng_verify.notes`) and the package reader (`cunzheng_verify`).
 
 Properties: each reader raises nothing but its documented error (`RecordError`,
 `CheckpointError`; the package reader never raises at all and reports instead); the JSON
@@ -25,12 +25,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anchoring import records
 from anchoring.errors import CheckpointError, RecordError
-from anchoring.notes import Checkpoint, Signer, parse_checkpoint, sign_checkpoint, verify_checkpoint
-from anchoring.records import MAX_JSON_DEPTH, parse_json
+from cunzheng_verify import MANIFEST, MANIFEST_SIG, Status, records, verify_package
+from cunzheng_verify.notes import (
+    Checkpoint,
+    Signer,
+    parse_checkpoint,
+    sign_checkpoint,
+    verify_checkpoint,
+)
+from cunzheng_verify.records import MAX_JSON_DEPTH, parse_json
 from dispute.package import deterministic_zip
-from dispute.verify import MANIFEST, MANIFEST_SIG, Status, verify_package
 
 FUZZ_EXAMPLES = int(os.environ.get("CUNZHENG_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=timedelta(seconds=2),

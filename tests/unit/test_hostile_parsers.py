@@ -24,28 +24,7 @@ from typing import Any
 import pytest
 
 from anchoring.errors import AnchoringError, CheckpointError, RecordError
-from anchoring.notes import (
-    MAX_NOTE_BYTES,
-    Checkpoint,
-    Signer,
-    parse_checkpoint,
-    sign_checkpoint,
-    verify_checkpoint,
-)
-from anchoring.records import (
-    MAX_JSON_ITEMS,
-    MAX_RECORD_BYTES,
-    TooLarge,
-    build_record,
-    check_posted,
-    parse_json,
-    record_from_bytes,
-)
-from cunzheng_errors import CunzhengError
-from dispute.errors import TrustError
-from dispute.package import deterministic_zip
-from dispute.packagekey import parse_trusted_key
-from dispute.verify import (
+from cunzheng_verify import (
     MANIFEST,
     MANIFEST_SIG,
     MAX_JSON_BYTES,
@@ -56,6 +35,27 @@ from dispute.verify import (
     Status,
     verify_package,
 )
+from cunzheng_verify.errors import CunzhengError
+from cunzheng_verify.notes import (
+    MAX_NOTE_BYTES,
+    Checkpoint,
+    Signer,
+    parse_checkpoint,
+    sign_checkpoint,
+    verify_checkpoint,
+)
+from cunzheng_verify.records import (
+    MAX_JSON_ITEMS,
+    MAX_RECORD_BYTES,
+    TooLarge,
+    build_record,
+    check_posted,
+    parse_json,
+    record_from_bytes,
+)
+from cunzheng_verify.trust import parse_trusted_key
+from dispute.errors import TrustError
+from dispute.package import deterministic_zip
 from service.settings import Settings
 
 BOUND = 5.0  # seconds; generous for a loaded 2-core machine

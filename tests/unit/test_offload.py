@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from anchoring.errors import RecordError
-from anchoring.records import parse_json
+from cunzheng_verify.records import parse_json
 from service import offload
 
 

@@ -1,4 +1,4 @@
-"""The wire format the lender's client and the log share lives in `cunzheng_wire` only."""
+"""The wire format the lender's client and the log share lives in `cunzheng_verify.wire` only."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import sys
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import cunzheng_wire as wire
-from anchoring import notes, producers, receipts
+from anchoring import producers, receipts
 from anchoring.errors import SignatureError
-from anchoring.notes import Signer
+from cunzheng_verify import notes, wire
+from cunzheng_verify.notes import Signer
 from lending_core import client
 
 
@@ -26,12 +26,14 @@ def test_both_sides_use_the_one_definition() -> None:
 
 
 def test_the_wire_module_imports_nothing_from_the_project() -> None:
-    code = ("import sys, json, cunzheng_wire; "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = ("import sys, json, cunzheng_verify.wire; "
+            "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     loaded = set(json.loads(done.stdout))
-    assert not loaded & {"lending_core", "anchoring", "dispute", "service", "cunzheng_errors"}
+    assert not {m.split(".")[0] for m in loaded} & {"lending_core", "anchoring", "dispute",
+                                                     "service"}
+    assert {m for m in loaded if m.startswith("cunzheng_verify.")} == {"cunzheng_verify.wire"}
 
 
 def test_key_ids_are_the_documented_hashes() -> None:

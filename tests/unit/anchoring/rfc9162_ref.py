@@ -1,7 +1,7 @@
 """An independent, deliberately naive RFC 9162 section 2.1 reference for the contract tests.
 
 Written straight from the RFC's recursive definitions (MTH, SUBPROOF), with no shared code
-with `anchoring.merkle`, so the on-chain verifier is checked against two implementations.
+with `cunzheng_verify.merkle`, so the on-chain verifier is checked against two implementations.
 Quadratic and recursive: for small trees only.
 """
 

@@ -18,7 +18,7 @@ from eth_utils import keccak
 
 REPO = Path(__file__).resolve().parents[3]
 COMPILE = REPO / "contracts" / "compile.py"
-ARTIFACT = REPO / "contracts" / "build" / "AnchorRegistry.json"
+ARTIFACT = REPO / "verifier" / "cunzheng_verify" / "AnchorRegistry.json"
 
 
 def _compiler_available() -> bool:

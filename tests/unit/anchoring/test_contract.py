@@ -1,7 +1,7 @@
 """AnchorRegistry on an in-process EVM (eth-tester / py-evm): deployment, append-only
 anchoring with real RFC 9162 consistency proofs, every refusal, cosigning, views, events.
 
-Proofs come from `anchoring.merkle` and from the independent `rfc9162_ref`, so the on-chain
+Proofs come from `cunzheng_verify.merkle` and from the independent `rfc9162_ref`, so the on-chain
 verifier is held to two implementations.
 """
 
@@ -38,14 +38,14 @@ from anchoring.registry import (
 from tests.unit.anchoring import rfc9162_ref as ref
 
 try:
-    from anchoring import merkle as project_merkle
+    from cunzheng_verify import merkle as project_merkle
 except ImportError:  # the project's Merkle module is optional for this test
     project_merkle = None
 
 ProofFn = Callable[[int, Sequence[bytes]], list[bytes]]
 IMPLS: list[tuple[str, ProofFn]] = [("rfc9162_ref", ref.consistency_proof)]
 if project_merkle is not None:
-    IMPLS.append(("anchoring.merkle", project_merkle.consistency_proof))
+    IMPLS.append(("cunzheng_verify.merkle", project_merkle.consistency_proof))
 
 
 def leaves(n: int, tag: bytes = b"") -> list[bytes]:

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anchoring import merkle
 from anchoring.errors import CheckpointError, RecordError, SignatureError
-from anchoring.notes import (
+from anchoring.receipts import Receipt, sign_receipt, verify_receipt
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import (
     Checkpoint,
     Signer,
     key_id,
@@ -23,8 +24,7 @@ from anchoring.notes import (
     sign_checkpoint,
     verify_checkpoint,
 )
-from anchoring.receipts import Receipt, sign_receipt, verify_receipt
-from anchoring.records import (
+from cunzheng_verify.records import (
     MalformedJSON,
     build_record,
     canonical,

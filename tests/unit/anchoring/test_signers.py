@@ -22,7 +22,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anchoring.errors import SignatureError
-from anchoring.notes import Checkpoint, Signer, sign_checkpoint, verify_checkpoint
 from anchoring.pkcs11 import Pkcs11Error, TokenUri, redact
 from anchoring.signers import (
     SECP256K1_N,
@@ -30,6 +29,7 @@ from anchoring.signers import (
     FileKeySigner,
     ethereum_vrs,
 )
+from cunzheng_verify.notes import Checkpoint, Signer, sign_checkpoint, verify_checkpoint
 
 SECRET = 0x4C0883A69102937D6231471B5DBB6204FE5129617082792AE468D01A3F362318
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from web3 import EthereumTesterProvider, Web3
 
-from anchoring import merkle
 from anchoring.anchor_job import AnchoringJob, AnchorJobConfig
 from anchoring.anchor_store import AnchorStore
 from anchoring.chain import Web3Chain
 from anchoring.registry import deploy_registry
 from anchoring.witness import HttpLogSource, Witness, WitnessError, WitnessState, first_state
+from cunzheng_verify import merkle
 from service.settings import Settings
 from tests.conftest import make_event
 from tests.integration.api_client import Api, running_api

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eth_tester import EthereumTester
+
 from cunzheng_devnet.accounts import dev_accounts
 from cunzheng_devnet.chain import DevnetBackend, decode_revert_reason, open_chain
 from cunzheng_devnet.errors import ChainStoreError, ChainStoreMismatch
 from cunzheng_devnet.store import ChainStore
-from eth_tester import EthereumTester
 
 ACCOUNTS = dev_accounts()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cunzheng_devnet.errors import DevnetConfigError
 from cunzheng_devnet.rpc import INVALID_PARAMS, RpcError, check_param_shapes, to_wire
 from cunzheng_devnet.server import check_settings, is_loopback

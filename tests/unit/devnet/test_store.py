@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from cunzheng_devnet.errors import ChainStoreError, ChainStoreMismatch
 from cunzheng_devnet.store import DB_FILE_NAME, ChainHead, ChainIdentity, ChainStore
 

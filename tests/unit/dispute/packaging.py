@@ -21,8 +21,8 @@ from web3.types import RPCEndpoint
 from anchoring.anchor_job import AnchoringJob, AnchorJobConfig
 from anchoring.anchor_store import AnchorStore
 from anchoring.chain import Web3Chain
-from anchoring.notes import Signer
 from anchoring.registry import AnchorRegistryClient, deploy_registry
+from cunzheng_verify.notes import Signer
 from dispute.package import BuiltPackage, CaseFileInput, deterministic_zip, sign_manifest
 from lending_core.events import example_story
 from service.cases import build_dispute_package

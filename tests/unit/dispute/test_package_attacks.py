@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from anchoring.notes import Signer, parse_checkpoint, sign_checkpoint
 from anchoring.registry import load_artifact
+from cunzheng_verify import Status, VerificationReport, Web3ChainView, verify_package
+from cunzheng_verify.notes import Signer, parse_checkpoint, sign_checkpoint
 from dispute.package import BuiltPackage
-from dispute.verify import Status, VerificationReport, Web3ChainView, verify_package
 from tests.unit.dispute.packaging import World, build, make_world, manifest, resign, rezip
 
 ATTACKER = Signer("bank.example/evidence-package",

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from anchoring import merkle
-from anchoring.notes import verifier_key, verify_signature
+from cunzheng_verify import merkle
+from cunzheng_verify.notes import verifier_key, verify_signature
+from cunzheng_verify.trust import load_trust_file, parse_trusted_key
 from dispute.errors import NotYetAnchored, PackageError, PackageKeyError, TrustError
 from dispute.package import BuiltPackage, document_extension
-from dispute.packagekey import load_trust_file, package_signer, parse_trusted_key
+from dispute.packagekey import package_signer
 from tests.unit.dispute import LOAN_ID, TENANT
 from tests.unit.dispute.packaging import World, build, make_world, post_story
 

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 import dispute.package
-from dispute.errors import DisputeError
-from dispute.package import BuiltPackage
-from dispute.verify import (
+from cunzheng_verify import (
     PackageVerificationError,
     Status,
     verify_package,
     verify_package_or_raise,
 )
-from dispute.verify import format as package_format
-from dispute.verify.decode import Manifest, Problem, parse_item, parse_manifest
+from cunzheng_verify import format as package_format
+from cunzheng_verify.decode import Manifest, Problem, parse_item, parse_manifest
+from dispute.errors import DisputeError
+from dispute.package import BuiltPackage
 from tests.unit.dispute.packaging import World, build, make_world, manifest, resign, rezip, unzip
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -98,16 +98,17 @@ def test_the_builder_writes_the_format_the_verifier_reads(package: BuiltPackage)
         assert cp["note"] == package_format.note_path(cp["tree_size"])
 
 
-def test_dispute_errors_imports_nothing_of_the_verifier() -> None:
-    code = "import sys, dispute.errors; print('dispute.verify' in sys.modules)"
+def test_dispute_errors_imports_nothing_of_the_verifier_but_its_errors() -> None:
+    code = ("import sys, dispute.errors; "
+            "print(sorted(m for m in sys.modules if m.startswith('cunzheng_verify')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.strip()
-    assert out == "False"
+    assert out == "['cunzheng_verify', 'cunzheng_verify.errors']"
 
 
 def test_every_verifier_module_stays_small() -> None:
     sizes = {p.name: len(p.read_text().splitlines())
-             for p in (ROOT / "dispute" / "verify").glob("*.py")}
+             for p in (ROOT / "verifier" / "cunzheng_verify").glob("*.py")}
     assert len(sizes) >= 8
     assert max(sizes.values()) <= 500, sizes
 
@@ -115,12 +116,25 @@ def test_every_verifier_module_stays_small() -> None:
 def test_the_verifier_needs_neither_the_loan_domain_nor_web3() -> None:
     """Offline verification imports the standard library, `cryptography` and `rfc8785`
     through the log's pure modules, and nothing of the loan domain, the service or web3."""
-    code = ("import sys, dispute.verify; print(sorted({m.split('.')[0] for m in sys.modules} & "
+    code = ("import sys, cunzheng_verify; print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'lending_core', 'pydantic', 'service', 'web3', 'sqlalchemy', 'eth_utils'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.strip()
     assert out == "[]"
-    from cunzheng_wire import VENUES
+    from cunzheng_verify.wire import VENUES
     from lending_core.events.origination import VENUES as CONTRACT_VENUES
 
     assert package_format.VENUES is VENUES is CONTRACT_VENUES
+
+
+def test_the_standalone_verifier_imports_nothing_of_the_main_distribution() -> None:
+    """`cunzheng_verify` is its own distribution: none of its modules may name a package of
+    the main one (a subprocess import would not notice while both are installed)."""
+    import ast
+
+    main = {"anchoring", "dispute", "lending_core", "service", "cunzheng_devnet"}
+    for path in (ROOT / "verifier" / "cunzheng_verify").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not {n.split(".")[0] for n in names} & main, (path.name, names)

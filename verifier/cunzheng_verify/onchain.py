@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from anchoring.records import format_utc
-from dispute.verify.chain import ANCHORED_TOPIC, ChainReceipt, ChainView
-from dispute.verify.checks import Verifier
-from dispute.verify.decode import Anchor, CheckpointEntry, ItemEntry, Problem
-from dispute.verify.report import Status
+from cunzheng_verify.chain import ANCHORED_TOPIC, ChainReceipt, ChainView
+from cunzheng_verify.checks import Verifier
+from cunzheng_verify.decode import Anchor, CheckpointEntry, ItemEntry, Problem
+from cunzheng_verify.records import format_utc
+from cunzheng_verify.report import Status
 
 _TX = re.compile(r"0x[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")

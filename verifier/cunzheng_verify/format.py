@@ -1,7 +1,7 @@
 """The evidence package's format constants (DESIGN.md, "Evidence package (zip)").
 
 One copy, imported by the builder (`dispute.package`) and by the verifier
-(`dispute.verify`): the schema strings, the names of the fixed files, where each kind of
+(`cunzheng_verify`): the schema strings, the names of the fixed files, where each kind of
 file lives inside the zip, the venues a package is filed with, and the bounds the verifier
 checks before it reads anything. A change here changes what packages already filed mean:
 the schema strings and paths never change for v1.
@@ -9,7 +9,7 @@ the schema strings and paths never change for v1.
 
 from __future__ import annotations
 
-from cunzheng_wire import VENUES, Venue  # one list: the contract's venues are the package's
+from cunzheng_verify.wire import VENUES, Venue  # one list: the contract's venues are the package's
 
 PACKAGE_SCHEMA = "cunzheng.package/v1"
 REPORT_SCHEMA = "cunzheng.verification/v1"

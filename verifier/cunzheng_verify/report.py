@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from dispute.errors import DisputeError
-from dispute.verify.format import REPORT_SCHEMA
+from cunzheng_verify.errors import DisputeError
+from cunzheng_verify.format import REPORT_SCHEMA
 
 
 class Status(StrEnum):

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from anchoring.errors import AnchoringError
-from anchoring.records import MAX_DOCUMENTS, MAX_JSON_ITEMS, parse_json
-from dispute.verify.format import (
+from cunzheng_verify.errors import AnchoringError
+from cunzheng_verify.format import (
     MAX_CHECKPOINTS,
     MAX_ENTRIES,
     MAX_ITEMS,
@@ -34,6 +33,7 @@ from dispute.verify.format import (
     proof_path,
     record_path,
 )
+from cunzheng_verify.records import MAX_DOCUMENTS, MAX_JSON_ITEMS, parse_json
 
 HEX32 = re.compile(r"[0-9a-f]{64}")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dispute.verify.chain import ChainView
-from dispute.verify.checks import Verifier
-from dispute.verify.format import DEFAULT_MIN_CONFIRMATIONS, MANIFEST
-from dispute.verify.onchain import on_chain
-from dispute.verify.report import Status, VerificationReport
-from dispute.verify.zipread import read_zip
+from cunzheng_verify.chain import ChainView
+from cunzheng_verify.checks import Verifier
+from cunzheng_verify.format import DEFAULT_MIN_CONFIRMATIONS, MANIFEST
+from cunzheng_verify.onchain import on_chain
+from cunzheng_verify.report import Status, VerificationReport
+from cunzheng_verify.zipread import read_zip
 
 
 def verify_package(

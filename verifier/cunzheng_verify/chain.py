@@ -2,8 +2,10 @@
 
 `ChainView` is the narrow interface (chain id, head, code, a transaction's receipt, a
 block's hash and time, the registry's root for a size and its cosigners); `Web3ChainView`
-answers it over any Ethereum JSON-RPC node (or eth-tester in tests). web3 is imported only
-when a `Web3ChainView` is used, so offline verification never needs it.
+answers it over any Ethereum JSON-RPC node (or eth-tester in tests), reading the registry
+with the ABI of the artifact shipped in this package (`cunzheng_verify.artifact`). web3 is
+imported only when a `Web3ChainView` is used, so offline verification never needs it (it is
+the `chain` extra of `cunzheng-verify`).
 """
 
 from __future__ import annotations
@@ -89,16 +91,18 @@ class Web3ChainView:
             return None
         return "0x" + bytes(b["hash"]).hex(), int(b["timestamp"])
 
-    def root_at(self, contract: str, size: int) -> bytes | None:
-        from anchoring.errors import RegistryRevert
-        from anchoring.registry import AnchorRegistryClient
+    def _registry(self, contract: str) -> Any:
+        from eth_utils.address import to_checksum_address
 
-        try:
-            return AnchorRegistryClient(self.w3, contract).root_at(size)
-        except RegistryRevert:
+        from cunzheng_verify.artifact import registry_abi
+
+        return self.w3.eth.contract(address=to_checksum_address(contract), abi=registry_abi())
+
+    def root_at(self, contract: str, size: int) -> bytes | None:
+        registry = self._registry(contract)
+        if not registry.functions.isAnchored(size).call():
             return None
+        return bytes(registry.functions.rootAt(size).call())
 
     def cosigners(self, contract: str, size: int) -> list[str]:
-        from anchoring.registry import AnchorRegistryClient
-
-        return AnchorRegistryClient(self.w3, contract).cosigners(size)
+        return [str(a) for a in self._registry(contract).functions.cosigners(size).call()]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
-from anchoring.errors import ConsistencyProofError, InclusionProofError, MerkleError
+from cunzheng_verify.errors import ConsistencyProofError, InclusionProofError, MerkleError
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"

@@ -3,7 +3,7 @@
 Consensus-critical: each method runs one step per file, item or checkpoint and records its
 outcome in the report through `Verifier.check`, which turns a `Problem` (or any error a
 malformed input of an unforeseen shape raises) into a failed step, so one failure never
-hides the others. The manifest is decoded into typed values (`dispute.verify.decode`)
+hides the others. The manifest is decoded into typed values (`cunzheng_verify.decode`)
 before anything is checked against it.
 """
 
@@ -13,12 +13,8 @@ import base64
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from anchoring import merkle
-from anchoring.errors import AnchoringError
-from anchoring.notes import MAX_NOTE_BYTES, verify_checkpoint, verify_signature
-from anchoring.records import record_from_bytes
-from cunzheng_wire import note_key_id
-from dispute.verify.decode import (
+from cunzheng_verify import merkle
+from cunzheng_verify.decode import (
     HEX32,
     CheckpointEntry,
     ItemEntry,
@@ -35,7 +31,8 @@ from dispute.verify.decode import (
     parse_manifest,
     sha256_hex,
 )
-from dispute.verify.format import (
+from cunzheng_verify.errors import AnchoringError
+from cunzheng_verify.format import (
     MANIFEST,
     MANIFEST_SIG,
     MAX_PROOF_BYTES,
@@ -43,8 +40,11 @@ from dispute.verify.format import (
     REQUIRED_FILES,
     consistency_path,
 )
-from dispute.verify.report import Status, VerificationReport
-from dispute.verify.zipread import name_problem
+from cunzheng_verify.notes import MAX_NOTE_BYTES, verify_checkpoint, verify_signature
+from cunzheng_verify.records import record_from_bytes
+from cunzheng_verify.report import Status, VerificationReport
+from cunzheng_verify.wire import note_key_id
+from cunzheng_verify.zipread import name_problem
 
 
 class Verifier:

@@ -14,14 +14,14 @@ import struct
 import zipfile
 import zlib
 
-from dispute.verify.format import (
+from cunzheng_verify.format import (
     MAX_ENTRIES,
     MAX_ENTRY_BYTES,
     MAX_NAME_LENGTH,
     MAX_PACKAGE_BYTES,
     MAX_TOTAL_BYTES,
 )
-from dispute.verify.report import Status, VerificationReport
+from cunzheng_verify.report import Status, VerificationReport
 
 # what `zipfile` raises on a corrupt zip; found by tests/unit/test_fuzz_readers.py besides
 # BadZipFile: NotImplementedError (a "version needed to extract" above 6.3) and ValueError

@@ -22,8 +22,8 @@ from typing import Any
 
 import rfc8785
 
-from anchoring.errors import RecordError
-from anchoring.merkle import leaf_hash
+from cunzheng_verify.errors import RecordError
+from cunzheng_verify.merkle import leaf_hash
 
 RECORD_SCHEMA = "cunzheng.event/v1"
 MAX_RECORD_BYTES = 64 * 1024

@@ -12,25 +12,34 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anchoring.errors import CheckpointError, SignatureError
-from cunzheng_wire import ED25519_ALG
-from cunzheng_wire import note_key_id as key_id
-
-if TYPE_CHECKING:  # only a protocol: verifying needs no signing code
-    from anchoring.signers import KeySigner
+from cunzheng_verify.errors import CheckpointError, SignatureError
+from cunzheng_verify.wire import ED25519_ALG
+from cunzheng_verify.wire import note_key_id as key_id
 
 SIG_PREFIX = "\u2014 "  # em dash and a space
 MAX_NOTE_BYTES = 16 * 1024
 
 
+class KeySigner(Protocol):
+    """An Ed25519 key: signs messages, tells its raw 32-byte public key (a key file or a
+    hardware token, `anchoring.signers`)."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
 def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return pub.public_bytes_raw()
+    # not `public_bytes_raw()` (cryptography 40+): the zipapp runs on Debian's cryptography 38
+    return pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def verifier_key(key_name: str, public_key: bytes) -> str:
