@@ -73,18 +73,36 @@ class Signer:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
+    """A checkpoint's body: origin, size, root and its extension lines (C2SP
+    tlog-checkpoint; Cunzheng's one extension is `loan-index <base64 root>`, the loan index
+    root at this size, `cunzheng_verify.loanindex`)."""
+
     origin: str
     tree_size: int
     root: bytes
+    extensions: tuple[str, ...] = ()
 
     def body(self) -> bytes:
-        return f"{self.origin}\n{self.tree_size}\n{base64.b64encode(self.root).decode()}\n".encode()
+        head = f"{self.origin}\n{self.tree_size}\n{base64.b64encode(self.root).decode()}\n"
+        return (head + "".join(line + "\n" for line in self.extensions)).encode()
+
+    @property
+    def loan_index_root(self) -> bytes | None:
+        """The loan index root the note commits to (None: a note from before the index)."""
+        from cunzheng_verify.loanindex import LoanIndexError, parse_index_line
+
+        try:
+            return parse_index_line(self.extensions)
+        except LoanIndexError as exc:
+            raise CheckpointError(str(exc)) from None
 
 
 def sign_checkpoint(checkpoint: Checkpoint, signer: Signer) -> str:
     """The signed note text of a checkpoint."""
     if "\n" in checkpoint.origin or not checkpoint.origin:
         raise CheckpointError(f"origin must be one non-empty line, got {checkpoint.origin!r}")
+    if any(not line or "\n" in line for line in checkpoint.extensions):
+        raise CheckpointError("each extension line must be one non-empty line")
     body = checkpoint.body()
     sig = base64.b64encode(signer.key_id + signer.sign(body)).decode()
     return body.decode() + "\n" + f"{SIG_PREFIX}{signer.name} {sig}\n"
@@ -110,6 +128,9 @@ def parse_checkpoint(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, byte
         raise CheckpointError(f"root is not base64: {root_text!r}") from None
     if len(root) != 32:
         raise CheckpointError(f"root must be 32 bytes, got {len(root)}")
+    extensions = tuple(lines[3:])
+    if any(not line for line in extensions):
+        raise CheckpointError("checkpoint extension lines must not be empty")
     signatures = []
     if not sigs.endswith("\n"):
         raise CheckpointError("signature block must end with a newline")
@@ -124,7 +145,7 @@ def parse_checkpoint(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, byte
         if len(raw) < 5:
             raise CheckpointError(f"signature of {name!r} is too short")
         signatures.append((name, raw[:4], raw[4:]))
-    return Checkpoint(origin, int(size_text), root), signatures
+    return Checkpoint(origin, int(size_text), root, extensions), signatures
 
 
 def verify_checkpoint(
