@@ -109,6 +109,10 @@ def prove(entries: Iterable[Entry], key: bytes) -> IndexProof:
     """The proof for `key` in the map holding `entries`, computed from scratch (O(n)): the
     reference for the stored tree's proofs, and for tests."""
     subset = sorted(entries, key=lambda e: e.key)
+    if len(key) != 32:
+        raise MerkleError(f"a loan index key is 32 bytes, got {len(key)}")
+    if len({e.key for e in subset}) != len(subset):  # else an IndexError past bit 255
+        raise MerkleError("a loan index holds each key once")
     siblings: list[bytes] = []
     depth = 0
     while len(subset) > 1:
@@ -151,7 +155,22 @@ class IndexProof:
         try:
             if data.get("schema") != PROOF_SCHEMA:
                 raise LoanIndexError(f"loan index proof schema must be {PROOF_SCHEMA!r}")
+            tree_size = data["tree_size"]
+            if not isinstance(tree_size, int) or isinstance(tree_size, bool) or tree_size < 0:
+                raise LoanIndexError(f"tree_size must be an integer >= 0, got {tree_size!r}")
+            tenant, loan_id = data["tenant"], data["loan_id"]
+            if not isinstance(tenant, str) or not isinstance(loan_id, str):
+                raise LoanIndexError("tenant and loan_id must be strings")
             key = _hex32(data["key"], "key")
+            # the key is derived, never taken on trust: a proof for one loan cannot be
+            # relabelled as another's
+            try:
+                derived = loan_key(tenant, loan_id)
+            except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 can carry
+                raise LoanIndexError("tenant and loan_id must be valid Unicode") from None
+            if key != derived:
+                raise LoanIndexError(f"key {key.hex()} is not the key of tenant {tenant!r}, "
+                                     f"loan {loan_id!r} ({derived.hex()})")
             siblings = data["siblings"]
             if not isinstance(siblings, list) or len(siblings) > KEY_BITS:
                 raise LoanIndexError(f"siblings must be a list of at most {KEY_BITS} hashes")
@@ -167,13 +186,15 @@ class IndexProof:
             raise LoanIndexError(f"malformed loan index proof: {exc}") from None
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def _hex32(value: Any, what: str) -> bytes:
-    if not isinstance(value, str) or len(value) != 64 or value != value.lower():
-        raise LoanIndexError(f"{what} must be 64 lowercase hex digits")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise LoanIndexError(f"{what} must be 64 lowercase hex digits") from None
+    # a set check, not bytes.fromhex alone: fromhex skips whitespace, so 62 digits and two
+    # spaces read as a 31-byte key
+    if not isinstance(value, str) or len(value) != 64 or not _HEX_DIGITS.issuperset(value):
+        raise LoanIndexError(f"{what} must be 64 lowercase hex digits, got {str(value)[:80]!r}")
+    return bytes.fromhex(value)
 
 
 def _int(value: Any, what: str) -> int:
@@ -186,6 +207,8 @@ def verify_proof(proof: IndexProof, root: bytes) -> Entry | None:
     """The key's entry at `root` (None: the key is not in the map), or `LoanIndexError`
     if the proof does not lead to `root`."""
     depth = len(proof.siblings)
+    if len(proof.key) != 32:
+        raise LoanIndexError(f"a loan index key is 32 bytes, got {len(proof.key)}")
     if depth > KEY_BITS:
         raise LoanIndexError(f"a proof has at most {KEY_BITS} siblings")
     entry = proof.entry
