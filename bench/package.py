@@ -18,7 +18,7 @@ settled. Then, each repeated `REPEATS` times (median and max reported):
 - verify offline (`cunzheng_verify.verify_package` with the package key trusted, no chain),
   and with the on-chain step (`Web3ChainView` on the same in-process chain).
 
-And the simulator's loan documents (`lending_core.documents.DocumentRenderer`: a contract
+And the simulator's loan documents (`dispute.pdf.DocumentRenderer`: a contract
 and a 借据 per loan, what `cunzheng simulate` and the demo render for every loan), per loan,
 with the process's shared font configuration and stylesheet and, as before, fresh ones per
 PDF (the bytes are checked equal).
@@ -68,26 +68,24 @@ def _fresh_fonts() -> Iterator[None]:
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
-    from dispute import casefile
-    from lending_core import documents
+    from dispute import pdf
 
-    def fresh_pair(font_path: Path) -> tuple[Any, Any]:
+    def fresh_pair(css: str, _font_url: str) -> tuple[Any, Any]:
         config = FontConfiguration()
-        return config, CSS(string=documents._CSS % {"font": font_path.resolve().as_uri()},
-                           font_config=config)
+        return config, CSS(string=css, font_config=config)
 
-    saved = casefile._font_config, documents._WEASY.get
-    casefile._font_config = lambda _url: FontConfiguration()
-    documents._WEASY.get = fresh_pair  # type: ignore[method-assign]
+    saved = pdf._WEASY.config, pdf._WEASY.with_stylesheet
+    pdf._WEASY.config = lambda _url: FontConfiguration()  # type: ignore[method-assign]
+    pdf._WEASY.with_stylesheet = fresh_pair  # type: ignore[method-assign]
     try:
         yield
     finally:
-        casefile._font_config, documents._WEASY.get = saved  # type: ignore[method-assign]
+        pdf._WEASY.config, pdf._WEASY.with_stylesheet = saved  # type: ignore[method-assign]
 
 
 def _loan_documents(repeats: int) -> dict[str, Any]:
     """Contract + 借据 per loan, shared font configuration vs fresh per PDF (same bytes)."""
-    from lending_core.documents import DocumentRenderer
+    from dispute.pdf import DocumentRenderer
     from lending_core.simulator import SimConfig, simulate
 
     loans = simulate(SimConfig(loans=repeats + 1, months=12, seed=9)).loans
@@ -118,8 +116,8 @@ def _loan_documents(repeats: int) -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     from anchoring.registry import load_artifact
     from cunzheng_verify import Web3ChainView, verify_package
-    from dispute.fonts import require_cjk_font
     from dispute.package import deterministic_zip
+    from dispute.pdf import require_cjk_font
     from service.cases import build_dispute_package
     from tests.unit.dispute import LOAN_ID, TENANT
     from tests.unit.dispute.packaging import AS_OF, BUILT_AT, make_world, simple_pdf

@@ -12,7 +12,7 @@ system, references, producer signature, documents, anchoring block, a QR code to
 `<verify_base_url>/verify/evidence/<url-encoded evidence id>`); the gaps; the list of
 attachments. Pages are numbered "第 n 页 / 共 N 页".
 
-Before rendering, `dispute.fonts.require_cjk_font()` checks that fontconfig has a Chinese
+Before rendering, `dispute.pdf.require_cjk_font()` checks that fontconfig has a Chinese
 font and raises `CjkFontUnavailable` otherwise: a case file of empty boxes is worse than
 none. Deterministic: the same inputs give the same bytes (metadata and attachment dates come
 from `created_at`, the PDF /ID is a hash of the content).
@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +41,7 @@ from urllib.parse import quote
 
 from dispute.errors import DisputeError
 from dispute.evidence import VENUES, EvidenceSelection, Exhibit, Venue
-from dispute.fonts import prepared_font, require_cjk_font
+from dispute.pdf import RENDER_LOCK, font_configuration, prepared_font, require_cjk_font
 
 __all__ = ["MAX_ATTACHMENT_BYTES", "Attachment", "CaseFileError", "Checkpoint", "Cosigner",
            "PreservationFacts", "evidence_url", "render_case_file"]
@@ -258,23 +256,6 @@ def render_case_file(
     return _write_pdf(html, files, created, subset.resolve().as_uri() if subset else "")
 
 
-_RENDER_LOCK = threading.Lock()
-_FONT_CONFIG: dict[tuple[int, str], Any] = {}
-"""The process's WeasyPrint FontConfiguration, keyed by process id (a fork builds its own)
-and by the prepared font's URL (the family name CunzhengCJK must never name two files)."""
-
-
-def _font_config(font_url: str) -> Any:
-    """The FontConfiguration shared by this process's renders; call with _RENDER_LOCK held."""
-    from weasyprint.text.fonts import FontConfiguration
-
-    key = (os.getpid(), font_url)
-    if key not in _FONT_CONFIG:
-        _FONT_CONFIG.clear()
-        _FONT_CONFIG[key] = FontConfiguration()
-    return _FONT_CONFIG[key]
-
-
 def _write_pdf(html: str, files: Sequence[Attachment], created: datetime,
                font_url: str) -> bytes:
     from weasyprint import HTML
@@ -286,9 +267,9 @@ def _write_pdf(html: str, files: Sequence[Attachment], created: datetime,
                       created=naive, modified=naive, relationship="Data")
         for a in files
     ]
-    with _RENDER_LOCK:
+    with RENDER_LOCK:
         pdf: bytes = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
             pdf_variant="pdf/a-3b", attachments=embedded, uncompressed_pdf=False,
-            font_config=_font_config(font_url))
+            font_config=font_configuration(font_url))
     return pdf
 

@@ -32,7 +32,7 @@ demand letter by EMS (sent and delivered), and most of those are accelerated wit
 acceleration notice. Loans repaid within the horizon are settled.
 
 Documents (the contract PDF and the 借据) are not rendered here: an event names them by
-`DocumentSpec` and the caller renders them (`lending_core.documents`) when it posts, so
+`DocumentSpec` and the caller renders them (`dispute.pdf`) when it posts, so
 planning stays pure and fast. Pure: no clock, no I/O.
 """
 

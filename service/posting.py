@@ -1,6 +1,6 @@
 """Posting a simulated portfolio through the lending client, as a lending service would.
 
-`post_portfolio` renders each event's documents (`lending_core.documents`), uploads them,
+`post_portfolio` renders each event's documents (`dispute.pdf`), uploads them,
 and posts the events in arrival order (the simulator's late postings, or a shuffled order)
 through `lending_core.client`, in batches. An event the ledger refuses is counted with its
 reason and the rest are still posted; any other error stops the run. `producer_key` keeps
@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cunzheng_verify.errors import CunzhengError
+from dispute.pdf import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.client import LedgerClient, LedgerRequestError
-from lending_core.documents import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.simulator import Portfolio, SimEvent
 
 __all__ = ["MAX_REFUSALS_KEPT", "PostSummary", "Refusal", "post_portfolio", "producer_key"]

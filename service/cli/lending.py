@@ -27,8 +27,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cunzheng_verify.errors import CunzhengError
+from dispute.pdf import DocumentRenderer
 from lending_core.client import LedgerClient, ReceiptStore
-from lending_core.documents import DocumentRenderer
 from lending_core.simulator import SimConfig, simulate
 from service.cli.common import DataDir, DbUrl, console, fail, load_settings, out
 from service.posting import post_portfolio, producer_key

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cunzheng_verify.notes import verifier_key
-from dispute.fonts import require_cjk_font
+from dispute.pdf import require_cjk_font
 from service.cli import app
 from tests.unit.dispute import LOAN_ID, TENANT
 from tests.unit.dispute.packaging import make_world, post_story

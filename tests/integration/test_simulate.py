@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anchoring.fsck import fsck
 from anchoring.receipts import verify_receipt as anchoring_verify
+from dispute.pdf import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.client import LedgerClient, ReceiptStore
-from lending_core.documents import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.simulator import SimConfig, simulate
 from service.posting import post_portfolio
 from service.settings import Settings

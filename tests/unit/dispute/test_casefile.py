@@ -18,7 +18,7 @@ from dispute.casefile import (
     render_case_file,
 )
 from dispute.claim import build_claim
-from dispute.fonts import CjkFontUnavailable, require_cjk_font
+from dispute.pdf import CjkFontUnavailable, require_cjk_font
 from dispute.selection import select_evidence
 from tests.unit.dispute import story_records
 

@@ -1,15 +1,12 @@
-"""The portfolio simulator and the loan documents: determinism per seed, every loan accepted
-by the state machine, money that adds up, and PDFs with real CJK glyphs, byte-stable."""
+"""The portfolio simulator: determinism per seed, every loan accepted by the state machine,
+money that adds up (its documents' PDFs: tests/unit/dispute/test_pdf.py)."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 
-from lending_core import documents
-from lending_core.documents import DocumentRenderer, FontUnavailable, MissingGlyphs
 from lending_core.interest import compute_arrears
 from lending_core.products import load_catalogue
 from lending_core.simulator import AMOUNT_MAX, AMOUNT_MIN, SimConfig, simulate
@@ -102,43 +99,3 @@ def test_config_bounds() -> None:
         SimConfig(loans=0, months=12, seed=1)
     with pytest.raises(ValueError):
         SimConfig(loans=1, months=12, seed=1, default_share=1.5)
-
-
-# --- documents -----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def renderer() -> DocumentRenderer:
-    return DocumentRenderer()
-
-
-def test_contract_pdf_is_deterministic_and_embeds_the_cjk_font(portfolio, renderer) -> None:  # type: ignore[no-untyped-def]
-    loan = portfolio.loans[0]
-    first = renderer.contract(loan.contract, loan_id=loan.loan_id)
-    assert first.startswith(b"%PDF") and first == renderer.contract(loan.contract,
-                                                                     loan_id=loan.loan_id)
-    disb = next(e for e in loan.events if e.type == "disbursement")
-    jieju = renderer.loan_receipt(disb.event["payload"], loan.contract, loan_id=loan.loan_id,
-                                  occurred_at=disb.occurred_at)
-    assert jieju == renderer.loan_receipt(disb.event["payload"], loan.contract,
-                                          loan_id=loan.loan_id,
-                                          occurred_at=disb.occurred_at + timedelta(0))
-    assert jieju != first
-
-
-def test_characters_outside_the_font_fail_loudly(portfolio, renderer) -> None:  # type: ignore[no-untyped-def]
-    loan = portfolio.loans[0]
-    contract = json.loads(json.dumps(loan.contract))
-    contract["parties"][1]["name"] = "重庆𠀀有限公司"  # U+20000, CJK extension B
-    with pytest.raises(MissingGlyphs, match=r"U\+20000"):
-        renderer.contract(contract, loan_id=loan.loan_id)
-
-
-def test_no_cjk_font_is_an_error_not_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(documents.shutil, "which", lambda _: None)
-    with pytest.raises(FontUnavailable, match="fonts-noto-cjk"):
-        documents.cjk_font()
-    monkeypatch.setattr(documents, "CJK_FAMILIES", ("No Such Font CJK",))
-    monkeypatch.undo()
-    monkeypatch.setattr(documents, "CJK_FAMILIES", ("No Such Font CJK",))
-    with pytest.raises(FontUnavailable, match="apt-get install"):
-        documents.cjk_font()
