@@ -18,6 +18,7 @@ from dispute.claim_amounts import money, rate_text
 from dispute.evidence import Venue
 from dispute.wording import METHOD_ZH, pct
 from lending_core.events.adjustments import DEFAULT_PREPAYMENT_RULE
+from lending_core.reamortise import PREPAYMENT_RULE_ZH as _RULE_ZH
 from lending_core.state import LoanState
 
 __all__ = ["LIABILITY_ZH", "adjustments", "requests", "to_complete"]
@@ -65,7 +66,6 @@ def requests(claim: dict[str, Any], venue: Venue) -> list[str]:
 
 _TYPE_ZH = {"repayment_received": "还款", "disbursement": "放款", "fee_charged": "费用",
             "prepayment": "提前还款"}
-_RULE_ZH = {"lower_installment": "期限不变、减少月供", "shorten_term": "月供不变、缩短期限"}
 
 
 def adjustments(state: LoanState, as_of: date) -> dict[str, Any]:

@@ -43,9 +43,14 @@ from lending_core.schedule import (
     build_schedule,
 )
 
-__all__ = ["PrepaymentRule", "annuity", "prepay", "rebuilt_schedules"]
+__all__ = ["PREPAYMENT_RULE_ZH", "PrepaymentRule", "annuity", "prepay", "rebuilt_schedules"]
 
 PrepaymentRule = Literal["lower_installment", "shorten_term"]
+"""How a partial prepayment re-amortises (see the module docstring); the one definition,
+which the contract and prepayment payloads (`lending_core.events`) use too."""
+
+PREPAYMENT_RULE_ZH: dict[PrepaymentRule, str] = {  # 提前还款方式 as a Chinese reader names it
+    "lower_installment": "期限不变、减少月供", "shorten_term": "月供不变、缩短期限"}
 
 _WORK_PRECISION = 40
 
@@ -154,11 +159,10 @@ def prepay(
         due_day = schedule.due_day if schedule.due_day is not None else current.due_date.day
         rebuilt = build_schedule(schedule.method, left, rate, periods, value_date, due_day,
                                  current.due_date, _later_changes(schedule, value_date))
-        words = {"lower_installment": "期限不变、减少月供", "shorten_term": "月供不变、缩短期限"}
         for k, inst in enumerate(rebuilt.installments):
             no = current.no + k
             by_days = k == 0 and rebuilt.broken_first_period
-            note = f"第{no}期（提前还款后重新计算，{words[rule]}）" if k == 0 else ""
+            note = f"第{no}期（提前还款后重新计算，{PREPAYMENT_RULE_ZH[rule]}）" if k == 0 else ""
             if by_days:
                 note += f"，自{value_date.isoformat()}起按实际天数计息"
             elif note:

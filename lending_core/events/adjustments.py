@@ -32,6 +32,7 @@ from lending_core.events.types import (
     Text,
 )
 from lending_core.money import describe_money
+from lending_core.reamortise import PrepaymentRule
 from lending_core.schedule import add_months
 
 EventIdRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
@@ -43,9 +44,6 @@ REVERSIBLE_TYPES = ("repayment_received", "disbursement", "fee_charged", "prepay
 CORRECTABLE_TYPES = ("repayment_received", "disbursement", "fee_charged")
 """Postings whose value date or amount (or allocation) a correction (调账) may restate."""
 
-PREPAYMENT_RULES = ("lower_installment", "shorten_term")
-"""期限不变、减少月供 / 月供不变、缩短期限."""
-
 DEFAULT_PREPAYMENT_RULE: PrepaymentRule = "lower_installment"
 """The rule when neither the prepayment nor the contract names one: the maturity agreed in
 the contract stays, so a partial prepayment never changes the dates the borrower signed."""
@@ -54,7 +52,6 @@ MAX_EXTENSION_MONTHS = 360
 
 ReversibleType = Literal["repayment_received", "disbursement", "fee_charged", "prepayment"]
 CorrectableType = Literal["repayment_received", "disbursement", "fee_charged"]
-PrepaymentRule = Literal["lower_installment", "shorten_term"]
 
 
 class Reversal(PayloadModel):
@@ -230,7 +227,6 @@ class Extension(PayloadModel):
 __all__ = [
     "CORRECTABLE_TYPES",
     "DEFAULT_PREPAYMENT_RULE",
-    "PREPAYMENT_RULES",
     "REVERSIBLE_TYPES",
     "CorrectedFields",
     "Correction",

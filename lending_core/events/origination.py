@@ -30,6 +30,7 @@ from lending_core.events.types import (
     Text,
     Timestamp,
 )
+from lending_core.reamortise import PrepaymentRule  # one rule name for payloads and arithmetic
 from lending_core.schedule import RepaymentMethod  # one enum for payloads and arithmetic
 
 MAX_TERM_MONTHS = 360
@@ -189,7 +190,7 @@ class ContractSigned(PayloadModel):
     first_due_date: IsoDate | None = None
     due_day: int | None = Field(default=None, ge=1, le=31)
     # 提前还款: how a partial prepayment re-amortises (None: events.adjustments' default).
-    prepayment_rule: Literal["lower_installment", "shorten_term"] | None = None
+    prepayment_rule: PrepaymentRule | None = None
     pricing: Pricing | None = None  # LPR + spread (floating rate); absent: a fixed rate
     penalty: PenaltyClause
     compound_interest: CompoundClause
