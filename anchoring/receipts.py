@@ -11,10 +11,10 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from anchoring.errors import SignatureError
-from cunzheng_verify.notes import Signer, verify_signature
+from cunzheng_verify.notes import Signer
+from cunzheng_verify.receipts import check_receipt
 from cunzheng_verify.records import canonical
-from cunzheng_verify.wire import RECEIPT_SCHEMA, evidence_id, note_key_id, receipt_body
+from cunzheng_verify.wire import RECEIPT_SCHEMA, evidence_id
 
 __all__ = ["RECEIPT_SCHEMA", "Receipt", "evidence_id", "sign_receipt", "verify_receipt"]
 
@@ -49,19 +49,7 @@ def sign_receipt(receipt: Receipt, signer: Signer) -> dict[str, Any]:
 
 
 def verify_receipt(signed: dict[str, Any], *, key_name: str, public_key: bytes) -> Receipt:
-    """Check a signed receipt against the log's key; return what it promises."""
-    try:
-        body = receipt_body(signed)
-        receipt = Receipt(signed["origin"], int(signed["leaf_index"]),
-                          bytes.fromhex(signed["leaf_hash"]), signed["received_at"])
-        signature = base64.b64decode(signed["signature"], validate=True)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise SignatureError(f"receipt is malformed: {exc}") from None
-    if body != receipt.body():
-        raise SignatureError("receipt fields are inconsistent (evidence id or schema)")
-    if signed.get("key_id") != note_key_id(key_name, public_key).hex():
-        raise SignatureError(
-            f"receipt key id {signed.get('key_id')!r} is not that of {key_name!r}"
-        )
-    verify_signature(public_key, signature, canonical(body), "the receipt")
-    return receipt
+    """Check a signed receipt against the log's key (`cunzheng_verify.receipts`, the check
+    the lender's client runs too); return what it promises. Raises `SignatureError`."""
+    checked = check_receipt(signed, key_name=key_name, public_key=public_key)
+    return Receipt(checked.origin, checked.leaf_index, checked.leaf_hash, checked.received_at)

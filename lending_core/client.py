@@ -14,10 +14,10 @@ connection errors, timeouts, 429 and 5xx are retried with exponential backoff; a
 problem+json (which names the refused item of a batch).
 
 Only `httpx`, `cryptography` and `rfc8785` are used, so a lending service can vendor this
-module with `lending_core` alone. Key ids, the receipt's fields and the evidence id come from
-`cunzheng_verify.wire`, the module the log uses too; the receipt check itself is written here with
-the client's own errors (it must agree with `anchoring.receipts`, and an integration test
-holds it to that).
+module with `lending_core` alone. Key ids and the receipt's fields come from
+`cunzheng_verify.wire`, and the receipt check is `cunzheng_verify.receipts.check_receipt`:
+the modules the log uses too, so the two sides cannot drift (the client raises its own
+`ReceiptError`).
 """
 
 from __future__ import annotations
@@ -34,20 +34,11 @@ from typing import Any, Self
 
 import httpx
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cunzheng_verify.wire import (
-    RECEIPT_SCHEMA,
-    evidence_id,
-    note_key_id,
-    producer_key_id,
-    receipt_body,
-    unsigned_event,
-)
+from cunzheng_verify.errors import SignatureError
+from cunzheng_verify.receipts import check_receipt
+from cunzheng_verify.wire import RECEIPT_SCHEMA, note_key_id, producer_key_id, unsigned_event
 from lending_core.errors import LendingError
 
 __all__ = [
@@ -121,29 +112,13 @@ def sign_event(event: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, An
 
 
 def verify_receipt(receipt: Mapping[str, Any], log_key: LogKey) -> None:
-    """Raise `ReceiptError` unless `receipt` is the log's signature over its fields."""
+    """Raise `ReceiptError` unless `receipt` is the log's signature over its fields (the
+    check the log runs too: `cunzheng_verify.receipts.check_receipt`)."""
     try:
-        body = receipt_body(receipt)
-        signature = base64.b64decode(receipt["signature"], validate=True)
-        index = int(receipt["leaf_index"])
-        bytes.fromhex(receipt["leaf_hash"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ReceiptError(f"receipt is malformed: {exc!r}") from None
-    if body["schema"] != RECEIPT_SCHEMA or body["origin"] != log_key.origin:
-        raise ReceiptError(f"expected a {RECEIPT_SCHEMA} receipt of {log_key.origin!r}, "
-                           f"found {body['schema']!r} of {body['origin']!r}")
-    if body["evidence_id"] != evidence_id(log_key.origin, index):
-        raise ReceiptError(f"expected evidence id {evidence_id(log_key.origin, index)}, "
-                           f"found {body['evidence_id']!r}")
-    if receipt.get("key_id") != log_key.key_id.hex():
-        raise ReceiptError(f"expected key id {log_key.key_id.hex()} ({log_key.key_name}), "
-                           f"found {receipt.get('key_id')!r}")
-    try:
-        Ed25519PublicKey.from_public_bytes(log_key.public_key).verify(
-            signature, rfc8785.dumps(body))
-    except (InvalidSignature, ValueError):
-        raise ReceiptError(f"the log's signature on receipt {body['evidence_id']} "
-                           "does not verify") from None
+        check_receipt(receipt, key_name=log_key.key_name, public_key=log_key.public_key,
+                      origin=log_key.origin)
+    except SignatureError as exc:
+        raise ReceiptError(str(exc)) from None
 
 
 class ReceiptStore:

@@ -58,6 +58,32 @@ def test_a_receipt_the_log_signs_the_client_accepts_and_a_changed_one_neither() 
         receipts.verify_receipt(changed, key_name=signer.name, public_key=signer.public_key)
 
 
+@pytest.mark.parametrize("change", [
+    {}, {"leaf_index": 8}, {"leaf_index": "7"}, {"leaf_index": True},
+    {"evidence_id": "example.com/log#8"}, {"origin": "other"}, {"schema": "other/v1"},
+    {"leaf_hash": "AB" * 32}, {"leaf_hash": "zz"}, {"key_id": "00000000"},
+    {"signature": base64.b64encode(b"x" * 64).decode()}, {"signature": "not base64!"},
+    {"received_at": None}])
+def test_the_client_and_the_log_run_the_one_receipt_check(change: dict[str, object]) -> None:
+    assert receipts.check_receipt is client.check_receipt  # both import cunzheng_verify's
+    signer = Signer("example.com/log", Ed25519PrivateKey.generate())
+    signed = {**receipts.sign_receipt(
+        receipts.Receipt("example.com/log", 7, bytes(32), "2026-03-02T01:30:01Z"), signer),
+        **change}
+    key = client.LogKey("example.com/log", signer.name, signer.public_key)
+    if not change:
+        client.verify_receipt(signed, key)
+        got = receipts.verify_receipt(signed, key_name=signer.name, public_key=signer.public_key)
+        assert got == receipts.Receipt("example.com/log", 7, bytes(32), "2026-03-02T01:30:01Z")
+        return
+    with pytest.raises(client.ReceiptError) as refused_by_client:
+        client.verify_receipt(signed, key)
+    with pytest.raises(SignatureError) as refused_by_log:
+        receipts.verify_receipt(signed, key_name=signer.name, public_key=signer.public_key)
+    if "origin" not in change:  # the client also knows which log it posts to
+        assert str(refused_by_client.value) == str(refused_by_log.value)
+
+
 def test_a_producer_signature_the_client_makes_is_what_the_log_checks() -> None:
     key = Ed25519PrivateKey.generate()
     event = {"event_id": "E-1", "type": "credit_decision", "payload": {"amount": "1.00"}}
