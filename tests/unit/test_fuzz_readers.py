@@ -1,7 +1,8 @@
 """Fuzzing the readers of untrusted bytes with hypothesis, at a budget the normal suite
 affords (`FUZZ_EXAMPLES` per property; raise it with CUNZHENG_FUZZ_EXAMPLES for a longer
 run): the strict JSON reader (`cunzheng_verify.records`), the signed-note reader
-(`cunzheng_verify.notes`) and the package reader (`cunzheng_verify`).
+(`cunzheng_verify.notes`), the loan index proof reader (`cunzheng_verify.loanindex`) and the
+package reader (`cunzheng_verify`).
 
 Properties: each reader raises nothing but its documented error (`RecordError`,
 `CheckpointError`; the package reader never raises at all and reports instead); the JSON
@@ -27,6 +28,15 @@ from hypothesis import strategies as st
 
 from anchoring.errors import CheckpointError, RecordError
 from cunzheng_verify import MANIFEST, MANIFEST_SIG, Status, records, verify_package
+from cunzheng_verify.loanindex import (
+    Entry,
+    IndexProof,
+    LoanIndexError,
+    loan_key,
+    prove,
+    root_of,
+    verify_proof,
+)
 from cunzheng_verify.notes import (
     Checkpoint,
     Signer,
@@ -179,6 +189,31 @@ def test_a_signed_note_reads_back_and_any_edit_is_refused(size: int, root: bytes
     # signature line) and must read back the very same checkpoint
     assert found == Checkpoint(SIGNER.name, size, root)
     assert parse_checkpoint(edited)[0] == found
+
+
+# --- loan index proofs -------------------------------------------------------------------
+
+_LOANS = [Entry(loan_key("bank-a", f"L-{i}"), i, 9 + i, bytes([i]) * 32) for i in (1, 2, 3)]
+INDEX_PROOF = prove(_LOANS, _LOANS[0].key).as_json(12, "bank-a", "L-1")
+INDEX_ROOT = root_of(_LOANS)
+
+
+@FUZZ
+@given(json_values, st.sampled_from(sorted(INDEX_PROOF)),
+       st.sampled_from(sorted(INDEX_PROOF["entry"])))
+def test_loan_index_proof_reader_raises_only_its_error(value: Any, member: str,
+                                                       entry_member: str) -> None:
+    """Any JSON value as a proof, as one member of a real proof, or as one member of its
+    entry: `IndexProof.from_json` and `verify_proof` answer or raise `LoanIndexError`, and
+    what still verifies is the real proof."""
+    entry = {**INDEX_PROOF["entry"], entry_member: value}
+    for data in (value, {**INDEX_PROOF, member: value}, {**INDEX_PROOF, "entry": entry}):
+        try:
+            proof = IndexProof.from_json(data)
+            found = verify_proof(proof, INDEX_ROOT)
+        except LoanIndexError:
+            continue
+        assert proof == IndexProof.from_json(INDEX_PROOF) and found == _LOANS[0]
 
 
 # --- packages ----------------------------------------------------------------------------

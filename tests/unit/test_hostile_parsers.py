@@ -189,6 +189,25 @@ def test_trusted_key_reader_with_a_long_hostile_key() -> None:
         assert took < BOUND, took
 
 
+def test_loan_index_proof_reader_with_huge_hostile_proofs() -> None:
+    """A million siblings, a megabyte-long sibling, the longest proof of whitespace hex:
+    refused on the count or the first bad value, at once."""
+    from cunzheng_verify.loanindex import Entry, IndexProof, LoanIndexError, loan_key, prove
+
+    e = Entry(loan_key("bank-a", "L-1"), 1, 0, b"\x01" * 32)
+    good = prove([e], e.key).as_json(1, "bank-a", "L-1")
+    for name, data, needle in (
+            ("a million siblings", {**good, "siblings": ["00" * 32] * 1_000_000}, "at most 256"),
+            ("a long sibling", {**good, "siblings": ["0" * (1 << 20)]}, "64 lowercase hex"),
+            ("whitespace hex", {**good, "siblings": [" " * 64] * 256}, "64 lowercase hex"),
+            ("a long loan id", {**good, "loan_id": "\u8d37" * (1 << 20)}, "is not the key")):
+        started = time.perf_counter()
+        with pytest.raises(LoanIndexError, match=needle) as info:
+            IndexProof.from_json(data)
+        assert time.perf_counter() - started < BOUND, name
+        assert len(str(info.value)) < 400, name  # the message quotes a bounded excerpt
+
+
 # --- the package reader -----------------------------------------------------------------
 
 

@@ -157,7 +157,7 @@ class IndexProof:
                 raise LoanIndexError(f"loan index proof schema must be {PROOF_SCHEMA!r}")
             tree_size = data["tree_size"]
             if not isinstance(tree_size, int) or isinstance(tree_size, bool) or tree_size < 0:
-                raise LoanIndexError(f"tree_size must be an integer >= 0, got {tree_size!r}")
+                raise LoanIndexError(f"tree_size must be an integer >= 0, got {tree_size!r:.80}")
             tenant, loan_id = data["tenant"], data["loan_id"]
             if not isinstance(tenant, str) or not isinstance(loan_id, str):
                 raise LoanIndexError("tenant and loan_id must be strings")
@@ -169,8 +169,8 @@ class IndexProof:
             except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 can carry
                 raise LoanIndexError("tenant and loan_id must be valid Unicode") from None
             if key != derived:
-                raise LoanIndexError(f"key {key.hex()} is not the key of tenant {tenant!r}, "
-                                     f"loan {loan_id!r} ({derived.hex()})")
+                raise LoanIndexError(f"key {key.hex()} is not the key of tenant {tenant!r:.80}, "
+                                     f"loan {loan_id!r:.80} ({derived.hex()})")
             siblings = data["siblings"]
             if not isinstance(siblings, list) or len(siblings) > KEY_BITS:
                 raise LoanIndexError(f"siblings must be a list of at most {KEY_BITS} hashes")
