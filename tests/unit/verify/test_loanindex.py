@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import time
 from typing import Any
 
 import pytest
@@ -386,15 +385,3 @@ def test_the_longest_proof_costs_257_hashes(monkeypatch: pytest.MonkeyPatch) -> 
     assert verify_proof(proof, root) == a
     assert len(calls) == KEY_BITS + 1
     assert sorted(set(calls)) == [65, 81]  # node: 1 + 32 + 32 bytes, leaf: 1 + 32 + 8 + 8 + 32
-
-
-def test_the_longest_proof_verifies_well_under_50_ms() -> None:
-    """A liveness bound, not a benchmark (the fastest of five runs, so a loaded machine does
-    not fail it): 257 SHA-256 calls take well under a millisecond."""
-    proof, root, a = _deepest()
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        assert verify_proof(proof, root) == a
-        best = min(best, time.perf_counter() - started)
-    assert best < 0.05, f"{best * 1000:.1f} ms"
