@@ -1,7 +1,7 @@
 """Reading the log's leaves: one by index, by leaf hash or by (tenant, event id), a loan's
-events, ranges of leaf hashes, and every leaf in order for fsck. Record contents sealed at
-rest are opened with the loan's data key (`anchoring.keyring`); an erased loan's leaves keep
-their hash and lose their content."""
+events (and its chain up to a tree size, in loan_seq order), ranges of leaf hashes, and
+every leaf in order for fsck. Record contents sealed at rest are opened with the loan's data
+key (`anchoring.keyring`); an erased loan's leaves keep their hash and lose their content."""
 
 from __future__ import annotations
 
@@ -32,10 +32,13 @@ class StoredLeaf:
     received_at: str
     record: bytes | None
     problem: str | None = None  # set (by fsck reads) when stored content cannot be opened
+    # the leaf's place in its loan (the `loan_seq` column; None: a leaf not read from a store)
+    loan_seq: int | None = None
 
 
 _LEAF_COLUMNS = (leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.tenant, leaves.c.event_id,
-                 leaves.c.loan_id, leaves.c.event_type, leaves.c.received_at, leaves.c.record)
+                 leaves.c.loan_id, leaves.c.event_type, leaves.c.received_at, leaves.c.record,
+                 leaves.c.loan_seq)
 
 
 class LeafReads(TreeReads, Keyring):
@@ -52,7 +55,7 @@ class LeafReads(TreeReads, Keyring):
                 raise IntegrityError(f"leaf {row[0]}: {exc}") from None
             record, problem = None, str(exc)
         return StoredLeaf(int(row[0]), leaf_hash, row[2], row[3], row[4], row[5], row[6], record,
-                          problem)
+                          problem, int(row[8]))
 
     def leaf(self, index: int) -> StoredLeaf:
         with self.engine.connect() as conn:
@@ -107,6 +110,20 @@ class LeafReads(TreeReads, Keyring):
                 select(*_LEAF_COLUMNS)
                 .where(and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id))
                 .order_by(leaves.c.leaf_index)
+            ).all()
+        return [self._leaf(r) for r in rows]
+
+    def loan_chain(self, tenant: str, loan_id: str, tree_size: int) -> list[StoredLeaf]:
+        """Every leaf of the loan in a tree of `tree_size` leaves, in loan_seq order, as the
+        leaves' columns say (a package's history annex; fsck checks the columns against
+        the records)."""
+        with self.engine.connect() as conn:
+            self._check_size(conn, tree_size)
+            rows = conn.execute(
+                select(*_LEAF_COLUMNS)
+                .where(and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id,
+                            leaves.c.leaf_index < tree_size))
+                .order_by(leaves.c.loan_seq)
             ).all()
         return [self._leaf(r) for r in rows]
 

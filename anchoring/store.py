@@ -9,6 +9,12 @@ Leaves are sequenced and integrated in one transaction that holds the log's writ
 by `service.db`), so indices stay contiguous with any number of writers, and an inclusion
 proof exists as soon as the transaction that acknowledges an event commits. Proofs read
 the O(log n) complete-subtree nodes they need in one query.
+
+The same transaction gives each new record its place in its loan (record v2's `loan_seq`
+and `loan_prev`, from the loan's head read under the lock, counting records accepted
+earlier in the group), so the bytes and the leaf hash are final only here: what a caller
+passes in is a draft (`cunzheng_verify.records.chain_record`), and `Accepted` carries the
+final leaf hash.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    and_,
+    func,
     insert,
     select,
     update,
@@ -43,7 +51,7 @@ from anchoring.tables import (
     record_documents,
 )
 from cunzheng_verify import merkle
-from cunzheng_verify.records import Record
+from cunzheng_verify.records import Record, chain_record
 
 # the facade's public names; the read side's values live in their own modules
 __all__ = [
@@ -61,7 +69,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """An event ready to enter the log: its canonical record and its idempotency hash."""
+    """An event ready to enter the log: its canonical record and its idempotency hash. The
+    record is a draft: the log gives it its loan chain (record v2) when it appends it."""
 
     tenant: str
     posted_hash: str
@@ -89,7 +98,10 @@ LoanPolicy = Callable[[Sequence[bytes], Sequence[Record]], None]
 """Checks new records of one loan against the records it already has (the lending state
 machine); raises to refuse, `PolicyRefusal` to name the refused record (otherwise the
 loan's first new record is named). Receives the stored record bytes of the loan, oldest
-first."""
+first, and the new records as drafts (without their loan chain)."""
+
+LoanHead = tuple[int, int, bytes]
+"""A loan's head: how many records it has, and the leaf index and leaf hash of the last."""
 
 
 class ErasedLoan(LogError):
@@ -173,6 +185,7 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
                          if policy is not None and getattr(policy, "needs_history", True)
                          for item in items}
         histories = self._histories(conn, history_loans)
+        heads = self._loan_heads(conn, {(i.tenant, i.record.loan_id) for i in every})
         size = self._size(conn)
         frontier = merkle.Frontier(size, self._reader(conn, merkle.nodes_for_root(size)))
         outcomes: list[list[Accepted] | BatchItemError] = []
@@ -181,12 +194,14 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
         for items, policy in requests:
             try:
                 results, fresh, seen = self._judge(items, policy, known, erased, owned, histories)
+                fresh = self._chain(fresh, heads, frontier.size)
             except BatchItemError as exc:
                 outcomes.append(exc)
                 continue
             for i, item in fresh:
                 rec = item.record
                 index = frontier.size
+                heads[(item.tenant, rec.loan_id)] = (rec.loan_seq or 0, index, rec.leaf_hash)
                 node_rows.extend({"level": lv, "idx": ix, "hash": h}
                                  for lv, ix, h in frontier.append(rec.leaf_hash))
                 results[i] = Accepted(index, rec.leaf_hash, rec.received_at, replay=False)
@@ -203,6 +218,25 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
         if accepted:
             self._write_leaves(conn, accepted, node_rows, frontier, erased)
         return outcomes
+
+    @staticmethod
+    def _chain(fresh: Sequence[tuple[int, Pending]], heads: dict[tuple[str, str], LoanHead],
+               size: int) -> list[tuple[int, Pending]]:
+        """The batch's fresh items as final v2 records: each continues its loan's chain from
+        its head (which counts what the group accepted before), in batch order. Changes
+        nothing until the whole batch is chained, so a refusal leaves the group as it was."""
+        ahead = dict[tuple[str, str], LoanHead]()
+        out = []
+        for n, (i, item) in enumerate(fresh):
+            loan = (item.tenant, item.record.loan_id)
+            count, _, last = ahead.get(loan) or heads.get(loan) or (0, -1, None)
+            try:
+                rec = chain_record(item.record, count + 1, last)
+            except RecordError as exc:
+                raise BatchItemError(i, exc) from exc
+            ahead[loan] = (count + 1, size + n, rec.leaf_hash)
+            out.append((i, Pending(item.tenant, item.posted_hash, rec)))
+        return out
 
     def _judge(
         self, items: Sequence[Pending], policy: LoanPolicy | None,
@@ -256,7 +290,8 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
             doc_rows.extend({"leaf_index": index, "sha256": sha}
                             for sha in sorted({d.sha256 for d in rec.documents}))
             leaf_rows.append({
-                "leaf_index": index, "leaf_hash": rec.leaf_hash, "tenant": item.tenant,
+                "leaf_index": index, "loan_seq": rec.loan_seq,
+                "leaf_hash": rec.leaf_hash, "tenant": item.tenant,
                 "event_id": rec.event_id, "loan_id": rec.loan_id, "event_type": rec.type,
                 "posted_hash": item.posted_hash, "received_at": rec.received_at,
                 "record": self._seal_record(keys, item.tenant, rec),
@@ -293,6 +328,28 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
             for t, e, idx, lh, at, ph in rows:
                 found[(t, e)] = (Accepted(int(idx), bytes(lh), at, replay=True), ph)
         return found
+
+    @staticmethod
+    def _loan_heads(conn: Connection,
+                    loans: set[tuple[str, str]]) -> dict[tuple[str, str], LoanHead]:
+        """The heads of the loans that have records, from the leaves' columns: one indexed
+        query (`uq_leaves_tenant_loan_seq`: each loan's highest loan_seq, then its row)."""
+        heads: dict[tuple[str, str], LoanHead] = {}
+        keys = sorted(loans)
+        for chunk in range(0, len(keys), 500):
+            top = (select(leaves.c.tenant, leaves.c.loan_id,
+                          func.max(leaves.c.loan_seq).label("seq"))
+                   .where(pairs_in(leaves.c.tenant, leaves.c.loan_id, keys[chunk:chunk + 500]))
+                   .group_by(leaves.c.tenant, leaves.c.loan_id).subquery())
+            rows = conn.execute(
+                select(leaves.c.tenant, leaves.c.loan_id, leaves.c.loan_seq,
+                       leaves.c.leaf_index, leaves.c.leaf_hash)
+                .join(top, and_(leaves.c.tenant == top.c.tenant,
+                                leaves.c.loan_id == top.c.loan_id,
+                                leaves.c.loan_seq == top.c.seq)))
+            for t, loan, seq, index, lh in rows:
+                heads[(t, loan)] = (int(seq), int(index), _blob(lh))
+        return heads
 
     def _histories(self, conn: Connection,
                    loans: set[tuple[str, str]]) -> dict[tuple[str, str], list[bytes]]:

@@ -56,9 +56,13 @@ leaves = Table(
     Column("received_at", String(32), nullable=False),
     # NULL once the loan's personal data is erased; the leaf hash stays.
     Column("record", LargeBinary, nullable=True),
+    # the record's place in its loan (1, 2, 3... in leaf order): record v2's `loan_seq`, and
+    # for v1 records the same count kept beside them (migration 0007)
+    Column("loan_seq", BigInteger, nullable=False),
     UniqueConstraint("tenant", "event_id", name="uq_leaves_tenant_event_id"),
+    # a loan's leaves in order, and its head (the highest loan_seq) in one index seek
+    UniqueConstraint("tenant", "loan_id", "loan_seq", name="uq_leaves_tenant_loan_seq"),
     Index("ix_leaves_leaf_hash", "leaf_hash"),
-    Index("ix_leaves_tenant_loan", "tenant", "loan_id"),
 )
 
 nodes = Table(

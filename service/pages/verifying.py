@@ -296,7 +296,7 @@ def _guess(data: bytes | None, filename: str | None, text: str) -> str:
     if data is not None:
         if data.startswith(_ZIP_MAGIC) or (filename or "").lower().endswith(".zip"):
             return "package"
-        if data.lstrip().startswith(b"{") and b'"cunzheng.event/v1"' in data[:MAX_TEXT_CHARS]:
+        if data.lstrip().startswith(b"{") and b'"cunzheng.event/v' in data[:MAX_TEXT_CHARS]:
             return "record"
         return "document"
     if _HEX64.fullmatch(text.lower()):

@@ -5,6 +5,13 @@ and a 32-byte random `salt`; times in UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`; no JS
 that is not an integer within +-2**53; serialised with RFC 8785 (JCS). The bytes made here
 are stored verbatim and never re-serialised; `leaf_hash = SHA-256(0x00 || bytes)`.
 
+Two schemas are read. `cunzheng.event/v1` has the fields above. `cunzheng.event/v2` adds
+the loan chain: `loan_seq` (1, 2, 3... per tenant and loan in arrival order) and
+`loan_prev` (the lowercase hex leaf hash of the loan's previous record, or null for its
+first), so each leaf commits to its loan's history before it. The log knows those two only
+under its write lock: it builds a v1 draft (`build_record`) outside, and the v2 record
+(`chain_record`) inside the transaction that appends it.
+
 Pure: the clock and the salt are passed in.
 """
 
@@ -26,7 +33,12 @@ from cunzheng_verify.errors import RecordError
 from cunzheng_verify.merkle import leaf_hash
 
 RECORD_SCHEMA = "cunzheng.event/v1"
+RECORD_SCHEMA_V2 = "cunzheng.event/v2"
+RECORD_SCHEMAS = (RECORD_SCHEMA, RECORD_SCHEMA_V2)
 MAX_RECORD_BYTES = 64 * 1024
+MAX_LOAN_SEQ = 2**53 - 1  # a JSON integer a record may hold
+# what the loan chain can add to a draft's bytes at most: the two members and "v2" for "v1"
+LOAN_CHAIN_BYTES = len(f',"loan_prev":"{"0" * 64}","loan_seq":{MAX_LOAN_SEQ}')
 MAX_DOCUMENTS = 64
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 MAX_JSON_DEPTH = 32
@@ -38,6 +50,7 @@ TENANT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 FILENAME = re.compile(r"[^/\\\x00-\x1f]{1,255}")
 SERVER_FIELDS = ("schema", "tenant", "received_at", "salt")
+LOAN_CHAIN_FIELDS = ("loan_seq", "loan_prev")  # record v2's server fields
 POSTED_FIELDS = ("event_id", "loan_id", "type", "occurred_at", "payload", "documents",
                  "source", "producer_signature")
 REQUIRED_FIELDS = ("event_id", "loan_id", "type", "occurred_at", "payload", "source")
@@ -315,11 +328,17 @@ class Record:
     occurred_at: str
     received_at: str
     documents: tuple[Document, ...]
+    loan_seq: int | None = None  # v2: the record's place in its loan (1, 2, 3...); v1: None
+    loan_prev: bytes | None = None  # v2: the leaf hash of the loan's previous record
 
     @property
     def content(self) -> dict[str, Any]:
         content: dict[str, Any] = json.loads(self.data)
         return content
+
+    @property
+    def schema(self) -> str:
+        return RECORD_SCHEMA if self.loan_seq is None else RECORD_SCHEMA_V2
 
 
 def posted_hash(posted: Mapping[str, Any]) -> str:
@@ -416,10 +435,15 @@ def check_posted(posted: Any) -> dict[str, Any]:
 def build_record(
     posted: Mapping[str, Any], *, tenant: str, received_at: datetime, salt: bytes,
     max_future_skew: timedelta | None = None,
+    loan_seq: int | None = None, loan_prev: bytes | None = None,
 ) -> Record:
     """The canonical record for a posted event, accepted by `tenant` at `received_at`.
     With `max_future_skew`, an `occurred_at` later than `received_at` by more than that
-    (a clock's error, not an event from the future) is refused."""
+    (a clock's error, not an event from the future) is refused.
+
+    Without `loan_seq` it is a v1 record: the draft the log turns into v2 with
+    `chain_record` once it knows the loan's history; its size leaves room for that. With
+    `loan_seq` (and `loan_prev`, None exactly for the first) it is the v2 record."""
     if not isinstance(posted, Mapping):
         raise RecordError(f"an event must be a JSON object, got {type(posted).__name__}")
     posted = check_posted(dict(posted))
@@ -443,14 +467,65 @@ def build_record(
         received_at=format_utc(received_at),
         salt=salt.hex(),
     )
+    if loan_seq is None:
+        if loan_prev is not None:
+            raise RecordError("loan_prev is given only with loan_seq")
+        data = canonical(content)
+        if len(data) + LOAN_CHAIN_BYTES > MAX_RECORD_BYTES:
+            raise TooLarge(f"record is {len(data)} bytes and its loan chain takes up to "
+                           f"{LOAN_CHAIN_BYTES} more; limit {MAX_RECORD_BYTES}")
+        return _built(data, content, documents=_documents(content["documents"]))
+    return _chained(content, _documents(content["documents"]), loan_seq, loan_prev)
+
+
+def chain_record(draft: Record, loan_seq: int, loan_prev: bytes | None) -> Record:
+    """The v2 record of a draft (`build_record` without a loan chain): the same fields, and
+    the record's place in its loan: `loan_seq` (1, 2, 3...) and `loan_prev` (the leaf hash of
+    the loan's previous record; None exactly when `loan_seq` is 1). A v2 draft gets its
+    chain replaced."""
+    content = draft.content
+    if content.get("schema") not in RECORD_SCHEMAS:
+        raise RecordError(f"a draft record has schema {RECORD_SCHEMA!r}")
+    return _chained(content, draft.documents, loan_seq, loan_prev)
+
+
+def _chained(content: dict[str, Any], documents: tuple[Document, ...], loan_seq: int,
+             loan_prev: bytes | None) -> Record:
+    _check_chain(loan_seq, None if loan_prev is None else loan_prev.hex())
+    if loan_prev is not None and len(loan_prev) != 32:
+        raise RecordError(f"loan_prev must be a 32-byte leaf hash, got {len(loan_prev)} bytes")
+    content.update(schema=RECORD_SCHEMA_V2, loan_seq=loan_seq,
+                   loan_prev=None if loan_prev is None else loan_prev.hex())
     data = canonical(content)
     if len(data) > MAX_RECORD_BYTES:
         raise TooLarge(f"record is {len(data)} bytes, limit {MAX_RECORD_BYTES}")
+    return _built(data, content, documents, loan_seq, loan_prev)
+
+
+def _built(data: bytes, content: Mapping[str, Any], documents: tuple[Document, ...],
+           loan_seq: int | None = None, loan_prev: bytes | None = None) -> Record:
     # built here from checked parts, so no need to re-read it as `record_from_bytes` would
-    return Record(data=data, leaf_hash=leaf_hash(data), tenant=tenant,
+    return Record(data=data, leaf_hash=leaf_hash(data), tenant=content["tenant"],
                   event_id=content["event_id"], loan_id=content["loan_id"], type=content["type"],
                   occurred_at=content["occurred_at"], received_at=content["received_at"],
-                  documents=_documents(content["documents"]))
+                  documents=documents, loan_seq=loan_seq, loan_prev=loan_prev)
+
+
+def _check_chain(loan_seq: Any, loan_prev: Any) -> None:
+    """Record v2's chain fields: `loan_seq` an integer from 1, `loan_prev` null exactly for
+    the first and otherwise 64 lowercase hex digits."""
+    if isinstance(loan_seq, bool) or not isinstance(loan_seq, int) \
+            or not 1 <= loan_seq <= MAX_LOAN_SEQ:
+        raise RecordError(f"loan_seq must be an integer from 1 to {MAX_LOAN_SEQ}, "
+                          f"got {loan_seq!r}", field="loan_seq")
+    if loan_seq == 1:
+        if loan_prev is not None:
+            raise RecordError(f"loan_prev must be null for the loan's first record "
+                              f"(loan_seq 1), got {loan_prev!r}", field="loan_prev")
+    elif not isinstance(loan_prev, str) or not SHA256_HEX.fullmatch(loan_prev):
+        raise RecordError(f"loan_prev must be the previous record's leaf hash, 64 lowercase "
+                          f"hex digits, for loan_seq {loan_seq}; got {loan_prev!r}",
+                          field="loan_prev")
 
 
 def record_from_bytes(data: bytes) -> Record:
@@ -469,13 +544,26 @@ def read_record(data: bytes) -> tuple[Record, dict[str, Any]]:
         content = json.loads(data, parse_float=_reject_float)
     except (ValueError, RecordError) as exc:
         raise RecordError(f"record is not valid JSON: {exc}") from None
-    if not isinstance(content, dict) or content.get("schema") != RECORD_SCHEMA:
-        raise RecordError(f"record schema must be {RECORD_SCHEMA!r}")
+    schema = content.get("schema") if isinstance(content, dict) else None
+    if schema not in RECORD_SCHEMAS:
+        raise RecordError(f"record schema must be {RECORD_SCHEMA!r} or {RECORD_SCHEMA_V2!r}")
     if canonical(content) != data:
         raise RecordError("record bytes are not in RFC 8785 canonical form")
     missing = [k for k in (*REQUIRED_FIELDS, *SERVER_FIELDS) if k not in content]
+    loan_seq = loan_prev = None
+    if schema == RECORD_SCHEMA_V2:
+        missing += [k for k in LOAN_CHAIN_FIELDS if k not in content]
     if missing:
         raise RecordError(f"record lacks {missing}")
+    if schema == RECORD_SCHEMA_V2:
+        _check_chain(content["loan_seq"], content["loan_prev"])
+        loan_seq = content["loan_seq"]
+        loan_prev = None if content["loan_prev"] is None else bytes.fromhex(content["loan_prev"])
+    else:
+        extra = [k for k in LOAN_CHAIN_FIELDS if k in content]
+        if extra:
+            raise RecordError(f"a {RECORD_SCHEMA} record has no {extra}; "
+                              f"the loan chain is {RECORD_SCHEMA_V2!r}'s")
     return Record(
         data=data,
         leaf_hash=leaf_hash(data),
@@ -486,4 +574,6 @@ def read_record(data: bytes) -> tuple[Record, dict[str, Any]]:
         occurred_at=content["occurred_at"],
         received_at=content["received_at"],
         documents=_documents(content.get("documents")),
+        loan_seq=loan_seq,
+        loan_prev=loan_prev,
     ), content
