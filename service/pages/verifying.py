@@ -255,11 +255,7 @@ def sha256_hex(data: bytes) -> str:
 def verify_input(ctx: AppContext, *, kind: str, text: str, data: bytes | None,
                  filename: str | None, evidence: str | None = None) -> Verdict:
     """Decide what was brought (`kind` may be `auto`) and verify it."""
-    text = text.strip()
-    if len(text) > MAX_TEXT_CHARS:
-        raise InputError(f"pasted text is {len(text)} characters, limit {MAX_TEXT_CHARS}")
-    if data is not None and len(data) > MAX_UPLOAD_BYTES:
-        raise InputError(f"file is {len(data)} bytes, limit {MAX_UPLOAD_BYTES}")
+    text = _bounded(text, data)
     evidence = (evidence or "").strip() or None
     if data is None and not text:
         if evidence:
@@ -275,11 +271,7 @@ def verify_input(ctx: AppContext, *, kind: str, text: str, data: bytes | None,
         body = data if data is not None else text.encode()
         return verify_record(ctx, body, evidence)
     if kind == "document":
-        if data is not None:
-            return verify_document(ctx, sha256_hex(data), len(data))
-        if not _HEX64.fullmatch(text.lower()):
-            raise InputError("a document is given by its file or its SHA-256 (64 hex digits)")
-        return verify_document(ctx, text.lower())
+        return _verify_document_input(ctx, text, data)
     if kind == "leaf-hash":
         if not _HEX64.fullmatch(text.lower()):
             raise InputError("a leaf hash is 64 hex digits")
@@ -290,6 +282,25 @@ def verify_input(ctx: AppContext, *, kind: str, text: str, data: bytes | None,
         return verify_auto_hash(ctx, text)
     raise InputError("not recognised: expected a record (JSON), a 64-hex hash, an evidence id "
                      "(<origin>#<index>), a document or a package (zip)")
+
+
+def _bounded(text: str, data: bytes | None) -> str:
+    """The pasted text, stripped, once it and the file are within their limits."""
+    text = text.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"pasted text is {len(text)} characters, limit {MAX_TEXT_CHARS}")
+    if data is not None and len(data) > MAX_UPLOAD_BYTES:
+        raise InputError(f"file is {len(data)} bytes, limit {MAX_UPLOAD_BYTES}")
+    return text
+
+
+def _verify_document_input(ctx: AppContext, text: str, data: bytes | None) -> Verdict:
+    """A document brought as its file, or named by its SHA-256."""
+    if data is not None:
+        return verify_document(ctx, sha256_hex(data), len(data))
+    if not _HEX64.fullmatch(text.lower()):
+        raise InputError("a document is given by its file or its SHA-256 (64 hex digits)")
+    return verify_document(ctx, text.lower())
 
 
 def _guess(data: bytes | None, filename: str | None, text: str) -> str:
