@@ -44,7 +44,6 @@ from cunzheng_verify.records import SERVER_FIELDS, TENANT_ID, canonical
 from cunzheng_verify.wire import producer_key_id, unsigned_event
 
 ED25519_PUBLIC_KEY_BYTES = 32
-KEY_ID = "[0-9a-f]{16}"
 
 # reason codes of ProducerSignatureError (the problem's `reason_code`)
 SIGNATURE_REQUIRED = "producer-signature-required"

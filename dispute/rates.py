@@ -18,16 +18,12 @@ from lending_core.lpr import repricing_dates
 from lending_core.schedule import RateChange
 from lending_core.state import LoanState
 
-__all__ = ["missing_repricings", "pricing_block", "rate_changes", "rate_periods", "rate_summary"]
+__all__ = ["missing_repricings", "pricing_block", "rate_changes", "rate_periods"]
 
 
 def _r(rate: Decimal) -> str:
     text = format(rate.normalize(), "f")
     return text if "." in text else text + ".0"
-
-
-def _pct(rate: Decimal) -> str:
-    return f"{(rate * 100).normalize():f}%"
 
 
 def rate_changes(state: LoanState, start: date) -> tuple[RateChange, ...]:
@@ -99,15 +95,3 @@ def missing_repricings(state: LoanState, until: date) -> list[date]:
     applied = {f.payload.effective_date for f in state.repricings}
     due = repricing_dates(contract.payload.pricing.repricing, first, until)
     return [d for d in due if d not in applied]
-
-
-def rate_summary(periods: list[dict[str, Any]]) -> str:
-    """The rates in words for the method of calculation (计算方法)."""
-    parts = []
-    for p in periods:
-        to = f"至{p['to']}" if p["to"] else "起"
-        lpr = (f"（LPR {_pct(Decimal(p['lpr']))}，{p['lpr_date']}"
-               f"{'+' if p['spread_bp'] >= 0 else '-'}{abs(p['spread_bp'])}bp）"
-               if p["lpr"] is not None else "")
-        parts.append(f"{p['from']}{to}年利率{_pct(Decimal(p['annual_rate']))}{lpr}")
-    return "；".join(parts)

@@ -37,7 +37,6 @@ from lending_core.errors import LendingError
 
 __all__ = [
     "LPR_REFORM_DATE",
-    "TENORS",
     "LprError",
     "LprPublication",
     "LprTable",
@@ -53,8 +52,6 @@ __all__ = [
 
 Tenor = Literal["1y", "5y"]
 """The two published tenors: one year, and five years and over (5年期以上)."""
-
-TENORS: tuple[Tenor, ...] = ("1y", "5y")
 
 LPR_REFORM_DATE = date(2019, 8, 20)
 """The first publication under the reformed LPR mechanism."""

@@ -33,7 +33,6 @@ from lending_core.events.types import (
 )
 from lending_core.money import format_payload_money
 
-CATALOGUE_SCHEMA = "cunzheng.products/v1"
 MAX_CATALOGUE_BYTES = 1_000_000
 MAX_PRODUCTS = 200
 PENALTY_MARKUP_MAX = Decimal(1)
@@ -304,7 +303,6 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
 
 
 __all__ = [
-    "CATALOGUE_SCHEMA",
     "Catalogue",
     "Channel",
     "MoneyRange",

@@ -53,7 +53,6 @@ def require(*roles: Role) -> Callable[..., Principal]:
 
 
 Lender = Annotated[Principal, Depends(require(Role.LENDER))]
-Legal = Annotated[Principal, Depends(require(Role.LEGAL, Role.ADMIN))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 LenderOrLegal = Annotated[Principal, Depends(require(Role.LENDER, Role.LEGAL, Role.ADMIN))]
 LogReader = Annotated[Principal, Depends(require(*Role))]

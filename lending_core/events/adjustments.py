@@ -38,12 +38,6 @@ from lending_core.schedule import add_months
 EventIdRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 """The `event_id` of another event of the same loan (same alphabet as an event id)."""
 
-REVERSIBLE_TYPES = ("repayment_received", "disbursement", "fee_charged", "prepayment")
-"""Postings of money that a reversal (冲正) may undo."""
-
-CORRECTABLE_TYPES = ("repayment_received", "disbursement", "fee_charged")
-"""Postings whose value date or amount (or allocation) a correction (调账) may restate."""
-
 DEFAULT_PREPAYMENT_RULE: PrepaymentRule = "lower_installment"
 """The rule when neither the prepayment nor the contract names one: the maturity agreed in
 the contract stays, so a partial prepayment never changes the dates the borrower signed."""
@@ -51,7 +45,10 @@ the contract stays, so a partial prepayment never changes the dates the borrower
 MAX_EXTENSION_MONTHS = 360
 
 ReversibleType = Literal["repayment_received", "disbursement", "fee_charged", "prepayment"]
+"""Postings of money that a reversal (冲正) may undo."""
+
 CorrectableType = Literal["repayment_received", "disbursement", "fee_charged"]
+"""Postings whose value date or amount (or allocation) a correction (调账) may restate."""
 
 
 class Reversal(PayloadModel):
@@ -225,9 +222,7 @@ class Extension(PayloadModel):
 
 
 __all__ = [
-    "CORRECTABLE_TYPES",
     "DEFAULT_PREPAYMENT_RULE",
-    "REVERSIBLE_TYPES",
     "CorrectedFields",
     "Correction",
     "Extension",

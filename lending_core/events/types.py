@@ -222,7 +222,6 @@ CreditCode = Annotated[
     AfterValidator(_check_credit_code),
     WithJsonSchema({"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"}),
 ]
-PositiveInt = Annotated[int, Field(ge=1)]
 
 
 FIELD_CONTEXT_KEY = "field"
