@@ -1,11 +1,15 @@
 """Encryption at rest and crypto-shredding.
 
-Each loan's record contents are sealed with its own 256-bit data key (AES-GCM, the leaf
-hash as associated data, so a sealed record cannot be moved to another leaf); each document
-with a data key of its own. Data keys are stored wrapped (AES-GCM) by the master key from
-the settings. Erasing a loan's personal data destroys its wrapped key and its contents: the
-leaf hashes stay, so every proof stays valid, and nothing can decrypt what might remain in a
-backup. Rotating the master key rewraps the data keys; contents are not re-encrypted.
+Each loan's record contents are sealed with its own 256-bit data key (AES-GCM); each
+document with a data key of its own. A sealed record's associated data binds the columns
+every view shows beside it (`RecordColumns`: leaf hash, tenant, loan id, event id, event
+type, received_at), so a record cannot be moved to another leaf and a changed column makes
+it fail to open. Records sealed before that format (`CZE1`) bound the leaf hash alone; they
+still open, and fsck compares their columns with their content. Data keys are stored
+wrapped (AES-GCM) by the master key from the settings. Erasing a loan's personal data
+destroys its wrapped key and its contents: the leaf hashes stay, so every proof stays
+valid, and nothing can decrypt what might remain in a backup. Rotating the master key
+rewraps the data keys; contents are not re-encrypted.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from anchoring.errors import AnchoringError
 
-SEALED_PREFIX = b"CZE1"  # sealed blobs start with this; plaintext records start with "{"
+SEALED_PREFIX = b"CZE"
+"""Every sealed blob starts with this and a format version byte; plaintext starts with "{"."""
+SEALED_V1 = SEALED_PREFIX + b"1"
+"""Associated data as the caller gives it: a record's leaf hash, a data key's label, a
+document's SHA-256."""
+SEALED_V2 = SEALED_PREFIX + b"2"
+"""Records only: associated data `RecordColumns.associated_data()`."""
+RECORD_AAD_DOMAIN = b"cunzheng.sealed-record/v2\n"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 
@@ -58,15 +69,42 @@ class MasterKeys:
                           "old one?")
 
 
-def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+@dataclass(frozen=True, slots=True)
+class RecordColumns:
+    """The columns stored beside a record that the API and the pages show: what a sealed
+    record (`SEALED_V2`) binds as associated data."""
+
+    leaf_hash: bytes
+    tenant: str
+    loan_id: str
+    event_id: str
+    event_type: str
+    received_at: str
+
+    def associated_data(self) -> bytes:
+        """`RECORD_AAD_DOMAIN`, then each field as a 4-byte big-endian length and its bytes
+        (the leaf hash raw, the others UTF-8), in the order above: no two different column
+        sets encode alike."""
+        out = [RECORD_AAD_DOMAIN]
+        for part in (self.leaf_hash, self.tenant.encode(), self.loan_id.encode(),
+                     self.event_id.encode(), self.event_type.encode(),
+                     self.received_at.encode()):
+            out.append(len(part).to_bytes(4, "big") + part)
+        return b"".join(out)
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes, mark: bytes = SEALED_V1) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
-    return SEALED_PREFIX + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return mark + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
-def _open(key: bytes, sealed: bytes, aad: bytes, what: str) -> bytes:
-    if not sealed.startswith(SEALED_PREFIX):
-        raise CryptoError(f"{what} is not sealed data")
-    body = sealed[len(SEALED_PREFIX):]
+def _open(key: bytes, sealed: bytes, aad: bytes, what: str, mark: bytes = SEALED_V1) -> bytes:
+    if not sealed.startswith(mark):
+        found = sealed_version(sealed)
+        raise CryptoError(f"{what} is not sealed data" if found is None else
+                          f"{what}: expected sealed format {mark.decode()}, found "
+                          f"{sealed[:len(mark)]!r}")
+    body = sealed[len(mark):]
     try:
         return AESGCM(key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], aad)
     except InvalidTag:
@@ -76,6 +114,18 @@ def _open(key: bytes, sealed: bytes, aad: bytes, what: str) -> bytes:
 
 def is_sealed(blob: bytes) -> bool:
     return blob.startswith(SEALED_PREFIX)
+
+
+def sealed_version(blob: bytes) -> int | None:
+    """1 or 2 for a sealed blob of that format, None for plaintext; raises `CryptoError` for
+    a sealed mark of an unknown version."""
+    if not is_sealed(blob):
+        return None
+    if blob.startswith(SEALED_V1):
+        return 1
+    if blob.startswith(SEALED_V2):
+        return 2
+    raise CryptoError(f"unknown sealed format {blob[:len(SEALED_V1)]!r}")
 
 
 class Cipher:
@@ -104,6 +154,22 @@ class Cipher:
     @staticmethod
     def open(data_key: bytes, sealed: bytes, aad: bytes, what: str) -> bytes:
         return _open(data_key, sealed, aad, what)
+
+    @staticmethod
+    def seal_record(data_key: bytes, record: bytes, columns: RecordColumns) -> bytes:
+        """A record sealed in the current format (`SEALED_V2`), bound to its columns."""
+        return _seal(data_key, record, columns.associated_data(), SEALED_V2)
+
+    @staticmethod
+    def open_record(data_key: bytes, sealed: bytes, columns: RecordColumns) -> bytes:
+        """A sealed record's bytes; raises `CryptoError` if it was altered, moved, sealed
+        under another key, or (`SEALED_V2`) any of its columns differs from when it was
+        sealed. A `SEALED_V1` record binds only its leaf hash."""
+        what = f"the record of leaf hash {columns.leaf_hash.hex()}"
+        if sealed_version(sealed) == 1:
+            return _open(data_key, sealed, columns.leaf_hash, what)
+        return _open(data_key, sealed, columns.associated_data(),
+                     what + " (sealed with its columns: was one of them changed?)", SEALED_V2)
 
 
 def loan_label(tenant: str, loan_id: str) -> bytes:

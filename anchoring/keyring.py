@@ -1,29 +1,68 @@
 """Encryption at rest for the log (see `anchoring.crypto`): each loan's data key, wrapped by
 the master key in `data_keys` and kept unwrapped in a bounded in-memory cache; sealing and
-opening record contents with it; erasing a loan by destroying its key (crypto-shredding); and
-rewrapping every key under a new master key. Without a `Cipher` nothing is sealed and
-`data_keys` only marks erased loans."""
+opening record contents with it (bound to the record's columns); erasing a loan by first
+logging the erasure (`cunzheng_verify.erasure`) and then destroying its key
+(crypto-shredding), in one transaction; and rewrapping every key under a new master key.
+Without a `Cipher` nothing is sealed and `data_keys` only marks erased loans.
+
+A sealed record opens to nothing (None, "erased") only when its loan's erasure event is in
+the log; a record that cannot be opened otherwise raises `CryptoError`: its columns, its
+bytes or the key table were changed."""
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
-from anchoring.crypto import Cipher, document_label, is_sealed, loan_label
+from anchoring.crypto import (
+    Cipher,
+    CryptoError,
+    RecordColumns,
+    document_label,
+    is_sealed,
+    loan_label,
+    sealed_version,
+)
 from anchoring.errors import LogError, NotFound
 from anchoring.sql import as_bytes, pairs_in
 from anchoring.tables import data_keys, documents, leaves, record_documents
-from cunzheng_verify.records import Record
+from cunzheng_verify import merkle
+from cunzheng_verify.erasure import (
+    DEFAULT_BASIS,
+    ERASURE_SYSTEM,
+    ERASURE_TYPE,
+    erasure_event,
+    read_erasure,
+)
+from cunzheng_verify.errors import CunzhengError
+from cunzheng_verify.records import Record, build_record, posted_hash, read_record
+
+if TYPE_CHECKING:
+    from anchoring.store import Accepted, BatchItemError, Pending
 
 MAX_CACHED_KEYS = 100_000  # unwrapped loan data keys kept in memory
 
 
 def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class AlreadyErased(LogError):
+    """The loan's personal data was erased before: it is erased once."""
+
+
+def is_ledger_record(rec: Record) -> bool:
+    """An erasure event written by the ledger: stored in the clear (no personal data)."""
+    if rec.type != ERASURE_TYPE:
+        return False
+    source = rec.content.get("source")
+    return isinstance(source, dict) and source.get("system") == ERASURE_SYSTEM
 
 
 class Keyring:
@@ -36,6 +75,13 @@ class Keyring:
 
     def _write(self) -> AbstractContextManager[Connection]:
         """A transaction holding the log's write lock (`LogStore._write`, the sequencer's)."""
+        raise NotImplementedError
+
+    def _append_in(
+        self, conn: Connection,
+        requests: Sequence[tuple[Sequence[Pending], Callable[..., None] | None]],
+    ) -> list[list[Accepted] | BatchItemError]:
+        """Sequence and integrate batches inside `conn`'s transaction (`LogStore`)."""
         raise NotImplementedError
 
     def _loan_keys_for(self, conn: Connection, loans: set[tuple[str, str]],
@@ -97,14 +143,23 @@ class Keyring:
 
     def _seal_record(self, keys: dict[tuple[str, str], bytes | None], tenant: str,
                      rec: Record) -> bytes:
-        if self.cipher is None:
+        """The bytes stored for a record: sealed under its loan's key, bound to the columns
+        stored beside it (`anchoring.crypto.RecordColumns`); in the clear without a cipher,
+        and for the ledger's erasure events."""
+        if self.cipher is None or is_ledger_record(rec):
             return rec.data
         dek = keys[(tenant, rec.loan_id)]
         assert dek is not None
-        return self.cipher.seal(dek, rec.data, rec.leaf_hash)
+        return self.cipher.seal_record(dek, rec.data, RecordColumns(
+            rec.leaf_hash, tenant, rec.loan_id, rec.event_id, rec.type, rec.received_at))
 
     def _open_record(self, tenant: str, loan_id: str, blob: bytes, leaf_hash: bytes,
-                     conn: Connection | None = None) -> bytes | None:
+                     conn: Connection | None = None, *,
+                     columns: RecordColumns | None = None) -> bytes | None:
+        """A stored record's bytes, or None when its loan was erased (the log holds the
+        erasure event). Raises `CryptoError` when it cannot be opened otherwise: altered,
+        moved, a column changed, or no key for its loan and no erasure. `columns`: the row's
+        columns (read from the row by leaf hash when not given)."""
         if not is_sealed(blob):
             return blob
         if self.cipher is None:
@@ -118,19 +173,101 @@ class Keyring:
                 self._loan_keys_for(conn, {key}, create=False)
         dek = self._loan_keys.get(key)
         if dek is None:
-            return None  # erased (or never had a key): the content is gone
-        return self.cipher.open(dek, blob, leaf_hash,
-                                f"the record of leaf hash {leaf_hash.hex()}")
+            if self._erasure_leaf(tenant, loan_id, conn) is not None:
+                return None  # erased: the content is gone, the erasure is in the log
+            raise CryptoError(
+                f"the record of leaf hash {leaf_hash.hex()} is sealed, but loan {loan_id!r} "
+                f"of tenant {tenant!r} has no data key and no erasure event in the log: "
+                "the leaf's columns or the key table were changed")
+        if columns is None:
+            columns = (self._stored_columns(leaf_hash, tenant, loan_id, conn)
+                       if sealed_version(blob) == 2
+                       else RecordColumns(leaf_hash, tenant, loan_id, "", "", ""))
+        return self.cipher.open_record(dek, blob, columns)
 
-    def erase_loan(self, tenant: str, loan_id: str, erased_at: str) -> dict[str, int]:
-        """Crypto-shred a loan: destroy its data key, its record contents and the documents
-        only its records cite. Leaf hashes, nodes and checkpoints stay."""
+    def _stored_columns(self, leaf_hash: bytes, tenant: str, loan_id: str,
+                        conn: Connection | None) -> RecordColumns:
+        """The columns of the row holding `leaf_hash` (for a caller that did not pass them)."""
+        query = (select(leaves.c.event_id, leaves.c.event_type, leaves.c.received_at)
+                 .where(and_(leaves.c.leaf_hash == leaf_hash, leaves.c.tenant == tenant,
+                             leaves.c.loan_id == loan_id))
+                 .order_by(leaves.c.leaf_index).limit(1))
+        if conn is None:
+            with self.engine.connect() as c:
+                row = c.execute(query).first()
+        else:
+            row = conn.execute(query).first()
+        if row is None:
+            raise CryptoError(f"no leaf row holds leaf hash {leaf_hash.hex()} for loan "
+                              f"{loan_id!r} of tenant {tenant!r}")
+        return RecordColumns(leaf_hash, tenant, loan_id, row[0], row[1], row[2])
+
+    def _erasure_leaf(self, tenant: str, loan_id: str, conn: Connection | None) -> int | None:
+        """The leaf index of the loan's erasure event, checked from its record (in the
+        clear, hashing to its leaf hash, stating this tenant and loan), or None."""
+        query = (select(leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.record)
+                 .where(and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id,
+                             leaves.c.event_type == ERASURE_TYPE))
+                 .order_by(leaves.c.leaf_index))
+        if conn is None:
+            with self.engine.connect() as c:
+                rows = c.execute(query).all()
+        else:
+            rows = conn.execute(query).all()
+        for index, lh, data in rows:
+            if data is None or is_sealed(as_bytes(data)):
+                continue
+            record = as_bytes(data)
+            if merkle.leaf_hash(record) != as_bytes(lh):
+                continue
+            try:
+                erasure = read_erasure(read_record(record)[1])
+            except CunzhengError:
+                continue
+            if erasure is not None and (erasure.tenant, erasure.loan_id) == (tenant, loan_id):
+                return int(index)
+        return None
+
+    def erase_loan(self, tenant: str, loan_id: str, at: datetime, *, erased_by: str,
+                   basis: str = DEFAULT_BASIS,
+                   policy: Callable[..., None] | None = None) -> dict[str, Any]:
+        """Crypto-shred a loan, in one transaction: first append its erasure event (who,
+        when, on what basis, which records and documents; `cunzheng_verify.erasure`, in the
+        clear, judged by `policy`), then destroy its data key, its record contents and the
+        documents only its records cite. Leaf hashes, nodes and checkpoints stay; the loan
+        takes no event after its erasure event."""
+        from anchoring.store import BatchItemError, Pending  # the facade that inherits this
+
         with self._write() as conn:
-            indices = [int(r[0]) for r in conn.execute(
-                select(leaves.c.leaf_index).where(and_(leaves.c.tenant == tenant,
-                                                        leaves.c.loan_id == loan_id)))]
-            if not indices:
+            rows = conn.execute(
+                select(leaves.c.leaf_index, leaves.c.leaf_hash)
+                .where(and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id))
+                .order_by(leaves.c.leaf_index)).all()
+            if not rows:
                 raise NotFound(f"no events for loan {loan_id!r} of tenant {tenant!r}")
+            done_at = conn.execute(select(data_keys.c.erased_at).where(and_(
+                data_keys.c.tenant == tenant, data_keys.c.loan_id == loan_id))).scalar()
+            if done_at is not None:
+                raise AlreadyErased(f"the personal data of loan {loan_id!r} of tenant "
+                                    f"{tenant!r} was already erased at {done_at}")
+            erased = [(int(i), as_bytes(h)) for i, h in rows]
+            indices = [i for i, _ in erased]
+            cited = {r[0] for r in conn.execute(
+                select(record_documents.c.sha256)
+                .where(record_documents.c.leaf_index.in_(indices)))}
+            shared = {r[0] for r in conn.execute(
+                select(record_documents.c.sha256).where(record_documents.c.sha256.in_(cited))
+                .where(record_documents.c.leaf_index.not_in(indices)))} if cited else set()
+            gone = sorted(cited - shared)
+            posted = erasure_event(loan_id, at=at, erased_by=erased_by, basis=basis,
+                                   records=erased, documents=gone)
+            record = build_record(posted, tenant=tenant, received_at=at, salt=os.urandom(32))
+            [outcome] = self._append_in(conn, [([Pending(tenant, posted_hash(posted), record)],
+                                                policy)])
+            if isinstance(outcome, BatchItemError):
+                raise outcome.error
+            logged = outcome[0]
+            erased_at = record.received_at
             done = conn.execute(update(data_keys).where(and_(data_keys.c.tenant == tenant,
                                                              data_keys.c.loan_id == loan_id))
                                 .values(wrapped=None, erased_at=erased_at))
@@ -141,20 +278,16 @@ class Keyring:
             records = conn.execute(update(leaves).where(leaves.c.leaf_index.in_(indices))
                                    .where(leaves.c.record.is_not(None))
                                    .values(record=None)).rowcount
-            cited = {r[0] for r in conn.execute(
-                select(record_documents.c.sha256)
-                .where(record_documents.c.leaf_index.in_(indices)))}
-            shared = {r[0] for r in conn.execute(
-                select(record_documents.c.sha256).where(record_documents.c.sha256.in_(cited))
-                .where(record_documents.c.leaf_index.not_in(indices)))} if cited else set()
-            gone = sorted(cited - shared)
             docs = conn.execute(update(documents).where(documents.c.sha256.in_(gone))
                                 .where(documents.c.content.is_not(None))
                                 .values(content=None, wrapped_key=None, erased_at=erased_at)
                                 ).rowcount if gone else 0
         self._loan_keys[(tenant, loan_id)] = None
         return {"leaves": len(indices), "records_erased": records, "documents_erased": docs,
-                "documents_kept_shared": len(shared)}
+                "documents_kept_shared": len(shared),
+                "erasure": {"event_id": record.event_id, "leaf_index": logged.leaf_index,
+                            "leaf_hash": logged.leaf_hash.hex(), "erased_at": erased_at,
+                            "erased_by": erased_by, "basis": basis}}
 
     def rotate_master(self, new_cipher: Cipher) -> int:
         """Rewrap every data key under `new_cipher`'s current master key (which must still

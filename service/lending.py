@@ -18,10 +18,11 @@ from typing import Any
 
 from anchoring.errors import PolicyRefusal
 from anchoring.store import StoredLeaf
+from cunzheng_verify.erasure import ERASURE_SYSTEM
 from cunzheng_verify.errors import CunzhengError
 from cunzheng_verify.records import Record, parse_rfc3339
 from lending_core.errors import LoanStateError
-from lending_core.events import validate_payload
+from lending_core.events import LEDGER_EVENT_TYPES, validate_payload
 from lending_core.state import DERIVED_SYSTEMS, LoanEvent, check_intrinsic, rebuild
 
 
@@ -47,8 +48,9 @@ def loan_event(content: Mapping[str, Any], *, seq: int = 0) -> LoanEvent:
 
 
 def leaf_events(leaves: list[StoredLeaf]) -> tuple[list[LoanEvent], int]:
-    """The events of stored leaves (arrival order = leaf index), and how many were left
-    out: erased, or not an event at all (a damaged row: `cunzheng fsck` names it)."""
+    """The lending events of stored leaves (arrival order = leaf index), and how many were
+    left out: erased, or not an event at all (a damaged row: `cunzheng fsck` names it). The
+    ledger's own events (an erasure) are neither: they state no lending fact."""
     events, left_out = [], 0
     for leaf in leaves:
         if leaf.record is None:
@@ -56,6 +58,8 @@ def leaf_events(leaves: list[StoredLeaf]) -> tuple[list[LoanEvent], int]:
             continue
         try:
             content = json.loads(leaf.record)
+            if content["type"] in LEDGER_EVENT_TYPES:  # the record's type, not the column's
+                continue
             events.append(loan_event(content, seq=leaf.leaf_index))
         except (ValueError, KeyError, TypeError, AttributeError, CunzhengError):
             left_out += 1
@@ -66,16 +70,24 @@ class ReservedProducer(LoanStateError):
     """An event that names the service's own producer (its monitoring job) as its source."""
 
 
+class ReservedType(LoanStateError):
+    """A ledger event (an erasure) posted by anyone but the ledger."""
+
+
 class LendingPolicy:
     """The loan checks of one request: `LoanPolicy` for `LogStore.append`. Raises
     `anchoring.errors.PolicyRefusal` naming the refused record.
 
     `strict`: also refuse an event that would add a finding to its loan (the producer asked
-    for it). `derived`: the caller is the service's own job, which may name its producer."""
+    for it). `derived`: the caller is the service's own job, which may name its producer.
+    `ledger`: the caller is the ledger recording an erasure (`anchoring.keyring`), the only
+    one that may post a ledger event type or name the ledger as producer."""
 
-    def __init__(self, *, strict: bool = False, derived: bool = False) -> None:
+    def __init__(self, *, strict: bool = False, derived: bool = False,
+                 ledger: bool = False) -> None:
         self.strict = strict
         self.derived = derived
+        self.ledger = ledger
 
     @property
     def needs_history(self) -> bool:
@@ -93,12 +105,32 @@ class LendingPolicy:
                         f"expected a source.system of your own, found "
                         f"{record.content['source']['system']!r}, which is reserved for the "
                         f"ledger's monitoring job")
+                self._check_ledger(record, event)
                 check_intrinsic(event)
             except Exception as exc:
                 raise PolicyRefusal(i, exc) from exc
             events.append(event)
         if self.strict:
             self._strict(history, events)
+
+    def _check_ledger(self, record: Record, event: LoanEvent) -> None:
+        source = record.content["source"]
+        system = source.get("system") if isinstance(source, Mapping) else None
+        if self.ledger:
+            if event.type not in LEDGER_EVENT_TYPES or system != ERASURE_SYSTEM:
+                raise ReservedType(event.event_id, event.type, "reserved_type",
+                                   f"expected a ledger event from {ERASURE_SYSTEM!r}, found "
+                                   f"{event.type} from {system!r}")
+            return
+        if event.type in LEDGER_EVENT_TYPES:
+            raise ReservedType(event.event_id, event.type, "reserved_type",
+                               f"expected a lending event type, found {event.type!r}, which "
+                               f"only the ledger writes (DELETE /v1/admin/loans/{{loan_id}}/"
+                               f"personal-data erases a loan)")
+        if system == ERASURE_SYSTEM:
+            raise ReservedProducer(event.event_id, event.type, "reserved_producer",
+                                   f"expected a source.system of your own, found "
+                                   f"{system!r}, which is reserved for the ledger")
 
     @staticmethod
     def _strict(history: Sequence[bytes], new: Sequence[LoanEvent]) -> None:
@@ -117,6 +149,8 @@ class LendingPolicy:
 LENIENT = LendingPolicy()
 STRICT = LendingPolicy(strict=True)
 DERIVED = LendingPolicy(derived=True)
+LEDGER = LendingPolicy(ledger=True)
+"""The erasure event's checks (`anchoring.keyring.Keyring.erase_loan`)."""
 
 
 def lending_policy(history: Sequence[bytes], new: Sequence[Record]) -> None:

@@ -16,6 +16,7 @@ from lending_core.events.adjustments import (
     Reversal,
 )
 from lending_core.events.examples import example_payload, example_story
+from lending_core.events.ledger import DataErased
 from lending_core.events.monitoring import FlagWarning, MonitoringFlag
 from lending_core.events.origination import (
     Collateral,
@@ -35,6 +36,7 @@ from lending_core.events.origination import (
 from lending_core.events.pricing import Pricing, Repricing, RepricingRule, priced_rate
 from lending_core.events.registry import (
     EVENT_TYPES,
+    LEDGER_EVENT_TYPES,
     PAYLOAD_MODELS,
     payload_model,
     validate_payload,
@@ -71,6 +73,7 @@ from lending_core.events.types import (
 
 __all__ = [
     "EVENT_TYPES",
+    "LEDGER_EVENT_TYPES",
     "PAYLOAD_MODELS",
     "Acceleration",
     "Allocation",
@@ -82,6 +85,7 @@ __all__ = [
     "Correction",
     "CreditCode",
     "CreditDecision",
+    "DataErased",
     "Disbursement",
     "DisputeResolution",
     "ESignature",

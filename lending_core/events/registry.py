@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from lending_core.errors import EventValidationError, UnknownEventType
 from lending_core.events.adjustments import Correction, Extension, FeeCharged, Prepayment, Reversal
+from lending_core.events.ledger import LEDGER_MODELS
 from lending_core.events.monitoring import MonitoringFlag
 from lending_core.events.origination import ContractSigned, CreditDecision, Security
 from lending_core.events.pricing import Repricing
@@ -49,6 +50,11 @@ PAYLOAD_MODELS: dict[str, type[PayloadModel]] = {
 }
 
 EVENT_TYPES: frozenset[str] = frozenset(PAYLOAD_MODELS)
+"""The lending events: what a lender posts about a loan."""
+
+LEDGER_EVENT_TYPES: frozenset[str] = frozenset(LEDGER_MODELS)
+"""Events the ledger itself writes about a loan's records (`data_erased`): validated like
+the others, never folded into the loan's state, never accepted from a lender."""
 
 MAX_ERRORS_REPORTED = 50
 """A payload can be wrong in many ways; past this many the rest add nothing."""
@@ -62,7 +68,7 @@ def unknown_event_type(event_type: object) -> UnknownEventType:
 def payload_model(event_type: str) -> type[PayloadModel]:
     """The pydantic model of `event_type`'s payload (for OpenAPI schemas)."""
     try:
-        return PAYLOAD_MODELS[event_type]
+        return PAYLOAD_MODELS.get(event_type) or LEDGER_MODELS[event_type]
     except (KeyError, TypeError):
         raise unknown_event_type(event_type) from None
 

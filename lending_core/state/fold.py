@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from lending_core.errors import LoanStateError
-from lending_core.events import validate_payload
+from lending_core.events import LEDGER_EVENT_TYPES, validate_payload
 from lending_core.products import Catalogue
 from lending_core.state import adjustments as adj
 from lending_core.state import intrinsic, pricing, rules
@@ -181,8 +181,14 @@ def apply(
     `state` (and `EventValidationError` first if the payload does not fit its schema).
 
     With a `catalogue`, a contract's terms must also fit its product. `rebuild` is the
-    lenient fold that keeps a broken rule as a finding instead."""
+    lenient fold that keeps a broken rule as a finding instead. A ledger event
+    (`LEDGER_EVENT_TYPES`: an erasure) states no lending fact and leaves the state as it was."""
     model = check_intrinsic(event)
+    if event.type in LEDGER_EVENT_TYPES:
+        if state is None:
+            raise LoanStateError(event.event_id, event.type, "no_events",
+                                 "expected a loan's events before a ledger event, found none")
+        return state
     return _apply(state, event, model, catalogue)
 
 
@@ -217,8 +223,9 @@ def rebuild(events: Iterable[LoanEvent], *, catalogue: Catalogue | None = None) 
     """Fold `events` in loan order (`loan_order`), whatever order they are given in.
 
     Never raises for an event that is merely inconsistent with the others (that is a
-    finding in `state.findings`); raises only if there are no events."""
-    given = list(events)
+    finding in `state.findings`); raises only if there are no lending events (ledger
+    events, `LEDGER_EVENT_TYPES`, are left out: they change nothing)."""
+    given = [e for e in events if e.type not in LEDGER_EVENT_TYPES]
     if not given:
         raise LoanStateError("", "", "no_events", "expected at least one event, found none")
     folded, notes = effective(sorted(given, key=loan_order))
@@ -254,7 +261,8 @@ def history(
     Replays arrival order (`seq`): after each arrival the loan is folded again (only the new
     event when it is the latest in loan order and corrects nothing, the whole loan otherwise)
     and its findings compared with the ones before."""
-    arrived = sorted(events, key=lambda e: e.seq)
+    arrived = sorted((e for e in events if e.type not in LEDGER_EVENT_TYPES),
+                     key=lambda e: e.seq)
     if not arrived:
         raise LoanStateError("", "", "no_events", "expected at least one event, found none")
     records: dict[tuple[str, str], FindingRecord] = {}

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from cunzheng_verify.erasure import DEFAULT_BASIS
 from cunzheng_verify.errors import CunzhengError
-from service.cli.common import DataDir, DbUrl, console, fail, load_settings, now_text
+from service.cli.common import DataDir, DbUrl, console, fail, load_settings
 
 if TYPE_CHECKING:
     from service.context import AppContext
@@ -102,8 +103,12 @@ def _bootstrap_admin(ctx: AppContext) -> None:
 
 
 def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
-         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """Self-audit: recompute every leaf hash, node and checkpoint; exit 0 only if all hold."""
+         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+         max_findings: Annotated[int, typer.Option(
+             min=1, help="findings kept of each kind of place (leaf, node, chain, checkpoint)")
+         ] = 1000) -> None:
+    """Self-audit: recompute every leaf hash, node and checkpoint, compare every column with
+    its record, each loan's chain, erasures and the loan index; exit 0 only if all hold."""
     from anchoring.fsck import fsck as run_fsck
     from service.context import open_store
     from service.db import make_engine, migrate
@@ -115,31 +120,50 @@ def fsck(data_dir: DataDir = None, database_url: DbUrl = None,
         migrate(engine)
         signer = log_signer_for(settings)
         report = run_fsck(open_store(settings, engine), key_name=signer.name,
-                          public_key=signer.public_key, origin=settings.log_origin)
+                          public_key=signer.public_key, origin=settings.log_origin,
+                          max_findings=max_findings)
     except CunzhengError as exc:
         fail(exc)
     if as_json:
-        print(json.dumps(report.as_json(), indent=2))
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     elif report.ok:
         print(f"ok: {report.leaves_checked} leaves and {report.checkpoints_checked} checkpoints "
               f"re-derived; tree size {report.tree_size}")
     else:
         first = report.findings[0]
         print(f"FAILED: {len(report.findings)} finding(s); first: [{first.kind}] {first.detail}")
-        for f in report.findings[1:20]:
+        for f in report.findings[1:]:
             print(f"  [{f.kind}] {f.detail}")
+    for line in report.notes if not as_json else ():
+        print(f"note: {line}")
     sys.exit(0 if report.ok else 1)
+
+
+def _operator() -> str:
+    import getpass
+    import socket
+
+    return f"cli:{getpass.getuser()}@{socket.gethostname()}"
 
 
 def erase(
     tenant: Annotated[str, typer.Option(help="the loan's tenant")],
     loan: Annotated[str, typer.Option(help="loan id")],
+    by: Annotated[str | None, typer.Option(
+        "--by", help="who erases (recorded in the erasure event); default cli:<user>@<host>")
+    ] = None,
+    basis: Annotated[str, typer.Option(
+        "--basis", help="the legal basis (recorded in the erasure event)")] = DEFAULT_BASIS,
     yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
-    """Erase a loan's personal data (crypto-shredding); leaf hashes and proofs stay."""
-    from service.context import open_store
+    """Erase a loan's personal data (crypto-shredding): the erasure is logged first, as an
+    event of the loan (who, when, basis, which records and documents); then its key, its
+    record contents and the documents only it cites are destroyed. Leaf hashes and proofs
+    stay."""
+    from service.context import open_store, utc_now
     from service.db import make_engine, migrate
+    from service.lending import LEDGER
 
     if not yes:
         fail(CunzhengError("erasure cannot be undone: add --yes to confirm"))
@@ -147,7 +171,8 @@ def erase(
     try:
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
-        counts = open_store(settings, engine).erase_loan(tenant, loan, now_text())
+        counts = open_store(settings, engine).erase_loan(
+            tenant, loan, utc_now(), erased_by=by or _operator(), basis=basis, policy=LEDGER)
     except CunzhengError as exc:
         fail(exc)
     print(json.dumps({"tenant": tenant, "loan_id": loan, **counts}))

@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 
 from anchoring.anchor_store import AnchorRow
+from anchoring.crypto import SEALED_V2
 from anchoring.errors import AnchoringError
 from anchoring.fsck import fsck
 from anchoring.tables import checkpoints, leaves, nodes
@@ -199,7 +200,7 @@ def _flip_sealed_byte(api: Api, hashes: list[bytes]) -> None:
     with api.ctx.engine.connect() as conn:
         blob = bytes(conn.execute(select(leaves.c.record).where(leaves.c.leaf_index == 5))
                      .scalar_one())
-    assert blob.startswith(b"CZE1")  # sealed at rest
+    assert blob.startswith(SEALED_V2)  # sealed at rest, bound to its columns
     i = len(blob) // 2
     _set_leaf(api, 5, record=blob[:i] + bytes([blob[i] ^ 0x01]) + blob[i + 1:])
 
