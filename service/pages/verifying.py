@@ -31,10 +31,9 @@ from service import verification as api
 from service.context import AppContext
 from service.errors import InputError
 
-ANCHORED = "anchored"
-LOGGED = "logged-not-yet-anchored"
-UNKNOWN = "unknown"
-MISMATCH = "mismatch"
+# one vocabulary with the verification API: a page answer's status is an API `Verdict`
+ANCHORED, LOGGED = api.Verdict.ANCHORED.value, api.Verdict.LOGGED.value
+UNKNOWN, MISMATCH = api.Verdict.UNKNOWN.value, api.Verdict.MISMATCH.value
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 """Largest file the page accepts (a package with its documents; the API's own limit for
@@ -57,7 +56,9 @@ class Check:
 
 
 @dataclass
-class Verdict:
+class PageAnswer:
+    """What the verification page shows for one input: its `Verdict` status and each check."""
+
     kind: str  # record | leaf-hash | evidence-id | document | package
     subject: str
     status: str = UNKNOWN
@@ -65,7 +66,7 @@ class Verdict:
     leaf_hash: str | None = None
     checks: list[Check] = field(default_factory=list)
     anchor: dict[str, Any] | None = None
-    related: list[Verdict] = field(default_factory=list)
+    related: list[PageAnswer] = field(default_factory=list)
     package: dict[str, Any] | None = None
 
     def add(self, name: str, status: str, reason: str, item: str | None = None) -> None:
@@ -86,7 +87,7 @@ class Verdict:
 # --- turning the verification API's answers into checks ------------------------------
 
 
-def _leaf_checks(ctx: AppContext, answer: dict[str, Any], v: Verdict) -> None:
+def _leaf_checks(ctx: AppContext, answer: dict[str, Any], v: PageAnswer) -> None:
     """Re-check what the API answered, as a verifier would: the proof gives the signed
     root, the note is signed by the log's key, the anchor names that root."""
     v.status = answer["status"]
@@ -137,9 +138,10 @@ def _leaf_checks(ctx: AppContext, answer: dict[str, Any], v: Verdict) -> None:
           f"{n} witness(es) cosigned this checkpoint" if n else "no witness has cosigned yet")
 
 
-def verify_record(ctx: AppContext, data: bytes, expect_evidence_id: str | None = None) -> Verdict:
+def verify_record(ctx: AppContext, data: bytes,
+                  expect_evidence_id: str | None = None) -> PageAnswer:
     h = merkle.leaf_hash(data)
-    v = Verdict("record", f"record of {len(data)} bytes", leaf_hash=h.hex())
+    v = PageAnswer("record", f"record of {len(data)} bytes", leaf_hash=h.hex())
     v.add("record.leaf_hash", "ok", f"SHA-256(0x00 || bytes) = {h.hex()}")
     try:
         record = record_from_bytes(data)
@@ -156,14 +158,14 @@ def verify_record(ctx: AppContext, data: bytes, expect_evidence_id: str | None =
     return v
 
 
-def verify_leaf_hash(ctx: AppContext, hex_hash: str) -> Verdict:
-    v = Verdict("leaf-hash", hex_hash, leaf_hash=hex_hash)
+def verify_leaf_hash(ctx: AppContext, hex_hash: str) -> PageAnswer:
+    v = PageAnswer("leaf-hash", hex_hash, leaf_hash=hex_hash)
     _leaf_checks(ctx, api.by_leaf_hash(ctx, bytes.fromhex(hex_hash)), v)
     return v
 
 
-def verify_evidence_id(ctx: AppContext, text: str) -> Verdict:
-    v = Verdict("evidence-id", text.strip())
+def verify_evidence_id(ctx: AppContext, text: str) -> PageAnswer:
+    v = PageAnswer("evidence-id", text.strip())
     answer = api.by_evidence_id(ctx, text.strip())
     if answer.get("evidence_id") is None:
         v.add("evidence_id", "failed", answer["reason"])
@@ -173,14 +175,14 @@ def verify_evidence_id(ctx: AppContext, text: str) -> Verdict:
     return v
 
 
-def verify_document(ctx: AppContext, sha256: str, size: int | None = None) -> Verdict:
-    v = Verdict("document", sha256 if size is None else f"document of {size} bytes")
+def verify_document(ctx: AppContext, sha256: str, size: int | None = None) -> PageAnswer:
+    v = PageAnswer("document", sha256 if size is None else f"document of {size} bytes")
     v.add("document.sha256", "ok", f"SHA-256 = {sha256}")
     answer = api.by_document(ctx, sha256, size)
     v.status = answer["status"]
     v.add("document.cited", "ok" if answer["records"] else "failed", answer["reason"])
     for r in answer["records"][:MAX_CITING]:
-        sub = Verdict("record", "record citing the document")
+        sub = PageAnswer("record", "record citing the document")
         _leaf_checks(ctx, r, sub)
         v.related.append(sub)
     best = next((r for r in v.related if r.status == v.status), None)
@@ -189,20 +191,8 @@ def verify_document(ctx: AppContext, sha256: str, size: int | None = None) -> Ve
     return v
 
 
-def package_verifier_available() -> bool:
-    try:
-        import cunzheng_verify  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def verify_package(ctx: AppContext, data: bytes, name: str = "package.zip") -> Verdict:
-    v = Verdict("package", f"{name} ({len(data)} bytes)")
-    if not package_verifier_available():
-        v.add("package", "skipped", "the package verifier (cunzheng_verify) is not in this "
-              "build yet")
-        return v
+def check_package(ctx: AppContext, data: bytes, name: str = "package.zip") -> PageAnswer:
+    v = PageAnswer("package", f"{name} ({len(data)} bytes)")
     answer = api.verify_package_upload(ctx, data, [])
     v.status = answer["status"]
     for s in answer["report"]["steps"]:
@@ -217,7 +207,7 @@ def verify_package(ctx: AppContext, data: bytes, name: str = "package.zip") -> V
                      "loan_id": (manifest.get("loan") or {}).get("loan_id"),
                      "items": len(manifest.get("items") or [])}
     for item in answer["items"]:
-        sub = Verdict("record", f"item {item['no']}")
+        sub = PageAnswer("record", f"item {item['no']}")
         _leaf_checks(ctx, item, sub)
         v.related.append(sub)
         if v.anchor is None and sub.anchor is not None:
@@ -253,7 +243,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 def verify_input(ctx: AppContext, *, kind: str, text: str, data: bytes | None,
-                 filename: str | None, evidence: str | None = None) -> Verdict:
+                 filename: str | None, evidence: str | None = None) -> PageAnswer:
     """Decide what was brought (`kind` may be `auto`) and verify it."""
     text = _bounded(text, data)
     evidence = (evidence or "").strip() or None
@@ -266,7 +256,7 @@ def verify_input(ctx: AppContext, *, kind: str, text: str, data: bytes | None,
     if kind == "package":
         if data is None:
             raise InputError("a package is a zip file: drop or choose it")
-        return verify_package(ctx, data, filename or "package.zip")
+        return check_package(ctx, data, filename or "package.zip")
     if kind == "record":
         body = data if data is not None else text.encode()
         return verify_record(ctx, body, evidence)
@@ -294,7 +284,7 @@ def _bounded(text: str, data: bytes | None) -> str:
     return text
 
 
-def _verify_document_input(ctx: AppContext, text: str, data: bytes | None) -> Verdict:
+def _verify_document_input(ctx: AppContext, text: str, data: bytes | None) -> PageAnswer:
     """A document brought as its file, or named by its SHA-256."""
     if data is not None:
         return verify_document(ctx, sha256_hex(data), len(data))
@@ -319,7 +309,7 @@ def _guess(data: bytes | None, filename: str | None, text: str) -> str:
     return "unknown"
 
 
-def verify_auto_hash(ctx: AppContext, text: str) -> Verdict:
+def verify_auto_hash(ctx: AppContext, text: str) -> PageAnswer:
     """A bare 64-hex string: a leaf hash if the log has one, else a document's SHA-256."""
     v = verify_leaf_hash(ctx, text.lower())
     if v.evidence_id is not None:
