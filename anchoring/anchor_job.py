@@ -77,7 +77,7 @@ class AnchoringJob:
     # --- tracking submissions -----------------------------------------------------------
 
     def _reconcile(self, row: AnchorRow, head: int) -> str | None:
-        receipt = self.chain.receipt(bytes.fromhex(row.tx_hash[2:]))
+        receipt = self.chain.receipt(row.tx_hash)
         if receipt is None:
             if row.status == INCLUDED:
                 self.anchors.save(self._replace(row, status=SUBMITTED, block_number=None,
@@ -87,15 +87,15 @@ class AnchoringJob:
                                row.tx_hash)
                 return "reorged out"
             return self._maybe_dropped(row)
-        if not receipt.success:
+        if receipt.status != 1:
             size, _ = self.chain.latest_anchored()
             note = f"transaction reverted at block {receipt.block_number}"
             if size >= row.tree_size:
                 self.anchors.save(self._replace(row, status="superseded", note=note))
                 return "superseded"
             return self._resubmit(row, note)
-        canonical = self.chain.block_hash(receipt.block_number)
-        if canonical != receipt.block_hash:
+        canonical = self.chain.block(receipt.block_number)
+        if canonical is None or canonical[0] != receipt.block_hash:
             self.anchors.save(self._replace(row, status=SUBMITTED, block_number=None,
                                             block_hash=None,
                                             block_time=None, confirmations=0,
@@ -105,13 +105,12 @@ class AnchoringJob:
             return "reorg"
         confirmations = max(0, head - receipt.block_number + 1)
         status = FINAL if confirmations >= self.config.confirmations else INCLUDED
-        block_hash = "0x" + receipt.block_hash.hex()
+        block_hash, block_unix_time = canonical
         if (row.status, row.confirmations, row.block_hash) == (status, confirmations, block_hash):
             return None
         block_time = row.block_time if row.block_hash == block_hash else None
         if block_time is None:
-            block_time = format_utc(
-                datetime.fromtimestamp(self.chain.block_time(receipt.block_number), UTC))
+            block_time = format_utc(datetime.fromtimestamp(block_unix_time, UTC))
         self.anchors.save(self._replace(row, status=status, block_number=receipt.block_number,
                                         block_hash=block_hash, block_time=block_time,
                                         confirmations=confirmations, note=None))
@@ -128,7 +127,7 @@ class AnchoringJob:
                 return "found earlier attempt"
             self.anchors.save(self._replace(row, status="superseded"))
             return "superseded"
-        if self.chain.tx_known(bytes.fromhex(row.tx_hash[2:])):
+        if self.chain.tx_known(row.tx_hash):
             return None  # pending in the node's pool
         age = (self._clock() - datetime.fromisoformat(row.updated_at)).total_seconds()
         if age < self.config.drop_after_seconds:

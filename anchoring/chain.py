@@ -3,12 +3,15 @@
 The port is narrow on purpose: what the head is, what a block's hash and time are, what a
 transaction's receipt says, what the registry has anchored, and sending `anchor` or
 `cosign` without waiting (the job tracks inclusion, confirmations and reorgs itself).
+
+The reads are the verifier's: `head`, `block` and `receipt` have `ChainView`'s signatures
+and answers (a `ChainReceipt`, hashes as 0x hex), and `Web3Chain` answers them through a
+`Web3ChainView`, so there is one web3 read adapter and one receipt type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eth_utils.address import to_checksum_address
@@ -23,13 +26,7 @@ from anchoring.registry import (
     CosignedEvent,
     load_artifact,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class TxReceipt:
-    block_number: int
-    block_hash: bytes
-    success: bool
+from cunzheng_verify.chain import ChainReceipt, Web3ChainView
 
 
 class AnchorChain(Protocol):
@@ -39,11 +36,11 @@ class AnchorChain(Protocol):
     @property
     def contract(self) -> str: ...
 
+    # the reads, as the verifier's `ChainView` has them (hashes are 0x hex)
     def head(self) -> int: ...
-    def block_hash(self, number: int) -> bytes | None: ...
-    def block_time(self, number: int) -> int: ...
-    def receipt(self, tx_hash: bytes) -> TxReceipt | None: ...
-    def tx_known(self, tx_hash: bytes) -> bool: ...
+    def block(self, number: int) -> tuple[str, int] | None: ...  # (0x hash, unix time)
+    def receipt(self, tx_hash: str) -> ChainReceipt | None: ...
+    def tx_known(self, tx_hash: str) -> bool: ...
     def latest_anchored(self) -> tuple[int, bytes]: ...
     def root_at(self, size: int) -> bytes: ...
     def send_anchor(self, size: int, root: bytes, proof: Sequence[bytes]) -> bytes: ...
@@ -55,38 +52,31 @@ class AnchorChain(Protocol):
 
 class Web3Chain:
     """`AnchorChain` over web3 and a deployed registry, sending from `sender` (an account
-    the node unlocks, or one a signing middleware on `w3` holds)."""
+    the node unlocks, or one a signing middleware on `w3` holds). Its reads are the
+    verifier's `Web3ChainView` over the same connection."""
 
     def __init__(self, w3: Web3, address: str, sender: str | None = None) -> None:
         self.w3 = w3
+        self.view = Web3ChainView(w3)
         self.contract = to_checksum_address(address)
         self.sender = to_checksum_address(sender) if sender else None
         self.registry = AnchorRegistryClient(w3, self.contract)
         self._contract = w3.eth.contract(address=self.contract, abi=list(load_artifact().abi))
-        self.chain_id = int(w3.eth.chain_id)
+        self.chain_id = self.view.chain_id()
 
     def head(self) -> int:
-        return int(self.w3.eth.block_number)
+        return self.view.head()
 
-    def block_hash(self, number: int) -> bytes | None:
+    def block(self, number: int) -> tuple[str, int] | None:
         try:
-            return bytes(self.w3.eth.get_block(number)["hash"])
+            return self.view.block(number)
         except Exception:  # noqa: BLE001 - nodes differ in how they say "no such block"
             return None
 
-    def block_time(self, number: int) -> int:
-        return int(self.w3.eth.get_block(number)["timestamp"])
+    def receipt(self, tx_hash: str) -> ChainReceipt | None:
+        return self.view.receipt(tx_hash)
 
-    def receipt(self, tx_hash: bytes) -> TxReceipt | None:
-        try:
-            r = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except TransactionNotFound:
-            return None
-        if r is None or r.get("blockNumber") is None:
-            return None
-        return TxReceipt(int(r["blockNumber"]), bytes(r["blockHash"]), r["status"] == 1)
-
-    def tx_known(self, tx_hash: bytes) -> bool:
+    def tx_known(self, tx_hash: str) -> bool:
         try:
             return self.w3.eth.get_transaction(HexBytes(tx_hash)) is not None
         except TransactionNotFound:

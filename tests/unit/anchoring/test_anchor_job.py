@@ -4,6 +4,7 @@ dropped transaction, refuses a chain that disagrees with the log, one submitter 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from anchoring.anchor_store import AnchorStore
 from anchoring.chain import Web3Chain
 from anchoring.errors import IntegrityError
 from anchoring.registry import deploy_registry
+from cunzheng_verify.chain import ChainReceipt
+from cunzheng_verify.records import format_utc
 from service.context import AppContext, build_context
 from service.settings import Settings
 from tests.conftest import make_event
@@ -76,7 +79,9 @@ def test_anchors_when_the_log_grows_and_counts_confirmations(tmp_path: Path, cha
     job.run_once()
     row = AnchorStore(ctx.engine).get(5)
     assert row is not None and row.status == "final" and row.confirmations >= 3
-    assert row.block_time and row.block_hash == "0x" + chain.block_hash(row.block_number).hex()
+    canonical = chain.block(row.block_number)
+    assert canonical is not None and row.block_hash == canonical[0]
+    assert row.block_time == format_utc(datetime.fromtimestamp(canonical[1], UTC))
     _post(ctx, 5, 8)
     assert job.run_once().submitted == 13
     assert chain.latest_anchored() == (13, ctx.store.root(13))
@@ -170,3 +175,51 @@ def test_a_released_lease_lets_another_process_submit_at_once(tmp_path: Path,
     assert not second.run_once().leased
     AnchorStore(ctx.engine).release_lease("anchoring", "a")  # a clean stop gives it back
     assert second.run_once().leased
+
+
+class _Skewed:
+    """The real chain, with its answers about the anchor's block bent as a node could bend
+    them: a receipt reporting failure, or a canonical block other than the receipt's."""
+
+    def __init__(self, chain: Web3Chain) -> None:
+        self.real = chain
+        self.status: int | None = None
+        self.canonical: str | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def receipt(self, tx_hash: str) -> ChainReceipt | None:
+        found = self.real.receipt(tx_hash)
+        if found is None or self.status is None:
+            return found
+        return replace(found, status=self.status)
+
+    def block(self, number: int) -> tuple[str, int] | None:
+        found = self.real.block(number)
+        if found is None or self.canonical is None:
+            return found
+        return self.canonical, found[1]
+
+
+def test_the_receipt_status_and_the_canonical_block_decide(tmp_path: Path,
+                                                           chain: Web3Chain) -> None:
+    clock = Clock()
+    ctx = _ctx(tmp_path, clock)
+    skewed = _Skewed(chain)
+    job = AnchoringJob(ctx.log, AnchorStore(ctx.engine), skewed,  # type: ignore[arg-type]
+                       AnchorJobConfig(holder="a", confirmations=3), clock)
+    _post(ctx, 0, 3)
+    assert job.run_once().submitted == 3
+    assert "included with 1 confirmation(s)" in job.run_once().updated[0]
+    skewed.canonical = "0x" + "ab" * 32  # the receipt's block is no longer canonical
+    assert job.run_once().updated == ["3: reorg"]
+    row = AnchorStore(ctx.engine).get(3)
+    assert row is not None and (row.status, row.block_hash) == ("submitted", None)
+    skewed.canonical = None
+    assert "included" in job.run_once().updated[0]
+    skewed.status = 0  # reverted, and the chain already holds size 3: superseded
+    assert job.run_once().updated == ["3: superseded"]
+    row = AnchorStore(ctx.engine).get(3)
+    assert row is not None and row.status == "superseded"
+    assert row.note is not None and row.note.startswith("transaction reverted at block")
