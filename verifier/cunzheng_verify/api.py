@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from cunzheng_verify.chain import ChainView
 from cunzheng_verify.checks import Verifier
 from cunzheng_verify.format import DEFAULT_MIN_CONFIRMATIONS, MANIFEST
+from cunzheng_verify.history import check_history
 from cunzheng_verify.onchain import on_chain
 from cunzheng_verify.report import Status, VerificationReport
 from cunzheng_verify.zipread import read_zip
@@ -53,6 +54,7 @@ def verify_package(
     for it in items:
         v.inclusion(it)
     v.checkpoint_notes(v.log_key(log_public_key))
+    check_history(v, items)
     if chain is None or expected_code is None:
         report.add("chain", Status.SKIPPED, "on-chain check not requested (no RPC URL given)")
     else:

@@ -1,4 +1,5 @@
-"""The offline checks of a package, steps 1 to 5 of DESIGN.md's verification order.
+"""The offline checks of a package, steps 1 to 5 of DESIGN.md's verification order (the
+loan history's completeness, v2, is `cunzheng_verify.history`, run on this state).
 
 Consensus-critical: each method runs one step per file, item or checkpoint and records its
 outcome in the report through `Verifier.check`, which turns a `Problem` (or any error a
@@ -36,11 +37,15 @@ from cunzheng_verify.format import (
     MANIFEST,
     MANIFEST_SIG,
     MAX_PROOF_BYTES,
-    PACKAGE_SCHEMA,
     REQUIRED_FILES,
     consistency_path,
 )
-from cunzheng_verify.notes import MAX_NOTE_BYTES, verify_checkpoint, verify_signature
+from cunzheng_verify.notes import (
+    MAX_NOTE_BYTES,
+    Checkpoint,
+    verify_checkpoint,
+    verify_signature,
+)
 from cunzheng_verify.records import record_from_bytes
 from cunzheng_verify.report import Status, VerificationReport
 from cunzheng_verify.wire import note_key_id
@@ -57,6 +62,7 @@ class Verifier:
         self.listed: dict[str, str] = {}
         self.manifest: Manifest | None = None
         self.checkpoints: dict[int, CheckpointEntry] = {}
+        self.notes: dict[int, Checkpoint] = {}  # each checkpoint whose note's signature held
         self.hashes: dict[str, str] = {}
 
     @property
@@ -128,7 +134,7 @@ class Verifier:
             self.report.package_id = package_id
         m = parse_manifest(self.entries[MANIFEST], found_id)
         self.manifest = m
-        return f"{PACKAGE_SCHEMA}, venue {m.venue}, loan {m.loan_id} of {m.tenant}"
+        return f"{m.schema}, venue {m.venue}, loan {m.loan_id} of {m.tenant}"
 
     # 2. files --------------------------------------------------------------------------
 
@@ -292,6 +298,7 @@ class Verifier:
                     raise Problem(f"the note signs size {found.tree_size} root "
                                   f"{found.root.hex()}, the manifest names size {cp.size} root "
                                   f"{cp.root.hex()}")
+                self.notes[cp.size] = found
                 return f"signed by {log.key_name}: size {cp.size}, root {cp.root.hex()}"
             self.check("checkpoint.signature", run, subject=cp.note_path)
         if self.checkpoints:

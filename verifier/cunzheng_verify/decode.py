@@ -3,10 +3,10 @@
 Every field the checks use is decoded here once, with a `Problem` that says what was
 expected and what was found: hashes are 64 lowercase hex digits, keys standard base64 of
 their raw bytes, counts non-negative integers, JSON bounded in bytes and in items.
-`parse_manifest`, `parse_checkpoint` and `parse_item` turn the manifest and its entries
-into `Manifest`, `CheckpointEntry` and `ItemEntry`; fields that a later step checks against
-another source (the anchor's transaction, the cosigners) keep the manifest's JSON value so
-that step, not this one, reports them.
+`parse_manifest`, `parse_checkpoint`, `parse_item` and `parse_history` turn the manifest and
+its entries into `Manifest`, `CheckpointEntry`, `ItemEntry` and `HistoryEntry`; fields that
+a later step checks against another source (the anchor's transaction, the cosigners) keep
+the manifest's JSON value so that step, not this one, reports them.
 """
 
 from __future__ import annotations
@@ -21,14 +21,17 @@ from typing import Any
 
 from cunzheng_verify.errors import AnchoringError
 from cunzheng_verify.format import (
+    LOAN_INDEX_PROOF,
     MAX_CHECKPOINTS,
     MAX_ENTRIES,
+    MAX_HISTORY,
     MAX_ITEMS,
     MAX_JSON_BYTES,
     MAX_MANIFEST_BYTES,
     MAX_MANIFEST_ITEMS,
-    PACKAGE_SCHEMA,
+    PACKAGE_SCHEMAS,
     VENUES,
+    history_path,
     note_path,
     proof_path,
     record_path,
@@ -117,6 +120,9 @@ class Manifest:
     files: dict[str, Any]
     items: list[Any]
     checkpoints: list[Any]
+    schema: str = PACKAGE_SCHEMAS[0]
+    as_of: Any = None  # `loan.as_of`, checked by the history's freshness step
+    history: Any = None  # `history` (v2), decoded by `parse_history`; None: no history annex
 
 
 def parse_manifest(data: bytes, on_package_id: Any = None) -> Manifest:
@@ -129,8 +135,9 @@ def parse_manifest(data: bytes, on_package_id: Any = None) -> Manifest:
     package_id = str(m["package_id"])[:128]
     if on_package_id is not None:
         on_package_id(package_id)
-    if m["schema"] != PACKAGE_SCHEMA:
-        raise Problem(f"schema must be {PACKAGE_SCHEMA!r}, got {m['schema']!r}")
+    if m["schema"] not in PACKAGE_SCHEMAS:
+        raise Problem(f"schema must be one of {', '.join(map(repr, PACKAGE_SCHEMAS))}, got "
+                      f"{str(m['schema'])[:80]!r}")
     if m["venue"] not in VENUES:
         raise Problem(f"venue must be one of {', '.join(VENUES)}, got {m['venue']!r}")
     log = obj(m["log"], "log", ("origin", "key_name", "public_key"))
@@ -146,7 +153,8 @@ def parse_manifest(data: bytes, on_package_id: Any = None) -> Manifest:
     return Manifest(package_id, m["venue"], LogInfo(log["origin"], log["key_name"],
                                                     log["public_key"]),
                     ChainInfo(chain["chain_id"], chain["contract"]), loan["tenant"],
-                    loan["loan_id"], m["files"], m["items"], m["checkpoints"])
+                    loan["loan_id"], m["files"], m["items"], m["checkpoints"], m["schema"],
+                    loan.get("as_of"), m.get("history"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,3 +248,83 @@ class DocumentRef:
 def parse_document(raw: Any) -> DocumentRef:
     ref = obj(raw, "document", ("role", "sha256", "path"))
     return DocumentRef(ref["role"], hex32(ref["sha256"], "document sha256").hex(), ref["path"])
+
+
+# --- the loan's history (package v2) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """`history.records[]`: one record of the loan, in its place in the loan's chain. `path`
+    is None for an erased record (its leaf hash and place stay), `erased_by` then names the
+    erasure's evidence id (`<origin>#<leaf>`), when the log has one."""
+
+    seq: int
+    leaf_index: int
+    leaf_hash: bytes
+    path: str | None
+    erased_by: str | None
+
+    @property
+    def label(self) -> str:
+        return self.path or f"seq {self.seq} (erased)"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """`history`: the loan's every record up to the checkpoint of `checkpoint_size`, the loan
+    index root that checkpoint commits to, and the head the index gives for the loan there
+    (`count`, `last_leaf_index`, `last_leaf_hash`)."""
+
+    checkpoint_size: int
+    index_root: bytes
+    count: int
+    last_leaf_index: int
+    last_leaf_hash: bytes
+    records: tuple[HistoryRecord, ...]
+    index_proof: str
+
+
+_MAX_EVIDENCE_ID = 400  # an origin line and a decimal leaf index
+
+
+def parse_history_record(raw: Any, i: int) -> HistoryRecord:
+    r = obj(raw, f"history.records[{i}]",
+            ("loan_seq", "leaf_index", "leaf_hash", "path", "erased_by"))
+    seq = integer(r["loan_seq"], f"history.records[{i}].loan_seq", 1)
+    leaf = integer(r["leaf_index"], f"history.records[{i}].leaf_index")
+    leaf_hash = hex32(r["leaf_hash"], f"history.records[{i}].leaf_hash")
+    path, erased_by = r["path"], r["erased_by"]
+    if path is not None and path != history_path(leaf):
+        raise Problem(f"history.records[{i}].path must be {history_path(leaf)} or null, got "
+                      f"{str(path)[:80]!r}")
+    if erased_by is not None and (not isinstance(erased_by, str) or "#" not in erased_by
+                                  or len(erased_by) > _MAX_EVIDENCE_ID):
+        raise Problem(f"history.records[{i}].erased_by must be an evidence id "
+                      f"<origin>#<leaf> or null, got {str(erased_by)[:80]!r}")
+    if path is not None and erased_by is not None:
+        raise Problem(f"history.records[{i}] has a file and names an erasure: one or the other")
+    return HistoryRecord(seq, leaf, leaf_hash, path, erased_by)
+
+
+def parse_history(raw: Any) -> HistoryEntry:
+    """The manifest's `history` object; its records' order and links are checked later."""
+    h = obj(raw, "history", ("checkpoint_size", "index_root", "count", "last_leaf_index",
+                             "last_leaf_hash", "records", "index_proof"))
+    size = integer(h["checkpoint_size"], "history.checkpoint_size", 1)
+    index_root = hex32(h["index_root"], "history.index_root")
+    count = integer(h["count"], "history.count", 1)
+    last = integer(h["last_leaf_index"], "history.last_leaf_index")
+    last_hash = hex32(h["last_leaf_hash"], "history.last_leaf_hash")
+    records = h["records"]
+    if not isinstance(records, list) or not 0 < len(records) <= MAX_HISTORY:
+        raise Problem(f"history.records must be a list of 1-{MAX_HISTORY} records")
+    if count > MAX_HISTORY:
+        raise Problem(f"history.count is {count}, limit {MAX_HISTORY}")
+    if h["index_proof"] != LOAN_INDEX_PROOF:
+        raise Problem(f"history.index_proof must be {LOAN_INDEX_PROOF}, got "
+                      f"{str(h['index_proof'])[:80]!r}")
+    if last >= size:
+        raise Problem(f"history.last_leaf_index {last} is not below checkpoint_size {size}")
+    parsed = tuple(parse_history_record(r, i) for i, r in enumerate(records))
+    return HistoryEntry(size, index_root, count, last, last_hash, parsed, LOAN_INDEX_PROOF)
