@@ -1,8 +1,8 @@
 """The evidence log on SQLAlchemy: `LogStore`, and here its sequencing and integration of
 leaves. Its other jobs live beside it, in the classes it inherits: reading the tree and its
 proofs (`anchoring.tree_reads`), reading leaves (`anchoring.leaf_reads`), checkpoints
-(`anchoring.checkpoint_store`), documents (`anchoring.document_store`) and the encryption
-keyring with erasure (`anchoring.keyring`).
+(`anchoring.checkpoint_store`), documents (`anchoring.document_store`), the encryption
+keyring with erasure (`anchoring.keyring`) and the loan index (`anchoring.loan_index_store`).
 
 Leaves are sequenced and integrated in one transaction that holds the log's write lock (the
 `log_state` row, `SELECT ... FOR UPDATE` on PostgreSQL; `BEGIN IMMEDIATE` on SQLite, set up
@@ -14,7 +14,7 @@ The same transaction gives each new record its place in its loan (record v2's `l
 and `loan_prev`, from the loan's head read under the lock, counting records accepted
 earlier in the group), so the bytes and the leaf hash are final only here: what a caller
 passes in is a draft (`cunzheng_verify.records.chain_record`), and `Accepted` carries the
-final leaf hash.
+final leaf hash. It then writes the loan index's changed nodes at the new tree size.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    and_,
-    func,
     insert,
     select,
     update,
@@ -41,6 +39,7 @@ from anchoring.crypto import Cipher
 from anchoring.document_store import DocumentStore
 from anchoring.errors import Conflict, LogError, PolicyRefusal, RecordError
 from anchoring.leaf_reads import MAX_RANGE, LeafReads, StoredLeaf
+from anchoring.loan_index_store import LoanIndexStore, index_changes
 from anchoring.sql import as_bytes as _blob
 from anchoring.sql import pairs_in
 from anchoring.tables import (
@@ -108,14 +107,19 @@ class ErasedLoan(LogError):
     """The loan's personal data was erased: it takes no new events."""
 
 
-class LogStore(LeafReads, CheckpointStore, DocumentStore):
+class LogStore(LeafReads, CheckpointStore, DocumentStore, LoanIndexStore):
     """The evidence log: one facade over the jobs it inherits. With a `Cipher`, record
     contents and documents are sealed at rest (see `anchoring.crypto`); without one they are
-    stored in the clear. Either way the leaf hash is over the plaintext record bytes."""
+    stored in the clear. Either way the leaf hash is over the plaintext record bytes.
 
-    def __init__(self, engine: Engine, cipher: Cipher | None = None) -> None:
+    `loan_index=False` keeps no loan index (`anchoring.loan_index_store`): only for a
+    benchmark's baseline, on a log that never keeps one (its checkpoints carry no index)."""
+
+    def __init__(self, engine: Engine, cipher: Cipher | None = None, *,
+                 loan_index: bool = True) -> None:
         self.engine = engine
         self.cipher = cipher
+        self.loan_index = loan_index
         self._postgres = engine.dialect.name == "postgresql"
         self._state_exists = False
         # unwrapped data keys of recently used loans (None: erased), least recently used first
@@ -188,6 +192,7 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
         heads = self._loan_heads(conn, {(i.tenant, i.record.loan_id) for i in every})
         size = self._size(conn)
         frontier = merkle.Frontier(size, self._reader(conn, merkle.nodes_for_root(size)))
+        before = (size, frontier.root())  # the log head this transaction starts from
         outcomes: list[list[Accepted] | BatchItemError] = []
         accepted: list[tuple[int, Pending]] = []
         node_rows: list[dict[str, Any]] = []
@@ -217,6 +222,9 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
             outcomes.append([r for r in results if r is not None])
         if accepted:
             self._write_leaves(conn, accepted, node_rows, frontier, erased)
+            changed = {(item.tenant, item.record.loan_id) for _, item in accepted}
+            self._update_loan_index(conn, index_changes(heads, changed), before,
+                                    (frontier.size, frontier.root()))
         return outcomes
 
     @staticmethod
@@ -333,20 +341,22 @@ class LogStore(LeafReads, CheckpointStore, DocumentStore):
     def _loan_heads(conn: Connection,
                     loans: set[tuple[str, str]]) -> dict[tuple[str, str], LoanHead]:
         """The heads of the loans that have records, from the leaves' columns: one indexed
-        query (`uq_leaves_tenant_loan_seq`: each loan's highest loan_seq, then its row)."""
+        query (`uq_leaves_tenant_loan_seq`: each loan's highest loan_seq by a seek, then its
+        row). Written by hand: it runs in every append, and building the equivalent
+        SQLAlchemy expression costs more than running it."""
         heads: dict[tuple[str, str], LoanHead] = {}
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         keys = sorted(loans)
-        for chunk in range(0, len(keys), 500):
-            top = (select(leaves.c.tenant, leaves.c.loan_id,
-                          func.max(leaves.c.loan_seq).label("seq"))
-                   .where(pairs_in(leaves.c.tenant, leaves.c.loan_id, keys[chunk:chunk + 500]))
-                   .group_by(leaves.c.tenant, leaves.c.loan_id).subquery())
-            rows = conn.execute(
-                select(leaves.c.tenant, leaves.c.loan_id, leaves.c.loan_seq,
-                       leaves.c.leaf_index, leaves.c.leaf_hash)
-                .join(top, and_(leaves.c.tenant == top.c.tenant,
-                                leaves.c.loan_id == top.c.loan_id,
-                                leaves.c.loan_seq == top.c.seq)))
+        for chunk in range(0, len(keys), 250):
+            part = keys[chunk:chunk + 250]
+            values = ", ".join([f"({mark}, {mark})"] * len(part))
+            rows = conn.exec_driver_sql(
+                f"WITH loans(t, l) AS (VALUES {values}) "
+                "SELECT x.tenant, x.loan_id, x.loan_seq, x.leaf_index, x.leaf_hash "
+                "FROM loans JOIN leaves x ON x.tenant = loans.t AND x.loan_id = loans.l "
+                "AND x.loan_seq = (SELECT max(y.loan_seq) FROM leaves y "
+                "WHERE y.tenant = loans.t AND y.loan_id = loans.l)",
+                tuple(v for key in part for v in key))
             for t, loan, seq, index, lh in rows:
                 heads[(t, loan)] = (int(seq), int(index), _blob(lh))
         return heads

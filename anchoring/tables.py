@@ -5,7 +5,8 @@ same `metadata`.
 
 `nodes` keeps every complete subtree hash (level 0 are the leaf hashes), so any root or
 proof is O(log n) indexed reads; `log_state` is the single row writers lock to sequence
-leaves with no gap and no duplicate.
+leaves with no gap and no duplicate. `loan_index_nodes` keeps every version of the loan
+index's nodes (`anchoring.loan_index_store`).
 """
 
 from __future__ import annotations
@@ -176,6 +177,25 @@ data_keys = Table(
     Column("master_key_id", String(16), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("erased_at", String(32), nullable=True),
+)
+
+# --- the loan index (issue 13) --------------------------------------------------------------
+
+# A node of the loan index (`cunzheng_verify.loanindex`) as written by the transaction that
+# left the log at `version` leaves; a read at tree size N takes each node's latest version
+# <= N. `kind` "node": a subtree of two or more entries; "entry": a single-entry subtree,
+# with its entry.
+loan_index_nodes = Table(
+    "loan_index_nodes",
+    metadata,
+    Column("node_id", LargeBinary(34), primary_key=True),  # u16be depth || path prefix
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(8), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("entry_key", LargeBinary(32), nullable=True),
+    Column("entry_count", BigInteger, nullable=True),
+    Column("entry_last_index", BigInteger, nullable=True),
+    Column("entry_last_hash", LargeBinary(32), nullable=True),
 )
 
 record_documents = Table(
