@@ -16,11 +16,13 @@ from typing import Any
 
 from anchoring.checkpoint_store import StoredCheckpoint
 from cunzheng_verify.errors import CunzhengError
-from cunzheng_verify.loanindex import EMPTY, Entry, loan_key, node_hash
+from cunzheng_verify.loanindex import EMPTY, Entry, loan_key, node_hash, verify_proof
 from cunzheng_verify.notes import parse_checkpoint
 
 Head = tuple[int, int, bytes]  # (count, last leaf index, last leaf hash)
 MAX_NAMED_LOANS = 20  # loans named per divergent checkpoint
+MAX_NAMED_CHECKPOINTS = 3  # divergent checkpoints whose loans are looked for
+MAX_PROOFS = 2000  # loans looked up in the stored index per such checkpoint
 
 
 class IncrementalIndex:
@@ -65,71 +67,82 @@ class IncrementalIndex:
 
 
 class IndexAudit:
-    """At each checkpoint, the index of the leaves walked so far against its note's root."""
+    """At each checkpoint, the index of the leaves walked so far against its note's root,
+    and (when the store keeps the index, `anchoring.loan_index_store`) the stored index's
+    root at that size; a divergent checkpoint's loans are named from the stored index's
+    proofs checked against the committed root."""
 
     def __init__(self, store: Any, checkpoints: Sequence[StoredCheckpoint],
                  note: Callable[..., None]) -> None:
         """`note(kind=, detail=, checkpoint_size=, expected=, found=)` reports a finding."""
-        self.store = store
         self.note = note
         self.notes: list[str] = []
         self.index = IncrementalIndex()
         self._names: dict[bytes, tuple[str, str]] = {}
-        self.committing = 0
-        self._stored_entries = getattr(store, "loan_index_entries", None)
+        self._named = 0
+        self._stored_root = getattr(store, "loan_index_root", None)
+        self._stored_proof = getattr(store, "loan_index_proof_for_key", None)
         if not any(_commits(cp) for cp in checkpoints):
             if checkpoints:
                 self.notes.append("loan index not checked: no checkpoint commits to one "
                                   "(every checkpoint predates the loan index)")
-        elif self._stored_entries is None:
+        elif self._stored_proof is None:
             self.notes.append("loan index: checked against every checkpoint's root; the "
-                              "store cannot list its entries (no LogStore.loan_index_entries),"
-                              " so a divergent root does not name its loans")
+                              "store keeps no index of its own, so a divergent root does "
+                              "not name its loans")
 
-    def update(self, changed: Mapping[tuple[str, str], Head]) -> None:
+    def at_checkpoint(self, cp: StoredCheckpoint, changed: Mapping[tuple[str, str], Head]) -> None:
+        """`changed`: the loans whose head moved since the previous call."""
         for (tenant, loan_id), (count, last_index, last_hash) in changed.items():
             key = loan_key(tenant, loan_id)
             self._names[key] = (tenant, loan_id)
             self.index.put(Entry(key, count, last_index, last_hash))
-
-    def at_checkpoint(self, cp: StoredCheckpoint, changed: Mapping[tuple[str, str], Head]) -> None:
-        """`changed`: the loans whose head moved since the previous call."""
-        self.update(changed)
+        size = cp.tree_size
         try:
             committed = _committed(cp)
         except CunzhengError as exc:
-            self.note(kind="loan-index", detail=f"checkpoint {cp.tree_size}: {exc}",
-                      checkpoint_size=cp.tree_size)
+            self.note(kind="loan-index", detail=f"checkpoint {size}: {exc}",
+                      checkpoint_size=size)
             return
         if committed is None:
             return
-        self.committing += 1
-        derived = self.index.root()
-        if derived == committed:
-            return
-        self.note(kind="loan-index", detail=(
-            f"checkpoint {cp.tree_size}: it commits to loan-index root {committed.hex()}, "
-            f"the leaves give {derived.hex()}{self._which(cp.tree_size)}"),
-            checkpoint_size=cp.tree_size, expected=derived.hex(), found=committed.hex())
-
-    def _which(self, tree_size: int) -> str:
-        """The loans whose stored entry differs from the leaves' (when the store lists them)."""
-        if self._stored_entries is None:
-            return ""
         try:
-            stored = {e.key: e for e in self._stored_entries(tree_size)}
+            stored = self._stored_root(size) if self._stored_root is not None else committed
         except CunzhengError as exc:
-            return f" (the stored index at that size cannot be read: {exc})"
-        derived = {e.key: e for e in self.index.entries.values()}
-        named = []
-        for key in sorted(set(stored) | set(derived)):
-            a, b = stored.get(key), derived.get(key)
-            if a != b:
-                tenant, loan = self._names.get(key, ("?", key.hex()))
-                named.append(f"loan {loan!r} of tenant {tenant!r}: index "
-                             f"{_value(a)}, leaves {_value(b)}")
+            stored = None
+            self.notes.append(f"checkpoint {size}: the stored loan index cannot be read: {exc}")
+        if stored != committed:
+            self.note(kind="loan-index-stored", detail=(
+                f"checkpoint {size}: it commits to loan-index root {committed.hex()}, the "
+                f"stored index gives {stored.hex() if stored else None} at that size: the "
+                "index table or the checkpoint was changed"), checkpoint_size=size,
+                expected=committed.hex(), found=stored.hex() if stored else None)
+        derived = self.index.root()
+        if derived != committed:
+            self.note(kind="loan-index", detail=(
+                f"checkpoint {size}: it commits to loan-index root {committed.hex()}, the "
+                f"leaves give {derived.hex()}{self._which(size, committed)}"),
+                checkpoint_size=size, expected=derived.hex(), found=committed.hex())
+
+    def _which(self, size: int, committed: bytes) -> str:
+        """The loans whose entry at the committed root differs from the leaves'."""
+        if self._stored_proof is None or self._named >= MAX_NAMED_CHECKPOINTS:
+            return ""
+        self._named += 1
+        named: list[str] = []
+        entries = sorted(self.index.entries.values(), key=lambda e: e.key)
+        for entry in entries[:MAX_PROOFS]:
+            try:
+                at_root = verify_proof(self._stored_proof(entry.key, size), committed)
+            except CunzhengError as exc:
+                return f"; the stored index does not prove the committed root ({exc})"
+            if at_root != entry:
+                tenant, loan = self._names[entry.key]
+                named.append(f"loan {loan!r} of tenant {tenant!r}: the checkpoint says "
+                             f"{_value(at_root)}, the leaves {_value(entry)}")
         if not named:
-            return "; the stored index equals the leaves' (the checkpoint's root was changed)"
+            return ("; no loan's entry differs (the committed root was changed)"
+                    if len(entries) <= MAX_PROOFS else "")
         more = f" and {len(named) - MAX_NAMED_LOANS} more" if len(named) > MAX_NAMED_LOANS else ""
         return "; " + "; ".join(named[:MAX_NAMED_LOANS]) + more
 

@@ -6,6 +6,7 @@ the real app."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -19,7 +20,9 @@ from sqlalchemy import delete, select, update
 
 from anchoring.crypto import SEALED_V2
 from anchoring.fsck import Finding, fsck
-from anchoring.tables import leaves
+from anchoring.tables import checkpoints, leaves
+from cunzheng_verify import loanindex
+from cunzheng_verify.notes import Checkpoint, sign_checkpoint
 from service.settings import Settings
 from tests.conftest import make_event
 from tests.integration.api_client import Api, running_api
@@ -316,3 +319,59 @@ def test_cli_erase_logs_who_and_why(api: Api, settings: Settings) -> None:
     assert _report(api).ok
     record = json.loads(api.ctx.store.leaf(out["erasure"]["leaf_index"]).record or b"{}")
     assert record["payload"]["erased_by"] == "DPO 张三" and record["loan_id"] == OTHER
+
+
+# --- the loan index ------------------------------------------------------------------------
+
+
+def _commit_loan_index(api: Api) -> list[int]:
+    """Re-sign every checkpoint with the loan index of its leaves (what the log signs once
+    it keeps the index: DESIGN.md, "Loan index")."""
+    log, engine = api.ctx.log, api.ctx.engine
+    sizes = []
+    for cp in list(log.store.iter_checkpoints()):
+        heads: dict[tuple[str, str], tuple[int, int, bytes]] = {}
+        with engine.connect() as conn:
+            for i, lh, tenant, loan in conn.execute(
+                    select(leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.tenant,
+                           leaves.c.loan_id).where(leaves.c.leaf_index < cp.tree_size)
+                    .order_by(leaves.c.leaf_index)):
+                count = heads.get((tenant, loan), (0, 0, b""))[0]
+                heads[(tenant, loan)] = (count + 1, int(i), bytes(lh))
+        root = loanindex.root_of(loanindex.Entry(loanindex.loan_key(t, loan), *head)
+                                 for (t, loan), head in heads.items())
+        line = f"{loanindex.INDEX_LINE} {base64.b64encode(root).decode()}"
+        note = sign_checkpoint(Checkpoint(log.origin, cp.tree_size, cp.root, (line,)),
+                               log.signer)
+        with engine.begin() as conn:
+            conn.execute(update(checkpoints).where(checkpoints.c.tree_size == cp.tree_size)
+                         .values(note=note))
+        sizes.append(cp.tree_size)
+    return sizes
+
+
+def test_the_loan_index_is_compared_with_every_checkpoint(api: Api) -> None:
+    sizes = _commit_loan_index(api)
+    report = _report(api)
+    assert report.ok and not any("not checked" in n for n in report.notes), report
+    _set(api, 7, loan_id=GHOST)
+    divergent = [f for f in _report(api).findings if f.kind == "loan-index"]
+    assert {f.checkpoint_size for f in divergent} == {n for n in sizes if n > 7}, divergent
+    if hasattr(api.ctx.store, "loan_index_proof_for_key"):  # the loans are named
+        assert f"loan {GHOST!r} of tenant 'bank-a': the checkpoint says none" in \
+            divergent[0].detail and f"loan {LOAN!r}" in divergent[0].detail
+    # a checkpoint whose committed root was changed (and re-signed) is named alone
+    _set(api, 7, loan_id=LOAN)
+    cp = api.ctx.store.checkpoint(sizes[-1])
+    forged = sign_checkpoint(Checkpoint(api.ctx.log.origin, cp.tree_size, cp.root,
+                                        (f"{loanindex.INDEX_LINE} {'A' * 43}=",)),
+                             api.ctx.log.signer)
+    with api.ctx.engine.begin() as conn:
+        conn.execute(update(checkpoints).where(checkpoints.c.tree_size == cp.tree_size)
+                     .values(note=forged))
+    findings = _report(api).findings
+    # the store's own index (when it keeps one) tells the root was changed, not the leaves
+    stored = [("loan-index-stored", cp.tree_size)] if hasattr(api.ctx.store,
+                                                              "loan_index_root") else []
+    assert [(f.kind, f.checkpoint_size) for f in findings] == [*stored,
+                                                                ("loan-index", cp.tree_size)]
