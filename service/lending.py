@@ -13,7 +13,7 @@ a finding is refused with the finding's code, and nothing is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from anchoring.errors import PolicyRefusal
@@ -23,7 +23,7 @@ from cunzheng_verify.errors import CunzhengError
 from cunzheng_verify.records import Record, parse_rfc3339
 from lending_core.errors import LoanStateError
 from lending_core.events import LEDGER_EVENT_TYPES, validate_payload
-from lending_core.state import DERIVED_SYSTEMS, LoanEvent, check_intrinsic, rebuild
+from lending_core.state import LoanEvent, check_intrinsic, rebuild
 
 
 def validate_event(event: Mapping[str, Any]) -> None:
@@ -31,39 +31,41 @@ def validate_event(event: Mapping[str, Any]) -> None:
 
 
 def loan_event(content: Mapping[str, Any], *, seq: int = 0) -> LoanEvent:
-    """The lending view of a stored record's content (`seq`: its leaf index, when known)."""
+    """The lending view of a stored record's content (`seq`: its place in arrival order, the
+    leaf index when known): `LoanEvent.from_record`, the reading `dispute.records` folds
+    too, given the record's `received_at`. Times must be RFC 3339 with an offset, as the
+    log writes them (`cunzheng_verify.records.RecordError` otherwise)."""
+    parse_rfc3339(content.get("occurred_at"), "occurred_at")
     received = content.get("received_at")
-    source = content.get("source")
-    system = source.get("system") if isinstance(source, Mapping) else None
-    return LoanEvent(
-        event_id=content["event_id"],
-        loan_id=content["loan_id"],
-        type=content["type"],
-        occurred_at=parse_rfc3339(content["occurred_at"], "occurred_at"),
-        payload=content["payload"],
-        seq=seq,
-        received_at=parse_rfc3339(received, "received_at") if isinstance(received, str) else None,
-        derived=system in DERIVED_SYSTEMS,
-    )
+    return LoanEvent.from_record(
+        content, seq=seq,
+        received_at=parse_rfc3339(received, "received_at") if isinstance(received, str) else None)
 
 
-def leaf_events(leaves: list[StoredLeaf]) -> tuple[list[LoanEvent], int]:
-    """The lending events of stored leaves (arrival order = leaf index), and how many were
-    left out: erased, or not an event at all (a damaged row: `cunzheng fsck` names it). The
-    ledger's own events (an erasure) are neither: they state no lending fact."""
+def record_events(records: Iterable[tuple[int, bytes | None]]) -> tuple[list[LoanEvent], int]:
+    """The lending events of stored records (`(seq, bytes)` in arrival order; None for an
+    erased record), and how many were left out: erased, or not an event at all (a damaged
+    row: `cunzheng fsck` names it). The ledger's own events (an erasure) are neither: they
+    state no lending fact. Every view of a loan, and the strict check, read a loan's
+    records through this one function."""
     events, left_out = [], 0
-    for leaf in leaves:
-        if leaf.record is None:
+    for seq, record in records:
+        if record is None:
             left_out += 1
             continue
         try:
-            content = json.loads(leaf.record)
+            content = json.loads(record)
             if content["type"] in LEDGER_EVENT_TYPES:  # the record's type, not the column's
                 continue
-            events.append(loan_event(content, seq=leaf.leaf_index))
+            events.append(loan_event(content, seq=seq))
         except (ValueError, KeyError, TypeError, AttributeError, CunzhengError):
             left_out += 1
     return events, left_out
+
+
+def leaf_events(leaves: Iterable[StoredLeaf]) -> tuple[list[LoanEvent], int]:
+    """`record_events` of stored leaves (arrival order = leaf index)."""
+    return record_events((leaf.leaf_index, leaf.record) for leaf in leaves)
 
 
 class ReservedProducer(LoanStateError):
@@ -134,7 +136,7 @@ class LendingPolicy:
 
     @staticmethod
     def _strict(history: Sequence[bytes], new: Sequence[LoanEvent]) -> None:
-        old = [loan_event(json.loads(data), seq=i) for i, data in enumerate(history)]
+        old, _ = record_events(enumerate(history))
         before = {f.key for f in rebuild(old).findings} if old else set()
         after = rebuild([*old, *new])
         added = [f for f in after.findings if f.key not in before]
