@@ -106,15 +106,9 @@ class Web3Chain:
         return self.registry.anchored_events(from_block, to_block)
 
     def anchored_event(self, size: int) -> AnchoredEvent | None:
-        """The `Anchored` event of a size (the size is an indexed topic: one filtered query,
-        not a scan of the chain)."""
-        logs = self._contract.events.Anchored.get_logs(from_block=0, to_block="latest",
-                                                       argument_filters={"treeSize": size})
-        found = [AnchoredEvent(tree_size=log["args"]["treeSize"], root=bytes(log["args"]["root"]),
-                               previous_size=log["args"]["previousSize"],
-                               block_number=log["blockNumber"], block_hash=bytes(log["blockHash"]),
-                               tx_hash=bytes(log["transactionHash"]), log_index=log["logIndex"])
-                 for log in logs if log["args"]["treeSize"] == size]
+        """The `Anchored` event of a size (one filtered query, not a scan of the chain)."""
+        found = [e for e in self.registry.anchored_events(0, tree_size=size)
+                 if e.tree_size == size]
         return found[0] if found else None
 
     def cosigned_events(self, from_block: int, to_block: int) -> list[CosignedEvent]:

@@ -347,9 +347,13 @@ class AnchorRegistryClient:
         return bool(self.call(self._contract.functions.hasRole(role, account)))
 
     def anchored_events(
-        self, from_block: int, to_block: int | str = "latest"
+        self, from_block: int, to_block: int | str = "latest", *, tree_size: int | None = None
     ) -> list[AnchoredEvent]:
-        logs = self._contract.events.Anchored.get_logs(from_block=from_block, to_block=to_block)
+        """`Anchored` events in the blocks; with `tree_size`, that size's only (an indexed
+        topic: one filtered query, not a scan of the chain)."""
+        filters = {} if tree_size is None else {"argument_filters": {"treeSize": tree_size}}
+        logs = self._contract.events.Anchored.get_logs(from_block=from_block, to_block=to_block,
+                                                       **filters)
         return [
             AnchoredEvent(
                 tree_size=log["args"]["treeSize"],
