@@ -32,6 +32,7 @@ from anchoring.store import (
     StoredCheckpoint,
 )
 from cunzheng_verify import merkle
+from cunzheng_verify.loanindex import index_line
 from cunzheng_verify.notes import Checkpoint, Signer, sign_checkpoint
 from cunzheng_verify.records import build_record, format_utc, posted_hash
 from cunzheng_verify.wire import producer_key_id
@@ -149,7 +150,9 @@ class EvidenceLog:
     # --- publishing ---------------------------------------------------------------------
 
     def sign_checkpoint_if_grown(self) -> StoredCheckpoint | None:
-        """Sign a checkpoint of the current tree if it grew since the last one."""
+        """Sign a checkpoint of the current tree if it grew since the last one: its body
+        carries the loan index root at that size as the line `loan-index <base64 root>`
+        after the root line."""
         size, root = self.store.tree_head()
         latest = self.store.latest_checkpoint()
         if size == 0 or (latest is not None and latest.tree_size >= size):
@@ -160,7 +163,11 @@ class EvidenceLog:
             # Never sign a checkpoint that does not extend the last one signed.
             proof = self.store.consistency_proof(latest.tree_size, size)
             merkle.verify_consistency(latest.tree_size, size, proof, latest.root, root)
-        note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
+        # the loan index root at this size, committed in the signed body (issue 13); a log
+        # that kept no index at this size signs the three lines alone
+        index_root = self.store.loan_index_root(size)
+        extensions = () if index_root is None else (index_line(index_root),)
+        note = sign_checkpoint(Checkpoint(self.origin, size, root, extensions), self.signer)
         cp = StoredCheckpoint(size, root, note, format_utc(self._clock()))
         self.store.add_checkpoint(cp)
         return self.store.checkpoint(size)

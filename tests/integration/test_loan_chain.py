@@ -159,3 +159,33 @@ def test_through_the_http_api_receipts_name_the_stored_v2_bytes(settings: Settin
         assert [json.loads(r.data)["schema"] for r in records] == ["cunzheng.event/v2"] * 3
         assert [(r.loan_seq, r.loan_prev) for r in records] == [
             (1, None), (2, records[0].leaf_hash), (1, None)]
+
+
+def test_checkpoints_commit_to_the_loan_index_root_under_the_log_signature(
+    settings: Settings,
+) -> None:
+    from cunzheng_verify.loanindex import root_of, verify_proof
+    from cunzheng_verify.notes import verify_checkpoint
+    from tests.integration.api_client import running_api
+
+    with running_api(settings) as api:
+        assert api.post_events([make_event(f"k{i}", f"L-{i % 3}") for i in range(7)]
+                               ).status_code == 201
+        cp = api.wait_checkpoint(7)
+        note = api.request("GET", f"/v1/log/checkpoints/{cp['tree_size']}/note",
+                           role="auditor").text
+        signed = verify_checkpoint(note, key_name=api.ctx.log.signer.name,
+                                   public_key=api.ctx.log.signer.public_key)
+        body = note.split("\n\n")[0].split("\n")
+        assert len(body) == 4 and body[3].startswith("loan-index ")
+        root = signed.loan_index_root
+        size = signed.tree_size
+        assert root is not None and root == api.ctx.store.loan_index_root(size)
+        assert root == root_of(api.ctx.store.loan_index_entries(size))
+        entry = verify_proof(api.ctx.store.loan_index_proof("bank-a", "L-1", size), root)
+        assert entry is not None and entry.count == 2  # k1, k4
+        # the signature covers the index line: another root there breaks it
+        forged = note.replace(body[3], "loan-index " + "A" * 43 + "=")
+        with pytest.raises(Exception, match="signature"):
+            verify_checkpoint(forged, key_name=api.ctx.log.signer.name,
+                              public_key=api.ctx.log.signer.public_key)

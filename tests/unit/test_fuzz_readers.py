@@ -1,6 +1,6 @@
 """Fuzzing the readers of untrusted bytes with hypothesis, at a budget the normal suite
 affords (`FUZZ_EXAMPLES` per property; raise it with CUNZHENG_FUZZ_EXAMPLES for a longer
-run): the strict JSON reader (`cunzheng_verify.records`), the signed-note reader
+run): the strict JSON reader (`cunzheng_verify.strictjson`), the signed-note reader
 (`cunzheng_verify.notes`), the loan index proof reader (`cunzheng_verify.loanindex`) and the
 package reader (`cunzheng_verify`).
 
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anchoring.errors import CheckpointError, RecordError
-from cunzheng_verify import MANIFEST, MANIFEST_SIG, Status, records, verify_package
+from cunzheng_verify import MANIFEST, MANIFEST_SIG, Status, strictjson, verify_package
 from cunzheng_verify.loanindex import (
     Entry,
     IndexProof,
@@ -88,8 +88,8 @@ def reference_depth(data: bytes) -> int:
 
 
 def fast_depth(data: bytes) -> int:
-    brackets = records._outside_strings(data).translate(None, records._NOT_BRACKET)
-    return max(0, records._max_depth(brackets))
+    brackets = strictjson._outside_strings(data).translate(None, strictjson._NOT_BRACKET)
+    return max(0, strictjson._max_depth(brackets))
 
 
 @FUZZ

@@ -36,8 +36,8 @@ from cunzheng_verify.errors import MerkleError, ProofError
 
 __all__ = [
     "EMPTY", "INDEX_LINE", "PROOF_SCHEMA", "Entry", "IndexProof", "LoanIndexError",
-    "key_bit", "leaf_hash", "loan_key", "node_hash", "parse_index_line", "prove", "root_of",
-    "verify_proof",
+    "index_line", "key_bit", "leaf_hash", "loan_key", "node_hash", "parse_index_line", "prove",
+    "root_of", "verify_proof",
 ]
 
 EMPTY = bytes(32)
@@ -224,6 +224,13 @@ def verify_proof(proof: IndexProof, root: bytes) -> Entry | None:
         raise LoanIndexError("loan index proof does not lead to the checkpoint's index root",
                              expected=root, found=h)
     return entry if entry is not None and entry.key == proof.key else None
+
+
+def index_line(root: bytes) -> str:
+    """The checkpoint note's extension line committing to the index root at its size."""
+    if len(root) != 32:
+        raise LoanIndexError(f"a loan index root is 32 bytes, got {len(root)}")
+    return f"{INDEX_LINE} {base64.b64encode(root).decode()}"
 
 
 def parse_index_line(extensions: Iterable[str]) -> bytes | None:
