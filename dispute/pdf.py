@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -42,6 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from anchoring.keyfiles import write_atomic
 from dispute.errors import DisputeError
 from lending_core import documents
 from lending_core.documents import LoanDocument
@@ -186,10 +188,9 @@ def _prepare_font(source: CjkFont, target: Path) -> None:
             del font[table]
     if "CFF " in font:  # TrueType outlines subset an order of magnitude faster in WeasyPrint
         _cff_to_truetype(font)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".tmp")
-    font.save(str(partial))
-    partial.replace(target)  # atomic: a concurrent renderer never sees half a font
+    out = io.BytesIO()
+    font.save(out)
+    write_atomic(target, out.getvalue())  # a concurrent renderer never sees half a font
 
 
 def _cff_to_truetype(font: Any) -> None:

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cunzheng_verify.errors import CunzhengError
+from anchoring.keyfiles import load_or_create_ed25519
 from dispute.pdf import PDF_MEDIA_TYPE, DocumentRenderer
 from lending_core.client import LedgerClient, LedgerRequestError
 from lending_core.simulator import Portfolio, SimEvent
@@ -156,17 +155,5 @@ def post_portfolio(client: LedgerClient, portfolio: Portfolio, *,
 
 
 def producer_key(directory: Path) -> Ed25519PrivateKey:
-    """The producer key kept in `directory` (created, 0600, on first use)."""
-    path = directory / "producer-key.pem"
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise CunzhengError(f"{path} is not an Ed25519 private key")
-        return key
-    key = Ed25519PrivateKey.generate()
-    directory.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
-    return key
+    """The producer key kept in `directory` (created 0600 on first use, as the log's keys)."""
+    return load_or_create_ed25519(directory / "producer-key.pem", "producer key")

@@ -88,6 +88,7 @@ def keys_rotate_master(data_dir: DataDir = None, database_url: DbUrl = None) -> 
     import os
 
     from anchoring.crypto import Cipher
+    from anchoring.keyfiles import fsync_dir, write_secret
     from service.context import open_store
     from service.db import make_engine, migrate
     from service.logkey import load_master_keys
@@ -98,20 +99,14 @@ def keys_rotate_master(data_dir: DataDir = None, database_url: DbUrl = None) -> 
     try:
         if not path.exists():
             raise CunzhengError(f"no master key at {path}")
-        if not new.exists():
-            fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(base64.b64encode(os.urandom(32)) + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
+        if not new.exists():  # kept if a rotation stopped half-way: it resumes with it
+            write_secret(new, base64.b64encode(os.urandom(32)) + b"\n")
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
         store = open_store(settings, engine)
         count = store.rotate_master(Cipher(load_master_keys(path, create=False)))
         os.replace(new, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        os.fsync(dir_fd)
-        os.close(dir_fd)
+        fsync_dir(path.parent)
     except CunzhengError as exc:
         fail(exc)
     console.print(f"rewrapped {count} data keys under the new master key in {path}")
