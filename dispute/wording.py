@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from lending_core.money import display_money
 from lending_core.state import CHINA_TZ
 
 __all__ = ["cst_date", "pct", "yuan", "zh_date"]
@@ -29,7 +30,7 @@ def pct(rate: Decimal) -> str:
 
 
 def yuan(amount: Decimal) -> str:
-    return f"{amount:,.2f}元"
+    return f"{display_money(amount)}元"
 
 
 FORUM_ZH = {"court": "人民法院诉讼", "arbitration": "仲裁", "notary": "赋强公证"}

@@ -19,6 +19,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from lending_core.money import display_money
+
 __all__ = ["FONT_FAMILY", "STYLESHEET", "LoanDocument", "contract", "loan_receipt"]
 
 FONT_FAMILY = "CunzhengCJK"
@@ -49,10 +51,6 @@ class LoanDocument:
     created: datetime
     html: str
     texts: tuple[str, ...]
-
-
-def _money(value: Any) -> str:
-    return f"{Decimal(str(value)):,.2f}"
 
 
 def _e(value: Any) -> str:
@@ -86,7 +84,7 @@ def contract(c: Mapping[str, Any], *, loan_id: str) -> LoanDocument:
             ("贷款人（甲方）", f"{lender['name']}（统一社会信用代码 {lender['credit_code']}）"),
             ("借款人（乙方）",
              f"{borrower['name']}（统一社会信用代码 {borrower['credit_code']}）"),
-            ("产品", c["product_code"]), ("借款金额", f"人民币 {_money(c['amount'])} 元"),
+            ("产品", c["product_code"]), ("借款金额", f"人民币 {display_money(c['amount'])} 元"),
             ("借款期限", f"{c['term_months']} 个月"), ("年利率", f"{rate.normalize():f}%"),
             ("还款方式", method), ("每月还款日", f"每月 {c.get('due_day') or '-'} 日"),
             ("首期还款日", c.get("first_due_date") or "-")]
@@ -132,7 +130,7 @@ def loan_receipt(d: Mapping[str, Any], c: Mapping[str, Any], *, loan_id: str,
     borrower = next(p for p in c["parties"] if p["role"] == "borrower")
     rows = [("借据编号", d["receipt_no"]), ("合同编号", c["contract_no"]),
             ("贷款编号", loan_id), ("借款人", borrower["name"]),
-            ("放款金额", f"人民币 {_money(d['amount'])} 元"), ("收款账户", d["account"]),
+            ("放款金额", f"人民币 {display_money(d['amount'])} 元"), ("收款账户", d["account"]),
             ("起息日", d["value_date"]), ("清算流水号", d["clearing_ref"]),
             ("年利率", f"{(Decimal(c['annual_rate']) * 100).normalize():f}%"),
             ("期限", f"{c['term_months']} 个月")]

@@ -32,6 +32,7 @@ __all__ = [
     "ZERO",
     "daily_rate",
     "describe_money",
+    "display_money",
     "format_money",
     "format_payload_money",
     "monthly_rate",
@@ -156,6 +157,12 @@ def describe_money(amount: Decimal) -> str:
     """An amount as a message or a finding names it: at the fen by `ROUNDING`, sign kept, no
     bound (an amount a check refuses, or a negative balance, must still be shown)."""
     return f"{round_fen(amount):f}"
+
+
+def display_money(amount: Decimal | str) -> str:
+    """An amount for people, grouped by thousands (``"1,234,567.80"``), as the documents and
+    the case file print it: at the fen by `ROUNDING`, sign kept."""
+    return f"{round_fen(Decimal(str(amount))):,.2f}"
 
 
 def _check_range(amount: Decimal, *, allow_negative: bool, limit: Decimal = MAX_MONEY) -> None:
