@@ -3,8 +3,9 @@
 `build_case_package` reads the loan's leaves from the log and parses each stored record
 once (`dispute.records.load_evidence`), folds the loan once (`FoldedLoan`), chooses the
 exhibits for the venue (`dispute.selection.select_for`, with the documents the store still
-holds), proves them to their earliest anchored checkpoints (`dispute.package.draft_package`:
-a record not anchored yet refuses the build before anything else is computed), states the
+holds), proves them to their earliest anchored checkpoints and adds the loan's history at the
+newest (`dispute.package.draft_package`: a record not anchored yet, or a log whose chain and
+index disagree, refuses the build before anything else is computed), states the
 claim (`dispute.claim.claim_for`, from the same folded loan) and finishes, signs and zips the
 package (`finish_package`) with the case file from `render`. `CaseFileRenderer` is the
 real renderer (`dispute.casefile.render_case_file`, WeasyPrint) fed from what the builder
@@ -43,6 +44,9 @@ ATTACHMENT_TEXT = (
     ("manifest-",
      "包清单（不含 files 哈希表，见 VERIFY.md） / the manifest without its files table"),
     ("proofs/consistency/", "一致性证明 / consistency proof between checkpoints"),
+    ("proofs/loan-index.json",
+     "贷款索引证明（记录条数及最后一条） / the loan index proof: the loan's record count"),
+    ("history/", "本笔贷款的存证记录原文 / a record of the loan's complete history"),
     ("proofs/", "包含证明 / inclusion proof of a record"),
     ("checkpoints/", "日志签名检查点 / signed checkpoint of the log"),
 )
@@ -57,16 +61,18 @@ class CaseFileRenderer:
     verify_base_url: str
 
     def __call__(self, case: CaseFileInput) -> bytes:
-        from dispute.casefile import PreservationFacts, render_case_file
+        from dispute.casefile import HistoryFacts, PreservationFacts, render_case_file
 
         if case.selection is None:
             raise PackageError("the case file lists a selection's exhibits; none was given")
         attachments = [(name, data, next(t for p, t in ATTACHMENT_TEXT if name.startswith(p)))
                        for name, data in case.attachments.items()]
         created = datetime.fromisoformat(str(case.manifest["created_at"]))
+        history = (None if case.history is None
+                   else HistoryFacts.from_history(case.history, case.manifest))
         return render_case_file(case.selection.venue, case.claim, case.selection,
                                 PreservationFacts.from_manifest(case.manifest),
-                                self.verify_base_url, attachments, created)
+                                self.verify_base_url, attachments, created, history)
 
 
 def build_case_package(

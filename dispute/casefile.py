@@ -7,7 +7,11 @@ the venue's application (民事起诉状 / 仲裁申请书 / 执行证书申请�
 evidence list (证据目录: 序号, 证据名称, 证据来源, 证明对象, 页码) with each evidence id
 `<origin>#<leaf_index>` and leaf hash; the interest computation table; the statement of
 how the evidence was preserved (record and hash, log, checkpoint signature, chain anchor,
-witnesses: what each proves and what it does not); the provenance of each exhibit (source
+witnesses: what each proves and what it does not); for a package with the loan's history
+(v2, `HistoryFacts`), the statement that the log holds k records of the loan up to the
+history's anchored checkpoint, all attached and provably complete, with the checkpoint and
+the loan index root, and the list of every record (seq, evidence id, type, times; erased
+ones marked 已删除 with the erasure's evidence id); the provenance of each exhibit (source
 system, references, producer signature, documents, anchoring block, a QR code to
 `<verify_base_url>/verify/evidence/<url-encoded evidence id>`); the gaps; the list of
 attachments. Pages are numbered "第 n 页 / 共 N 页".
@@ -39,12 +43,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from cunzheng_verify.erasure import ERASURE_TYPE
 from dispute.errors import DisputeError
 from dispute.evidence import VENUES, EvidenceSelection, Exhibit, Venue
+from dispute.history import LoanHistory
 from dispute.pdf import RENDER_LOCK, font_configuration, prepared_font, require_cjk_font
+from dispute.wording import EVENT_ZH
+from lending_core.state import CHINA_TZ
 
 __all__ = ["MAX_ATTACHMENT_BYTES", "Attachment", "CaseFileError", "Checkpoint", "Cosigner",
-           "PreservationFacts", "evidence_url", "render_case_file"]
+           "HistoryFacts", "HistoryRow", "PreservationFacts", "evidence_url", "render_case_file"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_ATTACHMENTS = 10_000
@@ -64,6 +72,7 @@ _ROLE_ZH = {"borrower": "借款人", "guarantor": "保证人", "mortgagor": "抵
 _PAYER_ZH = {"borrower": "借款人还款", "guarantor": "保证人代偿", "other": "第三人代偿"}
 _LIABILITY_ZH = {"joint_and_several": "连带责任保证", "general": "一般保证"}
 _FORUM_ZH = {"court": "向人民法院起诉", "arbitration": "提交仲裁", "notary": "赋强公证"}
+_EVENT_ZH = {**EVENT_ZH, ERASURE_TYPE: "个人信息删除"}
 _CHANNEL_ZH = {"sms": "短信", "email": "电子邮件", "ems": "EMS邮寄", "app": "手机银行App"}
 
 
@@ -142,6 +151,54 @@ class PreservationFacts:
         return min(sizes, key=lambda c: c.tree_size) if sizes else None
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One record of the loan's history as the case file lists it (`event_type` and the
+    times are None for an erased record, `erased_by` then the erasure's evidence id)."""
+
+    seq: int
+    evidence_id: str
+    leaf_hash: str
+    event_type: str | None
+    occurred_at: str | None
+    received_at: str | None
+    erased_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFacts:
+    """The loan's history at an anchored checkpoint: how many records the loan index counts,
+    from which place the chain proves them (`proved_from`, 1: all), the checkpoint, its
+    anchor's block time (UTC RFC 3339) and index root (hex), and every record."""
+
+    checkpoint_size: int
+    anchored_at: str
+    index_root: str
+    count: int
+    proved_from: int
+    rows: tuple[HistoryRow, ...]
+
+    @classmethod
+    def from_history(cls, history: LoanHistory, manifest: Mapping[str, Any]) -> HistoryFacts:
+        """From the builder's history and the manifest's checkpoint it was taken at."""
+        size = history.checkpoint_size
+        try:
+            cp = next(c for c in manifest["checkpoints"] if c["tree_size"] == size)
+            anchored = _utc_text(cp["anchor"]["block_time"])
+        except (StopIteration, KeyError, TypeError) as exc:
+            raise CaseFileError(f"the manifest lacks the history's checkpoint {size}: "
+                                f"{exc!r}") from None
+        rows = tuple(
+            HistoryRow(r.seq, history.evidence_id(r), r.leaf_hash.hex(),
+                       None if r.content is None else str(r.content.get("type")),
+                       None if r.content is None else str(r.content.get("occurred_at")),
+                       None if r.content is None else str(r.content.get("received_at")),
+                       r.erased_by)
+            for r in history.records)
+        return cls(size, anchored, history.index_root.hex(), history.count,
+                   history.proved_from, rows)
+
+
 def _utc_text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -157,6 +214,18 @@ def _qr(url: str) -> str:
     import segno
 
     return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
+
+
+def _beijing(utc: str) -> str:
+    """`2026-08-02T02:00:00Z` as `2026年8月2日10:00:00（北京时间）`."""
+    try:
+        moment = datetime.fromisoformat(utc)
+    except ValueError:
+        return utc
+    if moment.tzinfo is None:
+        return utc
+    local = moment.astimezone(CHINA_TZ)
+    return f"{local.year}年{local.month}月{local.day}日{local:%H:%M:%S}（北京时间）"
 
 
 def _yuan(value: Any) -> str:
@@ -206,8 +275,10 @@ def render_case_file(
     verify_base_url: str,
     attachments: Sequence[Attachment | tuple[str, bytes, str]],
     created_at: datetime,
+    history: HistoryFacts | None = None,
 ) -> bytes:
-    """The case file as PDF/A-3b bytes (see the module docstring).
+    """The case file as PDF/A-3b bytes (see the module docstring); `history` for a package
+    that carries the loan's history.
 
     Raises `CjkFontUnavailable` when no Chinese font is installed and `CaseFileError` when
     the inputs disagree (venue, attachment limits, a naive `created_at`)."""
@@ -251,6 +322,8 @@ def render_case_file(
                           if x["no"].split("-")[0] == groups.get(g)), g)
                  for g in ("computation", "preservation")},
         groups=groups, stamp=stamp, css=css, role_zh=_ROLE_ZH, payer_zh=_PAYER_ZH,
+        history=history, event_zh=_EVENT_ZH,
+        history_at=_beijing(history.anchored_at) if history else "",
         liability_zh=_LIABILITY_ZH, forum_zh=_FORUM_ZH, channel_zh=_CHANNEL_ZH,
         date_zh=f"{created.year}年{created.month}月{created.day}日")
     return _write_pdf(html, files, created, subset.resolve().as_uri() if subset else "")

@@ -12,9 +12,14 @@ anchored checkpoint contains yet refuses the whole build (`NotYetAnchored`). The
 is deterministic for the same inputs and `created_at`: fixed zip timestamps and modes,
 sorted entries, JSON written one way.
 
-The case file embeds the package's items, checkpoints and proofs, but not the `files`
-table: `files` holds the PDF's own hash, so the PDF is rendered first, from the manifest
-without `files`, and hashed after (see VERIFY.md).
+Package v2: when the log's newest anchored checkpoint commits to a loan index root, that
+checkpoint joins the package's (the newest) and the package carries the loan's history there
+(`dispute.history`: every record, the index proof, the manifest's `history`); a log from
+before the index gives a v1 package, as before.
+
+The case file embeds the package's items, checkpoints and proofs (and the history), but not
+the `files` table: `files` holds the PDF's own hash, so the PDF is rendered first, from the
+manifest without `files`, and hashed after (see VERIFY.md).
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ from anchoring.store import StoredCheckpoint, StoredLeaf
 from cunzheng_verify.format import (
     CASE_FILE,
     CLAIM_FILE,
+    LOAN_INDEX_PROOF,
     MANIFEST,
     MANIFEST_SIG,
     MAX_ITEMS,
     PACKAGE_SCHEMA,
+    PACKAGE_SCHEMA_V2,
     VENUES,
     VERIFY_FILE,
     consistency_path,
@@ -56,6 +63,14 @@ from cunzheng_verify.notes import Signer
 from cunzheng_verify.records import format_utc
 from dispute.errors import NotYetAnchored, PackageError
 from dispute.evidence import EvidenceSelection
+from dispute.history import (
+    HistoryReader,
+    LoanHistory,
+    history_checkpoint,
+    read_history,
+    stale_history,
+    verify_md_summary,
+)
 from dispute.records import LoanEvidence, StoredRecord, load_evidence
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time zip can store: no build clock in the bytes
@@ -68,7 +83,7 @@ _TEMPLATE = Path(__file__).with_name("VERIFY_TEMPLATE.md")
 # --- ports ------------------------------------------------------------------------------
 
 
-class LogReader(Protocol):
+class LogReader(HistoryReader, Protocol):
     """What the builder reads from the log (`anchoring.store.LogStore` fits)."""
 
     def loan_events(self, tenant: str, loan_id: str) -> list[StoredLeaf]: ...
@@ -83,6 +98,7 @@ class AnchorReader(Protocol):
     """What the builder reads about anchors (`anchoring.anchor_store.AnchorStore` fits)."""
 
     def covering(self, size: int) -> AnchorRow | None: ...
+    def latest(self) -> AnchorRow | None: ...
     def cosigners(self, size: int) -> list[Cosignature]: ...
 
 
@@ -124,6 +140,7 @@ class CaseFileInput:
     claim: Mapping[str, Any]
     attachments: Mapping[str, bytes]
     selection: EvidenceSelection | None = None
+    history: LoanHistory | None = None
 
     @property
     def venue(self) -> str:
@@ -222,11 +239,15 @@ def _checked_exhibits(exhibits: Sequence[PackageExhibit]) -> tuple[PackageExhibi
     return found
 
 
-def _anchor_for(anchors: AnchorReader, leaf: StoredLeaf) -> AnchorRow | None:
-    row = anchors.covering(leaf.leaf_index + 1)
+def _mined(row: AnchorRow | None) -> AnchorRow | None:
+    """The anchor if its block is known (number, hash and time), else None."""
     if row is None or row.block_number is None or row.block_hash is None or not row.block_time:
         return None
     return row
+
+
+def _anchor_for(anchors: AnchorReader, leaf: StoredLeaf) -> AnchorRow | None:
+    return _mined(anchors.covering(leaf.leaf_index + 1))
 
 
 _Anchored = list[tuple[PackageExhibit, StoredLeaf, AnchorRow]]
@@ -340,13 +361,14 @@ def _items(chosen: _Anchored, evidence: LoanEvidence, log: LogReader,
 
 @dataclass(frozen=True)
 class PackageDraft:
-    """A package up to its manifest's core: records, proofs and checkpoint notes in `files`."""
+    """A package up to its manifest's core: records, proofs, notes (and history) in `files`."""
 
     request: PackageRequest
     evidence: LoanEvidence
     exhibits: tuple[PackageExhibit, ...]
     core: dict[str, Any]
     files: dict[str, bytes] = field(repr=False)
+    history: LoanHistory | None = None
 
 
 def draft_package(
@@ -360,14 +382,22 @@ def draft_package(
     identity: LogIdentity,
 ) -> PackageDraft:
     """The proofs of every recorded exhibit to the earliest anchored checkpoint containing
-    it, and the manifest's core. Raises `NotYetAnchored` naming every selected record no
-    anchored checkpoint contains, and `PackageError` for anything else that keeps the
-    package from being complete."""
+    it, the loan's history at the newest one (`dispute.history`; a gap if it is older than
+    the as-of date), the manifest's core. Raises `NotYetAnchored` naming every selected
+    record no anchored checkpoint contains, `PackageError` for anything else that keeps the
+    package from being complete (the log's chain or index disagreeing with its events)."""
     _check_venue(request.venue)
     chosen_exhibits = _checked_exhibits(exhibits)
     chosen = _anchored(chosen_exhibits, evidence, anchors)
     files: dict[str, bytes] = {}
     rows = {row.tree_size: row for _, _, row in chosen}
+    at = history_checkpoint(log, _mined(anchors.latest()), rows)
+    stale, history = None if at is None else stale_history(at, request.as_of), None
+    if at is not None and stale is None:
+        rows[at.row.tree_size] = at.row
+        history = read_history(log, evidence, at)
+        files.update(history.files)
+        files[LOAN_INDEX_PROOF] = json_bytes(history.proof_json())
     (chain_id, contract), checkpoints = _checkpoints(rows, log, anchors, files)
     items = _items(chosen, evidence, log, files)
     created_at = format_utc(request.created_at.replace(microsecond=0))
@@ -375,18 +405,20 @@ def draft_package(
         identity.origin, request.tenant, request.loan_id, request.venue, created_at,
         [(i["no"], i["leaf_hash"]) for i in items], sorted(rows)]))[:32]
     core: dict[str, Any] = {
-        "schema": PACKAGE_SCHEMA,
+        "schema": PACKAGE_SCHEMA if history is None else PACKAGE_SCHEMA_V2,
         "package_id": package_id,
         "created_at": created_at,
         "venue": request.venue,
         "log": {"origin": identity.origin, "key_name": identity.key_name,
                 "public_key": b64(identity.public_key)},
         "chain": {"chain_id": chain_id, "contract": contract},
-        "loan": _loan_summary(request, evidence, gaps),
+        "loan": _loan_summary(request, evidence, (*gaps, stale) if stale else gaps),
         "items": items,
         "checkpoints": checkpoints,
     }
-    return PackageDraft(request, evidence, chosen_exhibits, core, files)
+    if history is not None:
+        core["history"] = history.manifest_entry()
+    return PackageDraft(request, evidence, chosen_exhibits, core, files, history)
 
 
 def finish_package(draft: PackageDraft, claim: Mapping[str, Any], *, signer: Signer,
@@ -399,9 +431,10 @@ def finish_package(draft: PackageDraft, claim: Mapping[str, Any], *, signer: Sig
     files[CLAIM_FILE] = json_bytes(claim_value)
     attachments = {"manifest-without-files.json": json_bytes(draft.core)}
     attachments.update({p: b for p, b in sorted(files.items())
-                        if p.startswith(("proofs/", "checkpoints/"))})
+                        if p.startswith(("proofs/", "checkpoints/", "history/"))})
     files[CASE_FILE] = render(CaseFileInput(draft.evidence, draft.core, draft.exhibits,
-                                            claim_value, attachments, selection))
+                                            claim_value, attachments, selection,
+                                            draft.history))
     files[VERIFY_FILE] = render_verify_md(draft.core, files)
     manifest = {**draft.core, "files": {p: sha256_hex(files[p]) for p in sorted(files)}}
     manifest_bytes = json_bytes(manifest)
@@ -463,5 +496,5 @@ def render_verify_md(core: Mapping[str, Any], files: Mapping[str, bytes]) -> byt
         origin=core["log"]["origin"], key_name=core["log"]["key_name"],
         public_key=core["log"]["public_key"], chain_id=core["chain"]["chain_id"],
         contract=core["chain"]["contract"], checkpoints=cps, sha256sums=sums,
-        schema=PACKAGE_SCHEMA)
+        schema=core["schema"], history=verify_md_summary(core))
     return text.encode()

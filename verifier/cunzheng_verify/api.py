@@ -43,7 +43,8 @@ def verify_package(
     v = Verifier(entries, report)
     v.check("manifest.signature", lambda: v.manifest_signature(trusted_keys), subject=MANIFEST)
     if v.check("manifest.schema", v.manifest_schema, subject=MANIFEST) is None:
-        for step in ("file.hash", "record", "proof.inclusion", "checkpoint.signature", "chain"):
+        for step in ("file.hash", "record", "proof.inclusion", "checkpoint.signature", "history",
+                     "chain"):
             report.add(step, Status.SKIPPED, "no usable manifest")
         return report
     v.files()

@@ -26,8 +26,9 @@ Steps, each its own line in the report and none stopping another:
 - `history.chain`: places 1..k in order, leaf indices rising, each `loan_prev` the leaf hash
   of the record before (null for the first), the last record the head;
 - `history.index`: the proof is for this loan at the package's newest checkpoint, verifies
-  against the `loan-index` root of that checkpoint's signed note, and its entry is
-  `(count, last_leaf_index, last_leaf_hash)`;
+  against the `loan-index` root of that checkpoint's signed note (`index_root`), and its
+  entry is `(count, last_leaf_index, last_leaf_hash)` (skipped when the note's signature
+  did not verify: `checkpoint.signature` has failed the package already);
 - `history.exhibits`: every exhibit is in the history, at the same leaf index;
 - `history.freshness`: the checkpoint was anchored at or after the package's as-of date
   (`loan.as_of`, a date in China, UTC+8: from 00:00 that day), so an older checkpoint
@@ -55,12 +56,11 @@ from cunzheng_verify.erasure import ERASURE_TYPE, erased_records_digest, read_er
 from cunzheng_verify.errors import AnchoringError
 from cunzheng_verify.format import AS_OF_UTC_OFFSET_HOURS, MAX_INDEX_PROOF_BYTES
 from cunzheng_verify.loanindex import IndexProof, loan_key, verify_proof
-from cunzheng_verify.records import parse_rfc3339, read_record
+from cunzheng_verify.records import Record, parse_rfc3339, read_record
 from cunzheng_verify.report import Status
 
-__all__ = ["CHINA", "RECORD_V2", "Link", "as_of_start", "check_history"]
+__all__ = ["CHINA", "Link", "as_of_start", "check_history"]
 
-RECORD_V2 = "cunzheng.event/v2"
 CHINA = timezone(timedelta(hours=AS_OF_UTC_OFFSET_HOURS))
 STEPS = ("history.record", "history.chain", "history.index", "history.exhibits",
          "history.freshness")
@@ -82,6 +82,9 @@ def check_history(v: Verifier, items: Sequence[ItemEntry]) -> None:
     """Add the history steps for the package `v` holds (see the module docstring)."""
     raw = v.m.history
     if raw is None:
+        v.report.add("history", Status.SKIPPED,
+                     f"{v.m.schema}: no loan history in this package; that it holds every "
+                     "record of the loan is not proved")
         return
     decoded: list[HistoryEntry] = []
 
@@ -132,41 +135,24 @@ def _record(v: Verifier, r: HistoryRecord, links: Links,
         if (rec.tenant, rec.loan_id) != (v.m.tenant, v.m.loan_id):
             raise Problem(f"record is of loan {rec.loan_id!r} of {rec.tenant!r}, the package "
                           f"of {v.m.loan_id!r} of {v.m.tenant!r}")
-        if content["schema"] != RECORD_V2:
-            links[r.seq] = None
-            contents[r.leaf_index] = content
-            return f"seq {r.seq}: v1 {rec.type} record {rec.event_id} (carries no link)"
-        link = _link(content)
-        links[r.seq] = link  # history.chain checks the link even if the place is wrong
-        if link.seq != r.seq:
-            raise Problem(f"the record says loan_seq {link.seq}, the history lists it at "
-                          f"seq {r.seq}")
         contents[r.leaf_index] = content
+        if rec.loan_seq is None:  # v1 (read_record checked a v2 record's chain fields)
+            links[r.seq] = None
+            return f"seq {r.seq}: v1 {rec.type} record {rec.event_id} (carries no link)"
+        links[r.seq] = Link(rec.loan_seq, rec.loan_prev)  # history.chain checks it anyway
+        if rec.loan_seq != r.seq:
+            raise Problem(f"the record says loan_seq {rec.loan_seq}, the history lists it at "
+                          f"seq {r.seq}")
         return f"seq {r.seq}: {rec.type} record {rec.event_id}, leaf {r.leaf_index}"
     return run
 
 
-def _read(data: bytes) -> tuple[Any, dict[str, Any]]:
+def _read(data: bytes) -> tuple[Record, dict[str, Any]]:
     """A canonical record (v1 or v2, `records.read_record`) and its content."""
     try:
         return read_record(data)
     except AnchoringError as exc:
         raise Problem(f"not a canonical record: {exc}") from None
-
-
-def _link(content: dict[str, Any]) -> Link:
-    seq, prev = content.get("loan_seq"), content.get("loan_prev")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-        raise Problem(f"a v2 record's loan_seq must be an integer >= 1, got {seq!r}")
-    if prev is None:
-        return Link(seq, None)
-    if not isinstance(prev, str) or len(prev) != 64 or prev != prev.lower():
-        raise Problem(f"a v2 record's loan_prev must be 64 lowercase hex digits or null, got "
-                      f"{str(prev)[:80]!r}")
-    try:
-        return Link(seq, bytes.fromhex(prev))
-    except ValueError:
-        raise Problem(f"loan_prev {prev[:80]!r} is not hex") from None
 
 
 def _erased(v: Verifier, r: HistoryRecord, contents: Contents,
@@ -263,15 +249,15 @@ def _chain(v: Verifier, h: HistoryEntry, links: Links) -> Any:
 # --- the index ----------------------------------------------------------------------------
 
 
-def _index(v: Verifier, h: HistoryEntry) -> str:
+def _index(v: Verifier, h: HistoryEntry) -> Any:
     newest = max(v.checkpoints) if v.checkpoints else None
     if h.checkpoint_size != newest:
         raise Problem(f"the history is at checkpoint {h.checkpoint_size}; it must be at the "
                       f"package's newest checkpoint ({newest})")
     note = v.notes.get(h.checkpoint_size)
-    if note is None:
-        raise Problem(f"the note of checkpoint {h.checkpoint_size} did not verify (see "
-                      "checkpoint.signature): no signed index root to check against")
+    if note is None:  # that step failed already, and the package with it
+        return Status.SKIPPED, (f"the note of checkpoint {h.checkpoint_size} did not verify "
+                                "(checkpoint.signature): no signed index root to check against")
     root = note.loan_index_root
     if root is None:
         raise Problem(f"checkpoint {h.checkpoint_size}'s signed note has no loan-index line")

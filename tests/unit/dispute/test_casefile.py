@@ -13,6 +13,8 @@ import pytest
 from dispute.casefile import (
     Checkpoint,
     Cosigner,
+    HistoryFacts,
+    HistoryRow,
     PreservationFacts,
     evidence_url,
     render_case_file,
@@ -155,3 +157,46 @@ def test_preservation_facts_from_a_manifest() -> None:
     facts = PreservationFacts.from_manifest(manifest, {"0x" + "14" * 20: "重庆市渝中公证处"})
     assert facts.checkpoints[0] == PRESERVATION.checkpoints[0]
     assert facts.covering(45) == facts.checkpoints[0] and facts.covering(46) is None
+
+
+HISTORY = HistoryFacts(
+    64, "2024-07-02T03:00:00Z", "ab" * 32, 4, 1,
+    (HistoryRow(1, f"{ORIGIN}#40", "01" * 32, "credit_decision", "2024-03-01T10:00:00Z",
+                "2024-03-01T10:00:01Z"),
+     HistoryRow(2, f"{ORIGIN}#41", "02" * 32, "contract_signed", "2024-03-02T10:00:00Z",
+                "2024-03-02T10:00:01Z"),
+     HistoryRow(3, f"{ORIGIN}#45", "03" * 32, None, None, None, f"{ORIGIN}#63"),
+     HistoryRow(4, f"{ORIGIN}#63", "04" * 32, "data_erased", "2024-07-01T10:00:00Z",
+                "2024-07-01T10:00:01Z")),
+)
+
+
+def test_the_case_file_states_the_loan_history_and_lists_every_record() -> None:
+    records = story_records(dispute_venue="court")
+    selection = select_evidence(records, "court")
+    claim = build_claim(records, "court", date(2024, 9, 30))
+    pdf = render_case_file("court", claim, selection, PRESERVATION, BASE_URL, ATTACHMENTS,
+                           CREATED, HISTORY)
+    flat = _compact(_text(pdf))
+    assert ("截至2024年7月2日11:00:00（北京时间），本笔贷款在存证系统中共有4条记录，"
+            "全部列于附件，完整性可验证") in flat
+    assert "贷款索引根" in flat and "ab" * 32 in flat and "树规模64" in flat
+    for row in HISTORY.rows:
+        assert row.evidence_id in flat and row.leaf_hash in flat
+    assert f"已删除（内容已依法删除，叶子哈希及序号保留）；删除记录存证编号{ORIGIN}#63" in flat
+    assert "授信审批" in flat and "合同签订" in flat
+    # a history whose first records carry no link says which part is proved
+    partial = HistoryFacts(HISTORY.checkpoint_size, HISTORY.anchored_at, HISTORY.index_root,
+                           HISTORY.count, 3, HISTORY.rows)
+    flat = _compact(_text(render_case_file("court", claim, selection, PRESERVATION, BASE_URL,
+                                           ATTACHMENTS, CREATED, partial)))
+    assert "共有4条记录，全部列于附件，其中第3至4条的完整性可验证" in flat
+    assert "第1至2条记录" in flat
+    # without a history (a v1 package) the part is left out
+    assert "贷款存证记录的完整性" not in _compact(_text(court_pdf(records)))
+
+
+def court_pdf(records: Any) -> bytes:
+    return render_case_file("court", build_claim(records, "court", date(2024, 9, 30)),
+                            select_evidence(records, "court"), PRESERVATION, BASE_URL,
+                            ATTACHMENTS, CREATED)

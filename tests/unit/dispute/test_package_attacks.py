@@ -20,6 +20,12 @@ from anchoring.registry import load_artifact
 from cunzheng_verify import Status, VerificationReport, Web3ChainView, verify_package
 from cunzheng_verify.notes import Signer, parse_checkpoint, sign_checkpoint
 from dispute.package import BuiltPackage
+from tests.unit.dispute.history_attacks import (
+    HISTORY_ATTACKS,
+    Attack,
+    loan_prev_broken,
+    record_removed,
+)
 from tests.unit.dispute.packaging import World, build, make_world, manifest, resign, rezip
 
 ATTACKER = Signer("bank.example/evidence-package",
@@ -241,3 +247,40 @@ def test_report_json_shape(world: World, package: BuiltPackage) -> None:
     assert data["counts"]["failed"] == 0 and data["counts"]["skipped"] == 1  # no chain asked
     assert all(set(s) == {"step", "status", "reason", "item", "subject"} for s in data["steps"])
 
+
+
+# --- the loan's history (package v2, issue 13) ---------------------------------------------
+
+# every record of the example loan but its first (the credit decision) is an exhibit: the
+# record these two tamper with is one, so history.exhibits fails beside their own step
+_ON_AN_EXHIBIT = {record_removed, loan_prev_broken}
+
+
+@pytest.mark.parametrize(("attack", "expected"), HISTORY_ATTACKS,
+                         ids=[a.__name__ for a, _ in HISTORY_ATTACKS])
+def test_each_history_attack_is_refused_at_its_step(
+        world: World, package: BuiltPackage, attack: Attack, expected: set[str]) -> None:
+    if attack in _ON_AN_EXHIBIT:
+        expected = expected | {"history.exhibits"}
+    clean = _verify(world, package.data)
+    report = _verify(world, attack(dict(package.files), world.signer, world.ctx.store))
+    assert report.failed_steps() == expected, [(s.step, s.subject, s.reason)
+                                               for s in report.failures]
+    assert {s.step for s in clean.steps} <= {s.step for s in report.steps}
+
+
+def test_the_untouched_package_passes_every_history_step(world: World,
+                                                         package: BuiltPackage) -> None:
+    m = package.manifest
+    assert m["schema"] == "cunzheng.package/v2"
+    assert m["history"]["count"] == 9 and len(m["history"]["records"]) == 9
+    report = _verify(world, package.data, chain=True)
+    steps = {s.step: s.status for s in report.steps if s.step.startswith("history")}
+    assert set(steps) == {"history.entry", "history.record", "history.chain", "history.index",
+                          "history.exhibits", "history.freshness"}
+    assert set(steps.values()) == {Status.OK}
+    # the history's checkpoint is the log's newest anchored one, checked on chain like any
+    size = m["history"]["checkpoint_size"]
+    assert size == max(c["tree_size"] for c in m["checkpoints"])
+    assert any(s.step == "chain.anchor" and s.subject == f"checkpoint {size}"
+               and s.status is Status.OK for s in report.steps)

@@ -36,7 +36,7 @@ def package(world: World) -> BuiltPackage:
 
 def test_layout_and_manifest_follow_the_design(world: World, package: BuiltPackage) -> None:
     m = package.manifest
-    assert m["schema"] == "cunzheng.package/v1" and m["venue"] == "court"
+    assert m["schema"] == "cunzheng.package/v2" and m["venue"] == "court"  # with its history
     assert m["log"] == {"origin": world.ctx.log.origin, "key_name": world.ctx.log.signer.name,
                         "public_key": base64.b64encode(world.ctx.log.signer.public_key).decode()}
     assert m["chain"] == {"chain_id": world.chain.chain_id, "contract": world.chain.contract}
@@ -46,7 +46,8 @@ def test_layout_and_manifest_follow_the_design(world: World, package: BuiltPacka
     for p in names:
         assert re.fullmatch(r"manifest\.(json|sig)|VERIFY\.md|case/(case-file\.pdf|claim\.json)|"
                             r"records/\d+\.json|proofs/\d+\.json|proofs/consistency/\d+-\d+\.json|"
-                            r"checkpoints/\d+\.txt|documents/[0-9a-f]{64}\.pdf", p), p
+                            r"checkpoints/\d+\.txt|documents/[0-9a-f]{64}\.pdf|"
+                            r"history/\d+\.json|proofs/loan-index\.json", p), p
     with zipfile.ZipFile(BytesIO(package.data)) as zf:
         infos = zf.infolist()
     assert [i.filename for i in infos] == sorted(names)
