@@ -72,6 +72,12 @@ def case_build(
     console.print(f"Built {built.package_id}: {len(m['items'])} exhibit(s), "
                   f"{len(m['checkpoints'])} anchored checkpoint(s), {len(built.data)} bytes, "
                   f"in {time.perf_counter() - started:.2f} s")
+    history = m.get("history")
+    console.print(f"History: {history['count']} record(s) of the loan up to checkpoint "
+                  f"{history['checkpoint_size']}, complete as the loan index says" if history
+                  else "History: none, " + next((g for g in m["loan"].get("gaps", [])
+                                                 if g.startswith("completeness not proved")),
+                                                "the log keeps no loan index"))
     console.print(f"Signed by package key {verifier_key(signer.name, signer.public_key)}")
     print(target)
 

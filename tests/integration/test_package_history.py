@@ -53,6 +53,7 @@ def test_case_build_carries_the_history_and_verify_checks_it(tmp_path: Path) -> 
     out = tmp_path / "pkg.zip"
     code, output = _build(runner, tmp_path, out)
     assert code == 0, output
+    assert "History: 9 record(s) of the loan up to checkpoint" in " ".join(output.split())
     with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as zf:
         names = set(zf.namelist())
         m = json.loads(zf.read("manifest.json"))
