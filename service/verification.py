@@ -290,16 +290,12 @@ def check_zip_bounds(data: bytes) -> None:
 
 def _manifest_items(data: bytes) -> list[tuple[str, bytes]]:
     """(item no, leaf hash) from the package's manifest, when it can be read at all."""
-    from cunzheng_verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS
+    from cunzheng_verify import peek_manifest
 
+    manifest = peek_manifest(data)
+    if manifest is None:
+        return []
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            info = zf.getinfo("manifest.json")
-            if info.file_size > MAX_MANIFEST_BYTES:
-                return []
-            # untrusted bytes: the bounded parser (depth, size, values), never json.loads
-            manifest = parse_json(zf.read(info), max_bytes=MAX_MANIFEST_BYTES,
-                                  max_items=MAX_MANIFEST_ITEMS)
         out = []
         for it in manifest["items"][:MAX_DOCUMENT_LEAVES]:
             if isinstance(it, dict) and isinstance(it.get("leaf_hash"), str) \

@@ -21,6 +21,7 @@ from typing import Any
 from anchoring.errors import AnchoringError
 from anchoring.keyfiles import write_atomic
 from cunzheng_verify.format import CASE_FILE, VENUES  # the package format's one copy
+from cunzheng_verify.zipread import peek_manifest
 from service.context import AppContext
 from service.errors import CaseBuildUnavailable
 
@@ -101,7 +102,6 @@ def case_pdf(path: Path) -> bytes | None:
 def built_cases(ctx: AppContext, loan_id: str | None = None,
                 tenant: str | None = None) -> list[dict[str, Any]]:
     """Packages already built (newest first), optionally of one loan."""
-    import json
 
     folder = cases_dir(ctx)
     if not folder.is_dir():
@@ -110,10 +110,8 @@ def built_cases(ctx: AppContext, loan_id: str | None = None,
     for path in sorted(folder.glob("pkg-*.zip"), key=lambda p: p.stat().st_mtime, reverse=True):
         if not PACKAGE_ID.fullmatch(path.stem):
             continue
-        try:
-            with zipfile.ZipFile(path) as zf:
-                manifest = json.loads(zf.read("manifest.json"))
-        except (KeyError, ValueError, zipfile.BadZipFile, OSError):
+        manifest = peek_manifest(path)
+        if manifest is None:
             continue
         loan = manifest.get("loan") or {}
         if loan_id is not None and (loan.get("loan_id") != loan_id or loan.get("tenant") != tenant):

@@ -26,7 +26,8 @@ from typing import Any
 from anchoring.errors import AnchoringError, RecordError
 from cunzheng_verify import merkle
 from cunzheng_verify.notes import verify_checkpoint
-from cunzheng_verify.records import parse_json, record_from_bytes
+from cunzheng_verify.records import record_from_bytes
+from cunzheng_verify.zipread import peek_manifest
 from service import verification as api
 from service.context import AppContext
 from service.errors import InputError
@@ -200,7 +201,7 @@ def check_package(ctx: AppContext, data: bytes, name: str = "package.zip") -> Pa
         v.add(s["step"], s["status"], reason, s.get("item"))
     v.add("log.items", "ok" if v.status == ANCHORED else
           "failed" if v.status == MISMATCH else "warning", answer["reason"])
-    manifest = _manifest(data)
+    manifest = peek_manifest(data)
     if manifest is not None:
         v.package = {"package_id": answer.get("package_id"), "venue": manifest.get("venue"),
                      "created_at": manifest.get("created_at"),
@@ -214,25 +215,6 @@ def check_package(ctx: AppContext, data: bytes, name: str = "package.zip") -> Pa
             v.anchor = sub.anchor
     v.package = {**(v.package or {}), "offline_command": answer.get("offline_command")}
     return v
-
-
-def _manifest(data: bytes) -> dict[str, Any] | None:
-    import io
-    import zipfile
-
-    from cunzheng_verify import MAX_MANIFEST_BYTES, MAX_MANIFEST_ITEMS, ZIP_ERRORS
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            info = zf.getinfo("manifest.json")
-            if info.file_size > MAX_MANIFEST_BYTES:
-                return None
-            # untrusted bytes: the bounded parser (depth, size, values), never json.loads
-            value = parse_json(zf.read(info), max_bytes=MAX_MANIFEST_BYTES,
-                               max_items=MAX_MANIFEST_ITEMS)
-    except (*ZIP_ERRORS, KeyError, RecordError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 # --- dispatch -------------------------------------------------------------------------

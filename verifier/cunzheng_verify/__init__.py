@@ -70,7 +70,7 @@ if TYPE_CHECKING:
         VerificationReport,
         report_text,
     )
-    from cunzheng_verify.zipread import ZIP_ERRORS, name_problem, read_zip
+    from cunzheng_verify.zipread import ZIP_ERRORS, name_problem, peek_manifest, read_zip
 
 _HOMES = {
     "ANCHORED_TOPIC": "cunzheng_verify.chain",
@@ -102,6 +102,7 @@ _HOMES = {
     "Web3ChainView": "cunzheng_verify.chain",
     "ZIP_ERRORS": "cunzheng_verify.zipread",
     "name_problem": "cunzheng_verify.zipread",
+    "peek_manifest": "cunzheng_verify.zipread",
     "read_zip": "cunzheng_verify.zipread",
     "report_text": "cunzheng_verify.report",
     "verify_package": "cunzheng_verify.api",
@@ -114,7 +115,8 @@ __all__ = [
     "MAX_MANIFEST_BYTES", "MAX_MANIFEST_ITEMS", "MAX_NAME_LENGTH", "MAX_PACKAGE_BYTES",
     "MAX_PROOF_BYTES", "MAX_TOTAL_BYTES", "PACKAGE_SCHEMA", "REPORT_SCHEMA", "REQUIRED_FILES",
     "VENUES", "ZIP_ERRORS", "ChainLog", "ChainReceipt", "ChainView", "PackageVerificationError",
-    "Status", "Step", "VerificationReport", "Web3ChainView", "name_problem", "read_zip",
+    "Status", "Step", "VerificationReport", "Web3ChainView", "name_problem", "peek_manifest",
+    "read_zip",
     "report_text", "verify_package", "verify_package_or_raise",
 ]
 

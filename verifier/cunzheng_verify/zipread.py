@@ -13,10 +13,16 @@ import stat
 import struct
 import zipfile
 import zlib
+from pathlib import Path
+from typing import Any
 
+from cunzheng_verify.errors import RecordError
 from cunzheng_verify.format import (
+    MANIFEST,
     MAX_ENTRIES,
     MAX_ENTRY_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_MANIFEST_ITEMS,
     MAX_NAME_LENGTH,
     MAX_PACKAGE_BYTES,
     MAX_TOTAL_BYTES,
@@ -107,3 +113,23 @@ def read_zip(data: bytes, report: VerificationReport) -> dict[str, bytes] | None
             continue
         entries[name] = content
     return entries
+
+
+def peek_manifest(package: bytes | Path) -> dict[str, Any] | None:
+    """The manifest of a package, read with the bounded parser, for showing or indexing a
+    package before (or without) verifying it; None when it cannot be read. Trusts nothing:
+    only verification says whether the manifest is the signed one."""
+    from cunzheng_verify.records import parse_json
+
+    try:
+        source = io.BytesIO(package) if isinstance(package, bytes) else package
+        with zipfile.ZipFile(source) as zf:
+            info = zf.getinfo(MANIFEST)
+            if info.file_size > MAX_MANIFEST_BYTES:
+                return None
+            # untrusted bytes: the bounded parser (depth, size, values), never json.loads
+            value = parse_json(zf.read(info), max_bytes=MAX_MANIFEST_BYTES,
+                               max_items=MAX_MANIFEST_ITEMS)
+    except (*ZIP_ERRORS, KeyError, RecordError):
+        return None
+    return value if isinstance(value, dict) else None
