@@ -9,7 +9,8 @@ Order: the signature on the manifest; every file's hash and no unlisted file (na
 sizes and zip-bomb limits checked before anything is read); each record's leaf hash,
 canonical form and document hashes; each inclusion proof; each checkpoint's signature and
 the consistency proofs between them; on chain (only with a `ChainView`), the anchoring
-transaction, its block, the contract's code, confirmations and cosigners. The verifier
+transaction, its block, the contract's code, confirmations and cosigners; for a v2 package
+with a loan history, its completeness (`history`). The verifier
 never stops at the first failure: `verify_package` returns a `VerificationReport` with
 one step per check and item, `verify_package_or_raise` raises `PackageVerificationError`
 if any step failed.
@@ -24,6 +25,7 @@ imports `merkle` and `notes`) does not load the package reader.
 Modules: `format` (the package format's constants, shared with the builder), `report`,
 `zipread` (step 0, reading the zip safely), `decode` (the manifest into typed values),
 `checks` (steps 1-5), `chain` (the chain port and its web3 adapter), `onchain` (step 6),
+`history` and `loanindex` (the loan history's completeness),
 `api` (the entry points). Standard library and `cryptography` only (through `merkle`,
 `notes`, and `records`, which adds the pure-Python `rfc8785`); web3 is imported only by
 `Web3ChainView`, for the on-chain step.
