@@ -48,7 +48,8 @@ from dispute.errors import DisputeError
 from dispute.evidence import VENUES, EvidenceSelection, Exhibit, Venue
 from dispute.history import LoanHistory
 from dispute.pdf import RENDER_LOCK, font_configuration, prepared_font, require_cjk_font
-from dispute.wording import EVENT_ZH
+from dispute.wording import CHANNEL_ZH, EVENT_ZH
+from lending_core.money import display_money
 from lending_core.state import CHINA_TZ
 
 __all__ = ["MAX_ATTACHMENT_BYTES", "Attachment", "CaseFileError", "Checkpoint", "Cosigner",
@@ -71,9 +72,9 @@ _ROLE_ZH = {"borrower": "借款人", "guarantor": "保证人", "mortgagor": "抵
             "pledgor": "出质人", "lender": "贷款人"}
 _PAYER_ZH = {"borrower": "借款人还款", "guarantor": "保证人代偿", "other": "第三人代偿"}
 _LIABILITY_ZH = {"joint_and_several": "连带责任保证", "general": "一般保证"}
-_FORUM_ZH = {"court": "向人民法院起诉", "arbitration": "提交仲裁", "notary": "赋强公证"}
+# the step the bank takes at each venue (the venue's name itself is wording.FORUM_ZH)
+_FORUM_ACTION_ZH = {"court": "向人民法院起诉", "arbitration": "提交仲裁", "notary": "赋强公证"}
 _EVENT_ZH = {**EVENT_ZH, ERASURE_TYPE: "个人信息删除"}
-_CHANNEL_ZH = {"sms": "短信", "email": "电子邮件", "ems": "EMS邮寄", "app": "手机银行App"}
 
 
 class CaseFileError(DisputeError):
@@ -228,10 +229,6 @@ def _beijing(utc: str) -> str:
     return f"{local.year}年{local.month}月{local.day}日{local:%H:%M:%S}（北京时间）"
 
 
-def _yuan(value: Any) -> str:
-    return f"{Decimal(str(value)):,.2f}"
-
-
 def _pct(value: Any) -> str:
     return f"{(Decimal(str(value)) * 100).normalize():f}%"
 
@@ -258,7 +255,7 @@ def _template_env() -> Any:
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
-    env.filters["yuan"] = _yuan
+    env.filters["yuan"] = display_money
     env.filters["pct"] = _pct
     return env
 
@@ -324,7 +321,7 @@ def render_case_file(
         groups=groups, stamp=stamp, css=css, role_zh=_ROLE_ZH, payer_zh=_PAYER_ZH,
         history=history, event_zh=_EVENT_ZH,
         history_at=_beijing(history.anchored_at) if history else "",
-        liability_zh=_LIABILITY_ZH, forum_zh=_FORUM_ZH, channel_zh=_CHANNEL_ZH,
+        liability_zh=_LIABILITY_ZH, forum_zh=_FORUM_ACTION_ZH, channel_zh=CHANNEL_ZH,
         date_zh=f"{created.year}年{created.month}月{created.day}日")
     return _write_pdf(html, files, created, subset.resolve().as_uri() if subset else "")
 
