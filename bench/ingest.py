@@ -230,14 +230,14 @@ def raw_sqlite(work: Path, n: int) -> dict[str, Any]:
         for i in range(lo, min(n, lo + BATCH)):
             h = os.urandom(32)
             leaves.append((i, h, TENANT, f"ev-{i}", f"L-{i}", "credit_decision", "0" * 64,
-                           "2026-11-28T00:00:00Z", record))
+                           "2026-11-28T00:00:00Z", record, 1))  # loan_seq: one event a loan
             nodes.append((0, i, h))
             level, idx = 0, i
             while idx & 1:
                 level, idx = level + 1, idx >> 1
                 nodes.append((level, idx, h))
         con.execute("BEGIN IMMEDIATE")
-        con.executemany("INSERT INTO leaves VALUES (?,?,?,?,?,?,?,?,?)", leaves)
+        con.executemany("INSERT INTO leaves VALUES (?,?,?,?,?,?,?,?,?,?)", leaves)
         con.executemany("INSERT INTO nodes VALUES (?,?,?)", nodes)
         con.execute("COMMIT")
     total = time.perf_counter() - t0
