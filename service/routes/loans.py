@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from anchoring.errors import NotFound, RecordError
 from lending_core.state import CHINA_TZ
 from service.auth import Principal, Role
+from service.completeness import completeness_json
 from service.deps import Ctx, require
 from service.loans import findings_json, loan_history, loan_json
+from service.routes.verify import COMPLETENESS_DESCRIPTION, LoanCompleteness
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
 
@@ -66,3 +68,18 @@ async def get_findings(loan_id: str, ctx: Ctx, who: FindingReader,
                                     "found_at", "resolved", "resolved_at")} for f in found]
     return {"tenant": owner, "loan_id": loan_id,
             "open": sum(1 for f in found if not f["resolved"]), "findings": found}
+
+
+@router.get("/{loan_id}/completeness", response_model=LoanCompleteness,
+            summary="Is the loan's history complete up to a checkpoint",
+            description=COMPLETENESS_DESCRIPTION + " Auditors see places and hashes only "
+            "(no event type, no time); a lender reads its own tenant's loans.")
+async def get_completeness(
+    loan_id: str, ctx: Ctx, who: FindingReader,
+    tenant: Annotated[str | None, TENANT] = None,
+    tree_size: Annotated[int | None, Query(ge=0, le=2**62, description="a signed "
+                                           "checkpoint's size")] = None,
+) -> dict[str, Any]:
+    owner = _tenant(who, tenant)
+    return await run_in_threadpool(completeness_json, ctx, owner, loan_id, tree_size,
+                                   contents=who.role is not Role.AUDITOR)

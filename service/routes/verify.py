@@ -16,9 +16,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cunzheng_verify.errors import CunzhengError
+from cunzheng_verify.loanindex import loan_key
 from cunzheng_verify.merkle import leaf_hash as record_leaf_hash
 from service import verification as v
 from service.auth import Principal, Role
+from service.completeness import completeness_json
 from service.deps import Ctx, read_body, require
 
 router = APIRouter(prefix="/v1/verify", tags=["verify"])
@@ -141,6 +143,102 @@ class PackageAnswer(BaseModel):
         "offline_command": "cunzheng verify package.zip --json --log-key ... --trust-key ..."}]}}
 
 
+class CompletenessCheckpoint(BaseModel):
+    tree_size: int
+    root: str
+    loan_index_root: str | None = Field(
+        description="the loan index root the signed note's `loan-index` line commits to "
+        "(base64 there, hex here); None only when the stored note is unreadable")
+    note: str = Field(description="the C2SP signed note, as the log signed it")
+    signed_at: str
+    chosen: Literal["requested", "newest-anchored", "newest-signed"] = Field(
+        description="the checkpoint asked for; else the newest anchored one with a loan "
+        "index; else (none anchored yet) the newest signed one with a loan index")
+    anchor: AnchorFacts | None = Field(description="its anchor, when it is anchored (mined)")
+
+
+class HistoryPlace(BaseModel):
+    loan_seq: int
+    leaf_index: int
+    leaf_hash: str
+    evidence_id: str
+    event_type: str | None = Field(description="None for auditors and verifiers")
+    received_at: str | None = Field(description="None for auditors and verifiers")
+    erased: bool
+    erased_by: str | None = Field(description="the evidence id of the loan's erasure event")
+
+
+_SEQ_HASH = "8e1f" + "0" * 60
+COMPLETENESS_EXAMPLE: dict[str, Any] = {
+    "tenant": "bank-a", "loan_id": "L-2024-0001234", "status": "complete", "complete": True,
+    "reason": "2 record(s) of the loan up to checkpoint 8, as its signed loan index says; "
+              "every record proved by its links back to seq 1",
+    "checkpoint": {"tree_size": 8, "root": _ROOT, "loan_index_root": _SEQ_HASH,
+                   "note": "cunzheng.local/evidence-log\n8\nXSwbt6D26djHtqX04...=\n"
+                           "loan-index jh8AAA...=\n\n— cunzheng.local/evidence-log Ab3f...==\n",
+                   "signed_at": "2026-03-02T01:30:01Z", "chosen": "newest-anchored",
+                   "anchor": dict(ANSWER_EXAMPLE["anchor"])},
+    "count": 2, "last_leaf_index": 5, "last_leaf_hash": _LEAF, "proved_from": 1,
+    "records": [
+        {"loan_seq": 1, "leaf_index": 2, "leaf_hash": _SEQ_HASH,
+         "evidence_id": "cunzheng.local/evidence-log#2", "event_type": "credit_decision",
+         "received_at": "2026-03-02T01:29:58Z", "erased": False, "erased_by": None},
+        {"loan_seq": 2, "leaf_index": 5, "leaf_hash": _LEAF,
+         "evidence_id": "cunzheng.local/evidence-log#5", "event_type": "disbursement",
+         "received_at": "2026-03-02T01:30:00Z", "erased": False, "erased_by": None}],
+    "index_proof": {"schema": "cunzheng.loan-index-proof/v1", "tree_size": 8,
+                    "tenant": "bank-a", "loan_id": "L-2024-0001234", "key": _SEQ_HASH,
+                    "siblings": [_ROOT], "entry": {"key": _SEQ_HASH, "count": 2,
+                                                   "last_leaf_index": 5,
+                                                   "last_leaf_hash": _LEAF}},
+    "problems": [],
+}
+
+
+class LoanCompleteness(BaseModel):
+    """Whether the log holds the loan's whole history up to a checkpoint, with what proves
+    it: the signed note, the loan index proof (`cunzheng_verify.loanindex.verify_proof`,
+    or by hand: verifier/LOAN_INDEX.md) and every record's place and hash."""
+
+    tenant: str
+    loan_id: str
+    status: Literal["complete", "unproved-prefix", "no-records", "divergent"] = Field(
+        description="complete: every record proved by its links back to seq 1; "
+        "unproved-prefix: counted, but records before `proved_from` (a v1 or an erased "
+        "record) are not identified by links; no-records: the index proves the loan has no "
+        "record up to this checkpoint; divergent: the server's cross-check failed "
+        "(`problems`)")
+    complete: bool = Field(description="true only if the server's cross-check passed (chain, "
+                           "index proof and signed root agree)")
+    reason: str
+    checkpoint: CompletenessCheckpoint
+    count: int = Field(description="records of the loan up to the checkpoint, as the signed "
+                       "loan index says (0: none, or its proof does not verify)")
+    last_leaf_index: int | None
+    last_leaf_hash: str | None
+    proved_from: int | None = Field(description="the first seq the links prove (1: all)")
+    records: list[HistoryPlace] = Field(description="in loan_seq order; on a divergence, "
+                                        "the chain as the database holds it")
+    index_proof: dict[str, Any] | None = Field(
+        description="cunzheng.loan-index-proof/v1 at the checkpoint (membership, or "
+        "non-membership for a loan with no record there)")
+    problems: list[str] = Field(description="each divergence the cross-check found")
+
+    model_config = {"json_schema_extra": {"examples": [COMPLETENESS_EXAMPLE]}}
+
+
+COMPLETENESS_DESCRIPTION = (
+    "Is the loan's history complete up to checkpoint `tree_size` (default: the newest "
+    "anchored checkpoint whose signed note carries a `loan-index` line, else the newest "
+    "signed one; `checkpoint.chosen` says which)? The server cross-checks the loan's chain, "
+    "its loan index proof and the root the signed note commits to, as a package's history "
+    "annex is checked: `complete` is true only if they agree, else `problems` names the "
+    "divergence (a database edit shows here, not as an error). A loan with no record up to "
+    "the checkpoint is a 200 with count 0 and the index's non-membership proof. 404: "
+    "`tree_size` is not a checkpoint, or no checkpoint has a loan index yet; 422: the "
+    "checkpoint's note carries no loan-index line.")
+
+
 def _bytes_body(media_type: str, description: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "description": description, "content": {
         media_type: {"schema": {"type": "string", "format": "binary"}}}}}
@@ -251,3 +349,19 @@ async def verify_package(
                                   _sha256)
     return await _answer(ctx, who, "package", subject,
                          lambda: v.verify_package_upload(ctx, data, list(trust_key or [])))
+
+
+@router.get("/loan/{tenant}/{loan_id}/completeness", response_model=LoanCompleteness,
+            summary="Is a loan's history complete up to a checkpoint (places and hashes)",
+            description=COMPLETENESS_DESCRIPTION + " Records are places and hashes only: no "
+            "event type, no time. The access log names the loan by its index key.")
+async def verify_loan_completeness(
+    tenant: str, loan_id: str, ctx: Ctx, who: Verifier,
+    tree_size: Annotated[int | None, Query(ge=0, le=2**62, description="a signed "
+                                           "checkpoint's size")] = None,
+) -> dict[str, Any]:
+    subject = f"loan {loan_key(tenant, loan_id).hex()}" + (
+        "" if tree_size is None else f" at {tree_size}")
+    return await _answer(ctx, who, "loan-completeness", subject,
+                         lambda: completeness_json(ctx, tenant, loan_id, tree_size,
+                                                   contents=False))

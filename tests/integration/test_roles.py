@@ -44,6 +44,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/loans/{loan_id}"): CONTENT_READERS,
     # findings: codes and places for auditors (no reasons, which carry figures)
     ("GET", "/v1/loans/{loan_id}/findings"): CONTENT_READERS | {"auditor"},
+    # completeness: places and hashes for auditors (no event type, no time)
+    ("GET", "/v1/loans/{loan_id}/completeness"): CONTENT_READERS | {"auditor"},
     ("PUT", "/v1/documents/{sha256}"): LENDER,
     ("GET", "/v1/documents/{sha256}"): CONTENT_READERS,
     # the log as an auditor reads it (hashes only; DESIGN.md lists it in the verification API)
@@ -74,6 +76,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/verify/document/{sha256}"): VERIFIER,
     ("GET", "/v1/verify/evidence"): VERIFIER,
     ("POST", "/v1/verify/package"): VERIFIER,
+    ("GET", "/v1/verify/loan/{tenant}/{loan_id}/completeness"): VERIFIER,
     # the /ui pages: a session cookie (service/pages/session.py); none redirects to login
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/"): PUBLIC,
