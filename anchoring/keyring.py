@@ -12,6 +12,7 @@ bytes or the key table were changed."""
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from anchoring.store import Accepted, BatchItemError, Pending
 
 MAX_CACHED_KEYS = 100_000  # unwrapped loan data keys kept in memory
+COLUMNS_TTL = 1.0  # seconds a loan's columns, read to open its records, are reused
+MAX_PREFETCHED_ROWS = 5_000  # of one loan's rows, read at once for their columns
+MAX_CACHED_COLUMNS = 50_000
 
 
 def _now_text() -> str:
@@ -55,6 +59,14 @@ def _now_text() -> str:
 
 class AlreadyErased(LogError):
     """The loan's personal data was erased before: it is erased once."""
+
+
+_LARGE = "large"  # a loan mark's event_id: too many rows to prefetch
+
+
+def _loan_mark(tenant: str, loan_id: str) -> bytes:
+    """The key, beside 32-byte leaf hashes, under which a loan's last lookup is noted."""
+    return f"loan\n{tenant}\n{loan_id}".encode()
 
 
 def is_ledger_record(rec: Record) -> bool:
@@ -72,6 +84,8 @@ class Keyring:
     cipher: Cipher | None
     # unwrapped data keys of recently used loans (None: erased), least recently used first
     _loan_keys: OrderedDict[tuple[str, str], bytes | None]
+    # leaf hash -> (its row's columns, when read), for callers that pass no columns
+    _recent_columns: dict[bytes, tuple[RecordColumns, float]] | None = None
 
     def _write(self) -> AbstractContextManager[Connection]:
         """A transaction holding the log's write lock (`LogStore._write`, the sequencer's)."""
@@ -187,20 +201,49 @@ class Keyring:
 
     def _stored_columns(self, leaf_hash: bytes, tenant: str, loan_id: str,
                         conn: Connection | None) -> RecordColumns:
-        """The columns of the row holding `leaf_hash` (for a caller that did not pass them)."""
-        query = (select(leaves.c.event_id, leaves.c.event_type, leaves.c.received_at)
-                 .where(and_(leaves.c.leaf_hash == leaf_hash, leaves.c.tenant == tenant,
-                             leaves.c.loan_id == loan_id))
-                 .order_by(leaves.c.leaf_index).limit(1))
+        """The columns of the row holding `leaf_hash` (for a caller that did not pass them).
+        A loan asked for twice within `COLUMNS_TTL` seconds has its rows read at once and
+        reused for that long: a caller reading a loan's records reads them one by one."""
+        recent = self._recent_columns
+        if recent is None:
+            recent = self._recent_columns = {}
+        now = time.monotonic()
+        hit = recent.get(leaf_hash)
+        if hit is not None and now - hit[1] < COLUMNS_TTL \
+                and (hit[0].tenant, hit[0].loan_id) == (tenant, loan_id):
+            return hit[0]
+        loan = and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id)
+        query = select(leaves.c.leaf_hash, leaves.c.event_id, leaves.c.event_type,
+                       leaves.c.received_at).order_by(leaves.c.leaf_index)
+        asked = recent.get(_loan_mark(tenant, loan_id))
+        known = asked is not None and now - asked[1] < COLUMNS_TTL
+        was_large = known and asked is not None and asked[0].event_id == _LARGE
+        prefetch = known and not was_large
+        if prefetch:
+            query = query.where(loan).limit(MAX_PREFETCHED_ROWS)
+        else:
+            query = query.where(and_(loan, leaves.c.leaf_hash == leaf_hash)).limit(1)
         if conn is None:
             with self.engine.connect() as c:
-                row = c.execute(query).first()
+                rows = c.execute(query).all()
         else:
-            row = conn.execute(query).first()
-        if row is None:
-            raise CryptoError(f"no leaf row holds leaf hash {leaf_hash.hex()} for loan "
-                              f"{loan_id!r} of tenant {tenant!r}")
-        return RecordColumns(leaf_hash, tenant, loan_id, row[0], row[1], row[2])
+            rows = conn.execute(query).all()
+        fresh: dict[bytes, RecordColumns] = {}
+        for lh, event_id, event_type, received_at in rows:
+            fresh.setdefault(as_bytes(lh), RecordColumns(
+                as_bytes(lh), tenant, loan_id, event_id, event_type, received_at))
+        if len(recent) + len(fresh) >= MAX_CACHED_COLUMNS:
+            recent.clear()
+        recent.update((h, (c, now)) for h, c in fresh.items())
+        large = was_large or (prefetch and len(rows) == MAX_PREFETCHED_ROWS)
+        mark = RecordColumns(b"", tenant, loan_id, _LARGE if large else "", "", "")
+        recent[_loan_mark(tenant, loan_id)] = (mark, now)
+        if leaf_hash in fresh:
+            return fresh[leaf_hash]
+        if large and prefetch:  # a loan larger than a prefetch: ask for the row alone
+            return self._stored_columns(leaf_hash, tenant, loan_id, conn)
+        raise CryptoError(f"no leaf row holds leaf hash {leaf_hash.hex()} for loan "
+                          f"{loan_id!r} of tenant {tenant!r}")
 
     def _erasure_leaf(self, tenant: str, loan_id: str, conn: Connection | None) -> int | None:
         """The leaf index of the loan's erasure event, checked from its record (in the
