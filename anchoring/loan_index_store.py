@@ -20,7 +20,7 @@ result equals `loanindex.root_of` and `loanindex.prove` over the same entries (t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +39,8 @@ from cunzheng_verify.loanindex import (
     node_hash,
 )
 
-__all__ = ["ENTRY", "NODE", "ROOT_ID", "LoanIndexStore", "StoredNode", "index_changes",
-           "index_rows", "node_id", "sibling_id"]
+__all__ = ["ENTRY", "NODE", "ROOT_ID", "LoanIndexStore", "StoredNode", "build_index",
+           "index_changes", "index_rows", "node_id", "sibling_id"]
 
 NODE, ENTRY = "node", "entry"
 ROOT_ID = (0).to_bytes(2, "big")  # node_id(0, any key)
@@ -130,32 +130,48 @@ def _stored(row: Row) -> StoredNode:
 
 
 def _fresh(depth: int, entries: Sequence[Entry], version: int,
-           rows: list[Row]) -> bytes:
+           emit: Callable[[Row], object]) -> bytes:
     """The subtree at `depth` holding `entries` (sorted by key, sharing the path so far),
-    written whole: the rows of every non-empty position in it."""
+    written whole: the rows of every non-empty position in it, children first."""
     if len(entries) == 1:
         e = entries[0]
-        rows.append(_row(node_id(depth, e.key), version, ENTRY, e.hash, e))
+        emit(_row(node_id(depth, e.key), version, ENTRY, e.hash, e))
         return e.hash
     split = next((i for i, e in enumerate(entries) if key_bit(e.key, depth)), len(entries))
-    left = _fresh(depth + 1, entries[:split], version, rows) if split else EMPTY
-    right = (_fresh(depth + 1, entries[split:], version, rows) if split < len(entries)
+    left = _fresh(depth + 1, entries[:split], version, emit) if split else EMPTY
+    right = (_fresh(depth + 1, entries[split:], version, emit) if split < len(entries)
              else EMPTY)
     h = node_hash(left, right)
-    rows.append(_row(node_id(depth, entries[0].key), version, NODE, h, None))
+    emit(_row(node_id(depth, entries[0].key), version, NODE, h, None))
     return h
 
 
-def index_rows(entries: Iterable[Entry], version: int) -> list[dict[str, Any]]:
-    """Every row of the index holding `entries`, all at `version` (building it from scratch,
-    as migration 0008 does)."""
+def build_index(entries: Iterable[Entry], version: int,
+                write: Callable[[list[dict[str, Any]]], object], chunk: int = 5000) -> bytes:
+    """Write every row of the index holding `entries`, all at `version`, in lists of at most
+    `chunk` rows (building it from scratch, as migration 0008 does); returns its root."""
     ordered = sorted(entries, key=lambda e: e.key)
     if len({e.key for e in ordered}) != len(ordered):
         raise IntegrityError("a loan index holds each key once")
-    rows: list[Row] = []
-    if ordered:
-        _fresh(0, ordered, version, rows)
-    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+    pending: list[dict[str, Any]] = []
+
+    def emit(row: Row) -> None:
+        pending.append(dict(zip(_COLUMNS, row, strict=True)))
+        if len(pending) >= chunk:
+            write(pending.copy())
+            pending.clear()
+
+    root = _fresh(0, ordered, version, emit) if ordered else EMPTY
+    if pending:
+        write(pending)
+    return root
+
+
+def index_rows(entries: Iterable[Entry], version: int) -> list[dict[str, Any]]:
+    """Every row of the index holding `entries`, all at `version`."""
+    rows: list[dict[str, Any]] = []
+    build_index(entries, version, rows.extend)
+    return rows
 
 
 class LoanIndexStore:
@@ -280,10 +296,11 @@ class LoanIndexStore:
         heads: dict[tuple[str, str], tuple[int, int, bytes]] = {}
         with self.engine.connect() as conn:
             self._check_size(conn, tree_size)
-            rows = conn.execution_options(yield_per=10_000).execute(
+            rows = conn.execute(
                 select(leaves.c.tenant, leaves.c.loan_id, leaves.c.leaf_index,
                        leaves.c.leaf_hash)
-                .where(leaves.c.leaf_index < tree_size).order_by(leaves.c.leaf_index))
+                .where(leaves.c.leaf_index < tree_size).order_by(leaves.c.leaf_index)
+                .execution_options(stream_results=True, yield_per=10_000))
             for tenant, loan, index, h in rows:
                 count = heads.get((tenant, loan), (0, 0, b""))[0]
                 heads[(tenant, loan)] = (count + 1, int(index), as_bytes(h))
@@ -319,13 +336,13 @@ class LoanIndexStore:
         nid = node_id(depth, changed[0].key)
         node = found.get(nid)
         if node is None:  # empty before: a new subtree of the new entries alone
-            return _fresh(depth, changed, version, rows)
+            return _fresh(depth, changed, version, rows.append)
         if node.kind == ENTRY:
             old = node.entry
             assert old is not None
             if all(e.key != old.key for e in changed):  # the lone entry gets company
                 changed = sorted([*changed, old], key=lambda e: e.key)
-            return _fresh(depth, changed, version, rows)
+            return _fresh(depth, changed, version, rows.append)
         split = next((i for i, e in enumerate(changed) if key_bit(e.key, depth)), len(changed))
         left, right = changed[:split], changed[split:]
         lh = (self._rebuild(depth + 1, left, found, version, rows) if left

@@ -20,8 +20,8 @@ depends_on = None
 
 def _build_index() -> None:
     # the algorithm is cunzheng_verify.loanindex's (consensus-critical, never changes) and the
-    # rows are written as anchoring.loan_index_store names them
-    from anchoring.loan_index_store import index_rows
+    # rows are written as anchoring.loan_index_store names them, a few thousand at a time
+    from anchoring.loan_index_store import build_index
     from anchoring.sql import as_bytes
     from cunzheng_verify.loanindex import Entry, loan_key
 
@@ -32,17 +32,17 @@ def _build_index() -> None:
     heads: dict[tuple[str, str], tuple[int, int, bytes]] = {}
     rows = bind.execute(sa.text(
         "SELECT tenant, loan_id, leaf_index, leaf_hash FROM leaves WHERE leaf_index < :n "
-        "ORDER BY leaf_index"), {"n": size})
+        "ORDER BY leaf_index").execution_options(stream_results=True, yield_per=10_000),
+        {"n": size})
     for tenant, loan, index, h in rows:
         count = heads.get((tenant, loan), (0, 0, b""))[0]
         heads[(tenant, loan)] = (count + 1, int(index), as_bytes(h))
     entries = [Entry(loan_key(t, loan), c, i, h) for (t, loan), (c, i, h) in heads.items()]
+    del heads
     table = sa.table("loan_index_nodes", *(sa.column(c) for c in (
         "node_id", "version", "kind", "hash", "entry_key", "entry_count", "entry_last_index",
         "entry_last_hash")))
-    built = index_rows(entries, int(size))
-    for chunk in range(0, len(built), 5000):
-        op.bulk_insert(table, built[chunk:chunk + 5000])
+    build_index(entries, int(size), lambda chunk: op.bulk_insert(table, chunk))
 
 
 def upgrade() -> None:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, update
 
 from anchoring.errors import NotFound
-from anchoring.loan_index_store import ROOT_ID, index_rows, node_id, sibling_id
+from anchoring.loan_index_store import ROOT_ID, build_index, index_rows, node_id, sibling_id
 from anchoring.store import LogStore, Pending
 from anchoring.tables import loan_index_nodes, log_state
 from cunzheng_verify.loanindex import EMPTY, Entry, loan_key, prove, root_of, verify_proof
@@ -147,6 +147,15 @@ def test_the_index_is_built_whole_by_index_rows(engine: Engine) -> None:
     more = Entry(_key("", 1000), 1, 500, _h(1000))
     _write(store, [more], 501)
     assert store.loan_index_root(501) == root_of([*entries, more])
+
+
+def test_a_whole_build_is_written_in_bounded_chunks() -> None:
+    entries = [Entry(_key("", i), 1, i, _h(i)) for i in range(50)]
+    chunks: list[list[dict[str, object]]] = []
+    root = build_index(entries, 9, chunks.append, chunk=7)
+    assert root == root_of(entries) and all(1 <= len(c) <= 7 for c in chunks)
+    assert [row for c in chunks for row in c] == index_rows(entries, 9)
+    assert build_index([], 9, chunks.append) == EMPTY
 
 
 def _count(engine: Engine) -> int:
