@@ -271,7 +271,7 @@ class Keyring:
                 return int(index)
         return None
 
-    def erase_loan(self, tenant: str, loan_id: str, at: datetime, *, erased_by: str,
+    def erase_loan(self, tenant: str, loan_id: str, erased_at: datetime, *, erased_by: str,
                    basis: str = DEFAULT_BASIS,
                    policy: Callable[..., None] | None = None) -> dict[str, Any]:
         """Crypto-shred a loan, in one transaction: first append its erasure event (who,
@@ -302,34 +302,35 @@ class Keyring:
                 select(record_documents.c.sha256).where(record_documents.c.sha256.in_(cited))
                 .where(record_documents.c.leaf_index.not_in(indices)))} if cited else set()
             gone = sorted(cited - shared)
-            posted = erasure_event(loan_id, at=at, erased_by=erased_by, basis=basis,
+            posted = erasure_event(loan_id, at=erased_at, erased_by=erased_by, basis=basis,
                                    records=erased, documents=gone)
-            record = build_record(posted, tenant=tenant, received_at=at, salt=os.urandom(32))
+            record = build_record(posted, tenant=tenant, received_at=erased_at,
+                                  salt=os.urandom(32))
             [outcome] = self._append_in(conn, [([Pending(tenant, posted_hash(posted), record)],
                                                 policy)])
             if isinstance(outcome, BatchItemError):
                 raise outcome.error
             logged = outcome[0]
-            erased_at = record.received_at
+            when = record.received_at  # the time the erasure event states
             done = conn.execute(update(data_keys).where(and_(data_keys.c.tenant == tenant,
                                                              data_keys.c.loan_id == loan_id))
-                                .values(wrapped=None, erased_at=erased_at))
+                                .values(wrapped=None, erased_at=when))
             if done.rowcount == 0:
                 conn.execute(insert(data_keys).values(tenant=tenant, loan_id=loan_id,
                                                       wrapped=None, master_key_id="",
-                                                      created_at=erased_at, erased_at=erased_at))
+                                                      created_at=when, erased_at=when))
             records = conn.execute(update(leaves).where(leaves.c.leaf_index.in_(indices))
                                    .where(leaves.c.record.is_not(None))
                                    .values(record=None)).rowcount
             docs = conn.execute(update(documents).where(documents.c.sha256.in_(gone))
                                 .where(documents.c.content.is_not(None))
-                                .values(content=None, wrapped_key=None, erased_at=erased_at)
+                                .values(content=None, wrapped_key=None, erased_at=when)
                                 ).rowcount if gone else 0
         self._loan_keys[(tenant, loan_id)] = None
         return {"leaves": len(indices), "records_erased": records, "documents_erased": docs,
                 "documents_kept_shared": len(shared),
                 "erasure": {"event_id": record.event_id, "leaf_index": logged.leaf_index,
-                            "leaf_hash": logged.leaf_hash.hex(), "erased_at": erased_at,
+                            "leaf_hash": logged.leaf_hash.hex(), "erased_at": when,
                             "erased_by": erased_by, "basis": basis}}
 
     def rotate_master(self, new_cipher: Cipher) -> int:

@@ -20,7 +20,9 @@ PUBLIC = {
     "add_checkpoint": ["cp"], "append": ["items", "policy"], "append_group": ["requests"],
     "checkpoint": ["size"], "consistency_proof": ["size1", "size2"],
     "count_leaves": [], "document": ["sha256", "tenant"], "erase_loan":
-    ["tenant", "loan_id", "erased_at"], "event": ["tenant", "event_id"],
+    # issue 13: the erasure is logged first (who, on what basis, judged by the policy)
+    ["tenant", "loan_id", "erased_at", "erased_by", "basis", "policy"],
+    "event": ["tenant", "event_id"],
     "has_documents": ["hashes"], "hash_at": ["index"], "inclusion_proof": ["index", "size"],
     "iter_checkpoints": [], "iter_leaves": ["start", "batch"],
     "latest_checkpoint": [], "leaf": ["index"], "leaf_by_hash": ["leaf_hash"],
