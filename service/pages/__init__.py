@@ -16,20 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from anchoring.errors import AnchoringError
 from cunzheng_verify.errors import CunzhengError
 from lending_core.state import CHINA_TZ
+from service import problems
 from service.auth import AuthError, Principal, authenticate
+from service.completeness import completeness_json
 from service.context import AppContext
 from service.pages import audit as audit_model
 from service.pages import cases, session
 from service.pages import loans as loans_model
 from service.pages.charts import bar_chart, fmt_seconds, line_chart
-from service.pages.labels import LANG_COOKIE, LANGS, label, text
+from service.pages.labels import LANG_COOKIE, LANGS, label, label_n, text
 from service.pages.verifying import MAX_UPLOAD_BYTES, InputError, verify_input
 from service.verification import REJECTED, log_call
 
@@ -65,6 +67,7 @@ def render(request: Request, template: str, status_code: int = 200,
     lang = _lang(request)
     html = _env.get_template(template).render(
         request=request, who=who, lang=lang, L=lambda k: label(k, lang),
+        Ln=lambda k, n: label_n(k, n, lang),
         T=lambda k: text(k, lang), path=request.url.path, **values)
     response = HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
     if request.query_params.get("lang") in LANGS:
@@ -237,7 +240,9 @@ def legal_page(request: Request, tenant: str | None = None, category: str | None
     day = _as_of(as_of)
     pf = loans_model.portfolio(ctx, day, tenant=tenant or None, category=category or None)
     cat_bars = [(f"{c} {loans_model.CATEGORY_EN[c]}", n) for c, n in pf.by_category().items()]
+    proof_at, proofs = loans_model.proof_statuses(ctx, pf.rows)
     return render(request, "legal.html", who=who, pf=pf, tenants=loans_model.tenants(ctx),
+                  proof_at=proof_at, proofs=proofs, max_proof_checks=loans_model.MAX_PROOF_CHECKS,
                   tenant=tenant or "", category=category or "",
                   categories=loans_model.CATEGORIES, category_en=loans_model.CATEGORY_EN,
                   cat_chart=bar_chart(cat_bars, title="Loans by classification 五级分类"),
@@ -247,10 +252,14 @@ def legal_page(request: Request, tenant: str | None = None, category: str | None
 
 def _loan_values(ctx: AppContext, tenant: str, loan_id: str, day: date) -> dict[str, Any]:
     available, why = cases.builder_available()
+    completeness = loans_model.loan_completeness(ctx, tenant, loan_id)
     return {"tenant": tenant, "loan_id": loan_id, "as_of": day.isoformat(),
             "row": loans_model.loan_row(ctx, tenant, loan_id, day),
             "entries": loans_model.timeline(ctx, tenant, loan_id),
             "findings": loans_model.loan_findings(ctx, tenant, loan_id),
+            "completeness": completeness,
+            "proof": loans_model.ProofStatus(loans_model.NO_INDEX) if completeness is None
+            else loans_model.ProofStatus.of(completeness),
             "venues": cases.VENUES, "venue_labels": cases.VENUE_LABELS,
             "builder_available": available, "builder_why": why,
             "built": cases.built_cases(ctx, loan_id, tenant)}
@@ -270,6 +279,21 @@ def loan_page(request: Request, tenant: str, loan_id: str, as_of: str | None = N
     return render(request, "loan.html", who=who, message=None, error=None,
                   just_built=built if built and cases.PACKAGE_ID.fullmatch(built) else None,
                   **values)
+
+
+@router.get("/legal/loans/{tenant}/{loan_id}/completeness.json")
+def loan_completeness_json(request: Request, tenant: str, loan_id: str,
+                           tree_size: int | None = None) -> Response:
+    """The loan page's link: `GET /v1/loans/{loan_id}/completeness`'s answer, through the
+    page session (a browser has no bearer key)."""
+    who = _who(request, "legal")
+    if isinstance(who, Response):
+        return who
+    try:
+        answer = completeness_json(_ctx(request), tenant, loan_id, tree_size, contents=True)
+    except CunzhengError as exc:
+        return problems.for_error(exc)
+    return JSONResponse(answer, headers=SECURITY_HEADERS)
 
 
 @router.post("/legal/loans/{tenant}/{loan_id}/case", response_class=HTMLResponse)

@@ -72,11 +72,41 @@ LABELS: dict[str, tuple[str, str]] = {
     "size": ("大小", "size"), "no_data": ("暂无数据", "no data yet"),
     "pending": ("待锚定", "pending"), "created_at": ("创建时间", "created"),
     "items": ("证据项", "items"), "documents": ("附件", "documents"),
+    # the loan's history and its proof (issue 13): the workbench's proof columns, the loan page
+    "completeness": ("记录完整性", "History completeness"),
+    "record_count": ("记录数", "records"), "last_record": ("最后一条记录", "last record"),
+    "proof_status": ("证明状态", "proof status"), "checkpoint": ("检查点", "checkpoint"),
+    "index_root": ("贷款索引根", "loan index root"), "loan_seq": ("序号", "seq"),
+    "erased_by": ("删除事件", "erased by"), "problems": ("不一致之处", "divergences"),
+    "complete": ("完整", "complete"),
+    "unproved-prefix": ("部分可证明", "partly provable"),
+    "divergent": ("不一致！", "divergence!"),
+    "no-records": ("检查点内无记录", "no record at this checkpoint"),
+    "no-index": ("尚无贷款索引", "no loan index yet"),
+    "not-checked": ("本页未检查", "not checked on this page"),
+    "newest-anchored": ("最新已锚定检查点", "the newest anchored checkpoint"),
+    "newest-signed": ("最新已签名检查点（尚无已锚定的）",
+                      "the newest signed checkpoint (none anchored yet)"),
+    "requested": ("指定检查点", "the checkpoint asked for"),
+    "completeness_json": ("完整性证明（JSON）", "completeness proof (JSON)"),
+    "completeness_at": ("完整性截至检查点", "Completeness at checkpoint"),
+    "completeness_help": (("记录数与最后一条记录取自该检查点签名的贷款索引；“完整”表示服务器已核对"
+                           "贷款的记录链、索引证明与签名根一致。"),
+                          ("The count and the last record are the signed loan index's at that "
+                           "checkpoint; 'complete' means the server checked the loan's chain, "
+                           "its index proof and the signed root agree.")),
+}
+
+# labels with a number in them: `{n}`
+LABELS_N: dict[str, tuple[str, str]] = {
+    "not_provable_before": ("第{n}条之前无法证明（v1 或已删除记录）",
+                            "not provable before seq {n} (v1 or erased record)"),
+    "proof_limit": ("本页最多核验 {n} 笔贷款，其余请打开贷款页面查看",
+                    "this page checks at most {n} loans; open a loan to check the rest"),
 }
 
 
-def label(key: str, lang: str = "both") -> Markup:
-    zh, en = LABELS.get(key, (key, key))
+def _spans(zh: str, en: str, lang: str) -> Markup:
     if lang == "zh":
         return Markup('<span lang="zh">{}</span>').format(zh)
     if lang == "en":
@@ -85,10 +115,22 @@ def label(key: str, lang: str = "both") -> Markup:
         zh, en)
 
 
+def label(key: str, lang: str = "both") -> Markup:
+    zh, en = LABELS.get(key, (key, key))
+    return _spans(zh, en, lang)
+
+
+def label_n(key: str, n: int, lang: str = "both") -> Markup:
+    """A `LABELS_N` label with its number."""
+    zh, en = LABELS_N.get(key, (key, key))
+    return _spans(zh.format(n=n), en.format(n=n), lang)
+
+
 def text(key: str, lang: str = "both") -> str:
     """The label as plain text (for attributes and titles)."""
     zh, en = LABELS.get(key, (key, key))
     return zh if lang == "zh" else en if lang == "en" else f"{zh} · {en}"
 
 
-__all__ = ["LABELS", "LANGS", "LANG_COOKIE", "escape", "label", "text"]
+__all__ = ["LABELS", "LABELS_N", "LANGS", "LANG_COOKIE", "escape", "label", "label_n",
+           "text"]

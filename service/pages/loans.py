@@ -1,6 +1,8 @@
 """The legal workbench's read model: every loan rebuilt from its stored records, classified
-by the post-loan monitoring rules (五级分类, days past due) as of a date, and one loan's
-timeline with each event's evidence status.
+by the post-loan monitoring rules (五级分类, days past due) as of a date, one loan's
+timeline with each event's evidence status, and each loan's proof status: how many records
+it has at the newest indexed checkpoint, its last, and whether the history is complete
+(`service.completeness`, the API's check; at most `MAX_PROOF_CHECKS` loans per page).
 
 Loans are rebuilt with `lending_core.state` (through `service.monitoring_job.loan_state`)
 and assessed with `lending_core.monitoring.assess`, the same rules the monitoring job
@@ -20,12 +22,18 @@ from anchoring.receipts import evidence_id
 from cunzheng_verify.errors import CunzhengError
 from lending_core.monitoring import MonitoringReport, RiskCategory, assess
 from lending_core.state import LoanState, LoanStatus
+from service.completeness import Completeness, IndexedCheckpoint, check, indexed_checkpoint
 from service.context import AppContext
 from service.loans import findings_json, loan_history
 from service.monitoring_job import loan_state, schedule_in_force
 
 MAX_LOANS = 500
 """Loans read for one page; the summary says when there were more."""
+
+MAX_PROOF_CHECKS = 100
+"""Loans whose completeness one workbench page checks (an index proof, the loan's chain and
+its events: three reads, every record parsed, none folded): the first rows as sorted (most
+days past due first); the rest say 'not checked on this page' and the loan page checks them."""
 
 CATEGORIES = tuple(c.value for c in RiskCategory)
 CATEGORY_EN = {"正常": "normal", "关注": "special mention", "次级": "substandard",
@@ -85,8 +93,9 @@ def report_for(state: LoanState, as_of: date) -> MonitoringReport | None:
 
 
 def loan_row(ctx: AppContext, tenant: str, loan_id: str, as_of: date) -> LoanRow:
-    count = len(ctx.store.loan_events(tenant, loan_id))
-    try:
+    count = 0
+    try:  # a record that cannot be opened (its columns changed: fsck) is this row's note
+        count = len(ctx.store.loan_events(tenant, loan_id))
         state = loan_state(ctx.store, tenant, loan_id)
     except CunzhengError as exc:
         return LoanRow(tenant, loan_id, "unreadable", None, None, None, None, False, count,
@@ -224,3 +233,55 @@ def open_findings(ctx: AppContext) -> tuple[list[FindingsRow], bool]:
             rows.append(FindingsRow(tenant, loan_id, tuple(sorted(counts.items()))))
     return rows, len(keys) > MAX_LOANS
 
+
+
+# --- proof status ----------------------------------------------------------------------------
+
+
+NOT_CHECKED, NO_INDEX = "not-checked", "no-index"
+
+
+@dataclass(frozen=True, slots=True)
+class ProofStatus:
+    """A loan's row in the workbench's proof columns: `state` is a `completeness.Status`
+    value, `no-index` (no checkpoint commits to a loan index yet) or `not-checked` (past
+    `MAX_PROOF_CHECKS` on this page)."""
+
+    state: str
+    count: int | None = None
+    last_evidence_id: str | None = None
+    last_type: str | None = None
+    last_received_at: str | None = None
+    proved_from: int | None = None
+    problem: str | None = None
+
+    @classmethod
+    def of(cls, c: Completeness) -> ProofStatus:
+        last = c.last
+        return cls(c.status.value, c.count,
+                   None if last is None else evidence_id(c.origin, last.leaf_index),
+                   None if last is None else last.event_type,
+                   None if last is None else last.received_at, c.proved_from,
+                   "; ".join(c.problems) or None)
+
+
+def proof_status(ctx: AppContext, at: IndexedCheckpoint | None, tenant: str,
+                 loan_id: str) -> ProofStatus:
+    if at is None:
+        return ProofStatus(NO_INDEX)
+    return ProofStatus.of(check(ctx, at, tenant, loan_id))
+
+
+def proof_statuses(ctx: AppContext, rows: tuple[LoanRow, ...]
+                   ) -> tuple[IndexedCheckpoint | None, list[ProofStatus]]:
+    """The newest indexed checkpoint and each row's proof status there (the first
+    `MAX_PROOF_CHECKS` rows checked, the rest `not-checked`)."""
+    at = indexed_checkpoint(ctx)
+    return at, [proof_status(ctx, at, r.tenant, r.loan_id) if n < MAX_PROOF_CHECKS
+                else ProofStatus(NOT_CHECKED) for n, r in enumerate(rows)]
+
+
+def loan_completeness(ctx: AppContext, tenant: str, loan_id: str) -> Completeness | None:
+    """One loan's completeness at the newest indexed checkpoint (None: there is none)."""
+    at = indexed_checkpoint(ctx)
+    return None if at is None else check(ctx, at, tenant, loan_id)

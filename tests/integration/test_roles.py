@@ -88,6 +88,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/ui/verify"): VERIFIER,
     ("GET", "/ui/legal"): frozenset({"legal", "admin"}),
     ("GET", "/ui/legal/loans/{tenant}/{loan_id}"): frozenset({"legal", "admin"}),
+    ("GET", "/ui/legal/loans/{tenant}/{loan_id}/completeness.json"): frozenset({"legal", "admin"}),
     ("POST", "/ui/legal/loans/{tenant}/{loan_id}/case"): frozenset({"legal", "admin"}),
     ("GET", "/ui/legal/cases/{package_id}.zip"): frozenset({"legal", "admin"}),
     ("GET", "/ui/legal/cases/{package_id}/case-file.pdf"): frozenset({"legal", "admin"}),
