@@ -362,6 +362,6 @@ async def verify_loan_completeness(
 ) -> dict[str, Any]:
     subject = f"loan {loan_key(tenant, loan_id).hex()}" + (
         "" if tree_size is None else f" at {tree_size}")
-    return await _answer(ctx, who, "loan-completeness", subject,
+    return await _answer(ctx, who, "completeness", subject,
                          lambda: completeness_json(ctx, tenant, loan_id, tree_size,
                                                    contents=False))

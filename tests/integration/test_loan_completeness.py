@@ -1,9 +1,10 @@
 """Is a loan's history complete up to checkpoint N (issue 13, item 6): the loans API and the
-verification API through the real app on a real SQLite file. The answer's proof verifies
-with nothing but the log's key (the signed note, the loan index proof); the issue's insider
-edit (three leaves' `loan_id` column changed by raw SQL) is `complete: false` naming the
-divergence, not a 500; auditors and verifiers see places and hashes only; a lender sees its
-own tenant; an unknown loan is count 0 with a non-membership proof; bad sizes are clear."""
+verification API through the real app on a real SQLite file and a real PostgreSQL server.
+The answer's proof verifies with nothing but the log's key (the signed note, the loan index
+proof); the issue's insider edit (three leaves' `loan_id` column changed by raw SQL) is
+`complete: false` naming the divergence, not a 500; auditors and verifiers see places and
+hashes only; a lender sees its own tenant; an unknown loan is count 0 with a non-membership
+proof; bad sizes are clear."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ TX = "0x" + "ab" * 32
 
 
 @pytest.fixture
-def api(sqlite_settings: Settings) -> Iterator[Api]:
-    with running_api(sqlite_settings) as a:
+def api(settings: Settings) -> Iterator[Api]:
+    with running_api(settings) as a:
         yield a
 
 
@@ -232,6 +233,6 @@ def test_the_verification_api_logs_each_call(api: Api) -> None:
     entries = api.request("GET", "/v1/admin/access-log", role="admin").json()["entries"]
     key = loan_key(TENANT, "L-A").hex()
     assert [(e["kind"], e["subject"], e["status"]) for e in entries[:2]] == [
-        ("loan-completeness", f"loan {key} at {size + 50}", "rejected"),
-        ("loan-completeness", f"loan {key}", "complete")]
+        ("completeness", f"loan {key} at {size + 50}", "rejected"),
+        ("completeness", f"loan {key}", "complete")]
     assert "L-A" not in str(entries[:2])
