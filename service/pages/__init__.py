@@ -272,7 +272,12 @@ def loan_page(request: Request, tenant: str, loan_id: str, as_of: str | None = N
     if isinstance(who, Response):
         return who
     ctx = _ctx(request)
-    values = _loan_values(ctx, tenant, loan_id, _as_of(as_of))
+    try:
+        values = _loan_values(ctx, tenant, loan_id, _as_of(as_of))
+    except CunzhengError as exc:  # a stored record that cannot be read: a damaged database
+        return render(request, "error.html", 500, who=who, title="loan cannot be read",
+                      message=f"the log's records of loan {loan_id!r} of tenant {tenant!r} "
+                      f"cannot be read ({exc}); an administrator should run `cunzheng fsck`")
     if not values["entries"]:
         return render(request, "error.html", 404, who=who, title="no such loan",
                       message=f"no events for loan {loan_id!r} of tenant {tenant!r}")

@@ -81,6 +81,11 @@ def test_the_insider_edit_shows_as_a_divergence(ledger: Ledger) -> None:
     assert 'id="completeness-problems"' in page and "its loan index entry says" in page
     answer = client.get(f"/ui/legal/loans/{TENANT}/{victim}/completeness.json").json()
     assert answer["complete"] is False and answer["count"] == n
+    # the loan the records were moved to: its records do not open under the changed column;
+    # the page says so and what to do, it does not fail
+    ghost = client.get(f"/ui/legal/loans/{TENANT}/L-GHOST")
+    assert ghost.status_code == 500 and "cannot be read" in ghost.text
+    assert "cunzheng fsck" in ghost.text and "Traceback" not in ghost.text
 
 
 def test_the_checks_per_page_are_capped_and_the_page_says_so(
