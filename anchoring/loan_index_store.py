@@ -1,21 +1,25 @@
 """The loan index kept with the log: the nodes of `cunzheng_verify.loanindex`'s sparse Merkle
 tree in `loan_index_nodes`, versioned by tree size, updated in the transaction that appends
-the leaves, read at any tree size for roots and proofs.
+the leaves, read at the tree size of any such transaction for roots and proofs.
 
-Storage. A node is named by its position: `node_id = u16be(depth) || the first depth bits
-of the path` (bits past `depth` zero, `ceil(depth / 8)` bytes). Only non-empty subtrees are
-stored: kind "node" (two or more entries; its hash) and kind "entry" (a single-entry
-subtree: its hash and its entry). The transaction that leaves the log at N leaves writes the
-nodes it changed with `version = N`, each at most once; rows are never updated or deleted.
-The tree at size N is every node's latest version <= N. Keys are only ever added and counts
-only grow, so a position, once non-empty, stays so: a position without a version <= N is
-empty at N. The index exists from size 0 (a new log) or from the size migration 0008 built
-it at; a non-empty log whose root has no version <= N had no index at N.
+Storage. A position in the tree is named `node_id = u16be(depth) || the first depth bits of
+the path` (bits past `depth` zero, `ceil(depth / 8)` bytes). Only non-empty subtrees are
+stored: kind "node" (two or more entries: its hash, and for each child its hash and the
+version it was written at, NULL for an empty child) and kind "entry" (a single-entry
+subtree: its hash and its entry). The transaction that leaves the log at N leaves writes
+every position it changed with `version = N`, each once, the root always; rows are never
+updated or deleted. The tree at size N is read from the root written at N down the child
+versions, each of which is that child's latest version <= N. Rows are clustered by
+(version, node_id), so a transaction's rows land together at the end of the table (a few
+pages a commit, not one page per level); a node is found from its parent, never by a
+search over its versions. The index exists at size 0 (empty) and at every size an append
+transaction (or migration 0008's build) left the log at; at other sizes there is none.
 
-Cost. An update reads, for each changed loan, the nodes on its path and their siblings
-(a window of levels per query, all loans of the transaction at once: one query for most
-transactions) and writes one row per level of its path; a proof is one such read. The
-result equals `loanindex.root_of` and `loanindex.prove` over the same entries (tested).
+Cost. An update walks each changed loan's path from the root (the upper levels kept in
+memory between transactions, the rest read a level at a time for all loans of the
+transaction at once) and writes one row per level of its path; a proof reads one row a
+level. The result equals `loanindex.root_of` and `loanindex.prove` over the same entries
+(tested).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from anchoring.errors import IntegrityError, NotFound
+from anchoring.errors import IntegrityError, LogError, NotFound
 from anchoring.sql import as_bytes
 from anchoring.tables import leaves
 from cunzheng_verify.loanindex import (
@@ -44,12 +48,11 @@ __all__ = ["ENTRY", "NODE", "ROOT_ID", "LoanIndexStore", "StoredNode", "build_in
 
 NODE, ENTRY = "node", "entry"
 ROOT_ID = (0).to_bytes(2, "big")  # node_id(0, any key)
-FIRST_WINDOW = 24  # levels read by the first query of a walk (then it follows the tree)
 CACHE_DEPTH = 16  # updates keep the newest nodes above this depth in memory ...
-MAX_CACHED_NODES = 1 << 18  # ... at most this many (2 per position: a node and its sibling)
-_CHUNK = 200  # node ids per query
-_COLUMNS = ("node_id", "version", "kind", "hash", "entry_key", "entry_count",
-            "entry_last_index", "entry_last_hash")
+MAX_CACHED_NODES = 1 << 17  # ... at most this many
+_CHUNK = 200  # rows per query
+_COLUMNS = ("version", "node_id", "kind", "hash", "left_hash", "right_hash", "left_version",
+            "right_version", "entry_key", "entry_count", "entry_last_index", "entry_last_hash")
 _MASK = [0, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE]
 
 
@@ -70,11 +73,44 @@ def sibling_id(depth: int, key: bytes) -> bytes:
     return bytes(nid)
 
 
+Child = tuple[bytes, int]
+"""A child of a stored node: its hash and the version its row was written at."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredNode:
+    """A stored position: a node (its children, None where empty) or a single entry."""
+
     kind: str
     hash: bytes
-    entry: Entry | None
+    entry: Entry | None = None
+    left: Child | None = None
+    right: Child | None = None
+
+
+Row = tuple[int, bytes, str, bytes, bytes | None, bytes | None, int | None, int | None,
+            bytes | None, int | None, int | None, bytes | None]
+"""A row of `loan_index_nodes`, its columns in `_COLUMNS` order."""
+
+
+def _row(version: int, nid: bytes, node: StoredNode) -> Row:
+    left, right, e = node.left, node.right, node.entry
+    return (version, nid, node.kind, node.hash,
+            None if left is None else left[0], None if right is None else right[0],
+            None if left is None else left[1], None if right is None else right[1],
+            None if e is None else e.key, None if e is None else e.count,
+            None if e is None else e.last_index, None if e is None else e.last_hash)
+
+
+def _node(kind: str, h: Any, lh: Any, rh: Any, lv: Any, rv: Any, key: Any, count: Any,
+          last_index: Any, last_hash: Any) -> StoredNode:
+    """A stored node from its columns, as a database driver hands them over."""
+    if kind == ENTRY:
+        return StoredNode(ENTRY, as_bytes(h), Entry(as_bytes(key), int(count), int(last_index),
+                                                    as_bytes(last_hash)))
+    return StoredNode(NODE, as_bytes(h), None,
+                      None if lv is None else (as_bytes(lh), int(lv)),
+                      None if rv is None else (as_bytes(rh), int(rv)))
 
 
 LogHead = tuple[int, bytes]
@@ -83,20 +119,22 @@ LogHead = tuple[int, bytes]
 
 @dataclass(slots=True)
 class _LatestNodes:
-    """The newest version of the index's upper nodes (depth < CACHE_DEPTH; None: empty), as
-    of the log head `head`: what every update reads first, kept between transactions.
+    """The newest version of the index's upper nodes (depth < CACHE_DEPTH: the version its
+    row was written at, and the node), as of the log head `head`: what every update reads
+    first, kept between transactions.
 
     An update's own writes become part of it only once the log is seen at the head that
     update produced (`pending`), so a transaction that rolls back leaves nothing behind; and
     a log found at any other head (another process wrote, or this one rolled back and then
     someone else wrote) empties it. A head names its leaves, and the index is a function of
-    the leaves, so equal heads mean equal indexes."""
+    the leaves, so equal heads mean equal indexes. A node is taken from here only when its
+    version is the one its parent names."""
 
     head: LogHead | None = None
-    nodes: dict[bytes, StoredNode | None] = field(default_factory=dict)
-    pending: tuple[LogHead, LogHead, dict[bytes, StoredNode]] | None = None
+    nodes: dict[bytes, tuple[int, StoredNode]] = field(default_factory=dict)
+    pending: tuple[LogHead, LogHead, dict[bytes, tuple[int, StoredNode]]] | None = None
 
-    def at(self, head: LogHead) -> dict[bytes, StoredNode | None]:
+    def at(self, head: LogHead) -> dict[bytes, tuple[int, StoredNode]]:
         """The nodes, valid at `head` (the log's head as this transaction found it)."""
         if self.pending is not None:
             base, new, written = self.pending
@@ -110,40 +148,24 @@ class _LatestNodes:
         return self.nodes
 
 
-Row = tuple[bytes, int, str, bytes, bytes | None, int | None, int | None, bytes | None]
-"""A row of `loan_index_nodes`, its columns in `_COLUMNS` order."""
-
-
-def _row(nid: bytes, version: int, kind: str, h: bytes, entry: Entry | None) -> Row:
-    if entry is None:
-        return (nid, version, kind, h, None, None, None, None)
-    return (nid, version, kind, h, entry.key, entry.count, entry.last_index, entry.last_hash)
-
-
-def _stored(row: Row) -> StoredNode:
-    _, _, kind, h, key, count, last_index, last_hash = row
-    if kind != ENTRY:
-        return StoredNode(kind, h, None)
-    assert key is not None and count is not None and last_index is not None
-    assert last_hash is not None
-    return StoredNode(kind, h, Entry(key, count, last_index, last_hash))
-
-
 def _fresh(depth: int, entries: Sequence[Entry], version: int,
-           emit: Callable[[Row], object]) -> bytes:
+           emit: Callable[[bytes, StoredNode], object]) -> StoredNode:
     """The subtree at `depth` holding `entries` (sorted by key, sharing the path so far),
-    written whole: the rows of every non-empty position in it, children first."""
+    written whole at `version`: every non-empty position in it, children first."""
     if len(entries) == 1:
         e = entries[0]
-        emit(_row(node_id(depth, e.key), version, ENTRY, e.hash, e))
-        return e.hash
-    split = next((i for i, e in enumerate(entries) if key_bit(e.key, depth)), len(entries))
-    left = _fresh(depth + 1, entries[:split], version, emit) if split else EMPTY
-    right = (_fresh(depth + 1, entries[split:], version, emit) if split < len(entries)
-             else EMPTY)
-    h = node_hash(left, right)
-    emit(_row(node_id(depth, entries[0].key), version, NODE, h, None))
-    return h
+        node = StoredNode(ENTRY, e.hash, e)
+    else:
+        split = next((i for i, e in enumerate(entries) if key_bit(e.key, depth)), len(entries))
+        left = _fresh(depth + 1, entries[:split], version, emit) if split else None
+        right = (_fresh(depth + 1, entries[split:], version, emit) if split < len(entries)
+                 else None)
+        node = StoredNode(NODE, node_hash(EMPTY if left is None else left.hash,
+                                          EMPTY if right is None else right.hash), None,
+                          None if left is None else (left.hash, version),
+                          None if right is None else (right.hash, version))
+    emit(node_id(depth, entries[0].key), node)
+    return node
 
 
 def build_index(entries: Iterable[Entry], version: int,
@@ -155,13 +177,13 @@ def build_index(entries: Iterable[Entry], version: int,
         raise IntegrityError("a loan index holds each key once")
     pending: list[dict[str, Any]] = []
 
-    def emit(row: Row) -> None:
-        pending.append(dict(zip(_COLUMNS, row, strict=True)))
+    def emit(nid: bytes, node: StoredNode) -> None:
+        pending.append(dict(zip(_COLUMNS, _row(version, nid, node), strict=True)))
         if len(pending) >= chunk:
             write(pending.copy())
             pending.clear()
 
-    root = _fresh(0, ordered, version, emit) if ordered else EMPTY
+    root = _fresh(0, ordered, version, emit).hash if ordered else EMPTY
     if pending:
         write(pending)
     return root
@@ -179,7 +201,6 @@ class LoanIndexStore:
 
     engine: Engine
     loan_index: bool  # False only for a benchmark's baseline: no index is kept
-    _index_window: int = FIRST_WINDOW
     _index_cache: _LatestNodes | None = None
 
     def _check_size(self, conn: Connection, size: int) -> None:
@@ -187,81 +208,34 @@ class LoanIndexStore:
 
     # --- reads --------------------------------------------------------------------------
 
-    def _latest(self, conn: Connection, ids: Collection[bytes],
-                version: int | None) -> dict[bytes, StoredNode]:
-        """The nodes among `ids` at `version` (None: the newest), each its latest version."""
-        found: dict[bytes, StoredNode] = {}
+    @staticmethod
+    def _rows(conn: Connection, wanted: Collection[tuple[int, bytes]]
+              ) -> dict[tuple[int, bytes], StoredNode]:
+        """The stored nodes at the (version, node_id) given, by primary key."""
+        found: dict[tuple[int, bytes], StoredNode] = {}
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        bound = "" if version is None else f" AND m.version <= {int(version)}"
-        ordered = sorted(ids)
+        ordered = sorted(wanted)
         for chunk in range(0, len(ordered), _CHUNK):
             part = ordered[chunk:chunk + _CHUNK]
-            # each id's latest version by an index seek, then its row by primary key
-            values = ", ".join([f"({mark})"] * len(part))
-            sql = (f"WITH ids(id) AS (VALUES {values}) "
-                   "SELECT n.node_id, n.kind, n.hash, n.entry_key, n.entry_count, "
-                   "n.entry_last_index, n.entry_last_hash FROM ids JOIN loan_index_nodes n "
-                   "ON n.node_id = ids.id AND n.version = (SELECT max(m.version) FROM "
-                   f"loan_index_nodes m WHERE m.node_id = ids.id{bound})")
-            for nid, kind, h, key, count, last_index, last_hash in conn.exec_driver_sql(
-                    sql, tuple(part)):
-                entry = None
-                if kind == ENTRY:
-                    entry = Entry(as_bytes(key), int(count), int(last_index),
-                                  as_bytes(last_hash))
-                found[as_bytes(nid)] = StoredNode(kind, as_bytes(h), entry)
+            # by hand, like the tree's proofs (anchoring.tree_reads): a plain indexed OR query
+            where = " OR ".join([f"(version = {mark} AND node_id = {mark})"] * len(part))
+            rows = conn.exec_driver_sql(
+                f"SELECT {', '.join(_COLUMNS)} FROM loan_index_nodes WHERE {where}",
+                tuple(v for pair in part for v in pair))
+            for version, nid, *columns in rows:
+                found[(int(version), as_bytes(nid))] = _node(*columns)
         return found
 
-    def _paths(self, conn: Connection, keys: Collection[bytes], version: int | None,
-               cache: dict[bytes, StoredNode | None] | None = None) -> dict[bytes, StoredNode]:
-        """Every stored node on the keys' paths down to where each ends (an empty position or
-        an entry), and the siblings beside them: a window of levels per query. With `cache`
-        (the newest nodes, `version` None), what it holds is not read, and what is read
-        above CACHE_DEPTH is added to it."""
-        found: dict[bytes, StoredNode] = {}
-        open_keys = list(keys)
-        low, window, deepest = 0, self._index_window, 0
-        while open_keys:
-            high = min(KEY_BITS + 1, low + window)
-            wanted: set[bytes] = set()
-            for k in open_keys:
-                for d in range(low, high):
-                    for nid in (node_id(d, k), sibling_id(d, k)) if d else (node_id(d, k),):
-                        if cache is None or nid not in cache:
-                            wanted.add(nid)
-                        elif (node := cache[nid]) is not None:
-                            found[nid] = node
-            if wanted:
-                read = self._latest(conn, wanted, version)
-                found.update(read)
-                if cache is not None:
-                    cache.update((nid, read.get(nid)) for nid in wanted
-                                 if nid[0] == 0 and nid[1] < CACHE_DEPTH)
-            still = []
-            for k in open_keys:
-                for d in range(low, high):
-                    node = found.get(node_id(d, k))
-                    if node is None or node.kind == ENTRY:
-                        deepest = max(deepest, d)
-                        break
-                else:
-                    still.append(k)
-            open_keys, low, window = still, high, 8
-        if deepest:  # the next walk reads as deep as this one went, and a little more
-            self._index_window = deepest + 3
-        return found
-
-    @staticmethod
-    def _sibling_hash(found: Mapping[bytes, StoredNode], depth: int, key: bytes) -> bytes:
-        node = found.get(sibling_id(depth, key))
-        return EMPTY if node is None else node.hash
+    def _root(self, conn: Connection, tree_size: int) -> StoredNode | None:
+        return self._rows(conn, [(tree_size, ROOT_ID)]).get((tree_size, ROOT_ID))
 
     def loan_index_root(self, tree_size: int) -> bytes | None:
         """The loan index root at `tree_size` (32 zero bytes for an empty map); None when the
-        log kept no index at that size (it predates migration 0008)."""
+        log kept no index at that size (before migration 0008, or a size no transaction
+        left the log at)."""
         with self.engine.connect() as conn:
             self._check_size(conn, tree_size)
-            root = self._latest(conn, [ROOT_ID], tree_size).get(ROOT_ID)
+            root = self._root(conn, tree_size)
         if root is not None:
             return root.hash
         return EMPTY if tree_size == 0 else None
@@ -274,19 +248,32 @@ class LoanIndexStore:
 
     def loan_index_proof_for_key(self, key: bytes, tree_size: int) -> IndexProof:
         """`loan_index_proof` for a 32-byte key."""
+        if len(key) != 32:
+            raise LogError(f"a loan index key is 32 bytes, got {len(key)}")
+        siblings: list[bytes] = []
         with self.engine.connect() as conn:
             self._check_size(conn, tree_size)
-            found = self._paths(conn, [key], tree_size)
-        siblings: list[bytes] = []
-        for depth in range(KEY_BITS + 1):
-            node = found.get(node_id(depth, key))
+            node = self._root(conn, tree_size)
             if node is None:
-                if depth == 0 and tree_size > 0:
+                if tree_size > 0:
                     raise NotFound(f"the log kept no loan index at tree size {tree_size}")
-                return IndexProof(key, tuple(siblings), None)
-            if node.kind == ENTRY:
-                return IndexProof(key, tuple(siblings), node.entry)
-            siblings.append(self._sibling_hash(found, depth + 1, key))
+                return IndexProof(key, (), None)
+            for depth in range(KEY_BITS):
+                if node.kind == ENTRY:
+                    return IndexProof(key, tuple(siblings), node.entry)
+                child, other = ((node.right, node.left) if key_bit(key, depth)
+                                else (node.left, node.right))
+                siblings.append(EMPTY if other is None else other[0])
+                if child is None:
+                    return IndexProof(key, tuple(siblings), None)
+                at = (child[1], node_id(depth + 1, key))
+                found = self._rows(conn, [at]).get(at)
+                if found is None:
+                    raise IntegrityError(f"the stored loan index lacks node {at[1].hex()} "
+                                         f"version {at[0]}, which its parent names")
+                node = found
+        if node.kind == ENTRY:
+            return IndexProof(key, tuple(siblings), node.entry)
         raise IntegrityError(f"the stored loan index has no end on the path of {key.hex()}")
 
     def loan_index_entries(self, tree_size: int) -> list[Entry]:
@@ -318,40 +305,102 @@ class LoanIndexStore:
         if self._index_cache is None:
             self._index_cache = _LatestNodes()
         cache = self._index_cache.at(before)
-        found = self._paths(conn, changes.keys(), None, cache)
+        size, version = before[0], after[0]
+        cached_root = cache.get(ROOT_ID)
+        root = (cached_root[1] if cached_root is not None and cached_root[0] == size
+                else self._root(conn, size))
+        if root is None and size > 0:
+            raise IntegrityError(f"the log has no loan index at its size {size}: migrate "
+                                 f"(migration 0008 builds it)")
+        found = self._walk(conn, root, changes.keys(), cache)
         rows: list[Row] = []
-        self._rebuild(0, sorted(changes.values(), key=lambda e: e.key), found, after[0], rows)
+        written: dict[bytes, tuple[int, StoredNode]] = {}
+
+        def emit(nid: bytes, node: StoredNode) -> None:
+            rows.append(_row(version, nid, node))
+            if nid[0] == 0 and nid[1] < CACHE_DEPTH:
+                written[nid] = (version, node)
+
+        self._rebuild(0, root, sorted(changes.values(), key=lambda e: e.key), found, version,
+                      emit)
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         # by hand: the rows of a transaction go in one executemany without SQLAlchemy's
         # per-row processing (this runs in every append)
         conn.exec_driver_sql(f"INSERT INTO loan_index_nodes ({', '.join(_COLUMNS)}) "
                              f"VALUES ({', '.join([mark] * len(_COLUMNS))})", rows)
-        self._index_cache.pending = (before, after, {
-            r[0]: _stored(r) for r in rows if r[0][0] == 0 and r[0][1] < CACHE_DEPTH})
+        self._index_cache.pending = (before, after, written)
 
-    def _rebuild(self, depth: int, changed: Sequence[Entry], found: Mapping[bytes, StoredNode],
-                 version: int, rows: list[Row]) -> bytes:
-        """The new hash of the position at `depth` holding `changed` (sorted, non-empty, on
-        this position's path) and what it held before; writes every position that changed."""
-        nid = node_id(depth, changed[0].key)
-        node = found.get(nid)
+    def _walk(self, conn: Connection, root: StoredNode | None, keys: Iterable[bytes],
+              cache: dict[bytes, tuple[int, StoredNode]]) -> dict[bytes, StoredNode]:
+        """The current nodes on the keys' paths, by node_id: down from the root by the child
+        versions, a level at a time (one query a level for all keys, for what `cache` does
+        not hold; what is read above CACHE_DEPTH is added to it)."""
+        found: dict[bytes, StoredNode] = {}
+        if root is None:
+            return found
+        found[ROOT_ID] = root
+        at_depth = {key: root for key in keys}
+        depth = 0
+        while at_depth:
+            below: dict[bytes, StoredNode] = {}
+            wanted: dict[tuple[int, bytes], list[bytes]] = {}
+            for key, node in at_depth.items():
+                if node.kind != NODE:
+                    continue
+                child = node.right if key_bit(key, depth) else node.left
+                if child is None:
+                    continue
+                cid = node_id(depth + 1, key)
+                known = found.get(cid)
+                if known is None and (hit := cache.get(cid)) is not None and hit[0] == child[1]:
+                    known = found[cid] = hit[1]
+                if known is not None:
+                    below[key] = known
+                else:
+                    wanted.setdefault((child[1], cid), []).append(key)
+            if wanted:
+                read = self._rows(conn, wanted.keys())
+                for at, waiting in wanted.items():
+                    got = read.get(at)
+                    if got is None:
+                        raise IntegrityError(f"the stored loan index lacks node {at[1].hex()} "
+                                             f"version {at[0]}, which its parent names")
+                    found[at[1]] = got
+                    if depth + 1 < CACHE_DEPTH:
+                        cache[at[1]] = (at[0], got)
+                    below.update(dict.fromkeys(waiting, got))
+            at_depth, depth = below, depth + 1
+        return found
+
+    def _rebuild(self, depth: int, node: StoredNode | None, changed: Sequence[Entry],
+                 found: Mapping[bytes, StoredNode], version: int,
+                 emit: Callable[[bytes, StoredNode], object]) -> StoredNode:
+        """The new node at the position at `depth` holding `changed` (sorted, non-empty, on
+        this position's path) and what it held (`node`, None: empty); writes every
+        position that changed, at `version`."""
         if node is None:  # empty before: a new subtree of the new entries alone
-            return _fresh(depth, changed, version, rows.append)
+            return _fresh(depth, changed, version, emit)
         if node.kind == ENTRY:
-            old = node.entry
-            assert old is not None
-            if all(e.key != old.key for e in changed):  # the lone entry gets company
-                changed = sorted([*changed, old], key=lambda e: e.key)
-            return _fresh(depth, changed, version, rows.append)
+            lone = node.entry
+            assert lone is not None
+            if all(e.key != lone.key for e in changed):  # the lone entry gets company
+                changed = sorted([*changed, lone], key=lambda e: e.key)
+            return _fresh(depth, changed, version, emit)
         split = next((i for i, e in enumerate(changed) if key_bit(e.key, depth)), len(changed))
-        left, right = changed[:split], changed[split:]
-        lh = (self._rebuild(depth + 1, left, found, version, rows) if left
-              else self._sibling_hash(found, depth + 1, right[0].key))
-        rh = (self._rebuild(depth + 1, right, found, version, rows) if right
-              else self._sibling_hash(found, depth + 1, left[0].key))
-        h = node_hash(lh, rh)
-        rows.append(_row(nid, version, NODE, h, None))
-        return h
+        left, right = node.left, node.right
+        if split:
+            below = changed[:split]
+            old = None if left is None else found[node_id(depth + 1, below[0].key)]
+            left = (self._rebuild(depth + 1, old, below, found, version, emit).hash, version)
+        if split < len(changed):
+            below = changed[split:]
+            old = None if right is None else found[node_id(depth + 1, below[0].key)]
+            right = (self._rebuild(depth + 1, old, below, found, version, emit).hash, version)
+        new = StoredNode(NODE, node_hash(EMPTY if left is None else left[0],
+                                         EMPTY if right is None else right[0]),
+                         None, left, right)
+        emit(node_id(depth, changed[0].key), new)
+        return new
 
 
 def index_changes(heads: Mapping[tuple[str, str], tuple[int, int, bytes]],
@@ -363,4 +412,3 @@ def index_changes(heads: Mapping[tuple[str, str], tuple[int, int, bytes]],
         key = loan_key(tenant, loan)
         out[key] = Entry(key, count, last_index, last_hash)
     return out
-

@@ -182,20 +182,26 @@ data_keys = Table(
 # --- the loan index (issue 13) --------------------------------------------------------------
 
 # A node of the loan index (`cunzheng_verify.loanindex`) as written by the transaction that
-# left the log at `version` leaves; a read at tree size N takes each node's latest version
-# <= N. `kind` "node": a subtree of two or more entries; "entry": a single-entry subtree,
-# with its entry.
+# left the log at `version` leaves (`anchoring.loan_index_store`). `kind` "node": a subtree
+# of two or more entries, with each child's hash and the version its row was written at
+# (NULL: an empty child); "entry": a single-entry subtree, with its entry. Clustered by
+# version: a transaction's rows are written together (WITHOUT ROWID on SQLite).
 loan_index_nodes = Table(
     "loan_index_nodes",
     metadata,
-    Column("node_id", LargeBinary(34), primary_key=True),  # u16be depth || path prefix
     Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("node_id", LargeBinary(34), primary_key=True),  # u16be depth || path prefix
     Column("kind", String(8), nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
+    Column("left_hash", LargeBinary(32), nullable=True),
+    Column("right_hash", LargeBinary(32), nullable=True),
+    Column("left_version", BigInteger, nullable=True),
+    Column("right_version", BigInteger, nullable=True),
     Column("entry_key", LargeBinary(32), nullable=True),
     Column("entry_count", BigInteger, nullable=True),
     Column("entry_last_index", BigInteger, nullable=True),
     Column("entry_last_hash", LargeBinary(32), nullable=True),
+    sqlite_with_rowid=False,
 )
 
 record_documents = Table(

@@ -40,22 +40,27 @@ def _build_index() -> None:
     entries = [Entry(loan_key(t, loan), c, i, h) for (t, loan), (c, i, h) in heads.items()]
     del heads
     table = sa.table("loan_index_nodes", *(sa.column(c) for c in (
-        "node_id", "version", "kind", "hash", "entry_key", "entry_count", "entry_last_index",
-        "entry_last_hash")))
+        "version", "node_id", "kind", "hash", "left_hash", "right_hash", "left_version",
+        "right_version", "entry_key", "entry_count", "entry_last_index", "entry_last_hash")))
     build_index(entries, int(size), lambda chunk: op.bulk_insert(table, chunk))
 
 
 def upgrade() -> None:
     op.create_table('loan_index_nodes',
-    sa.Column('node_id', sa.LargeBinary(length=34), nullable=False),
     sa.Column('version', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('node_id', sa.LargeBinary(length=34), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('left_hash', sa.LargeBinary(length=32), nullable=True),
+    sa.Column('right_hash', sa.LargeBinary(length=32), nullable=True),
+    sa.Column('left_version', sa.BigInteger(), nullable=True),
+    sa.Column('right_version', sa.BigInteger(), nullable=True),
     sa.Column('entry_key', sa.LargeBinary(length=32), nullable=True),
     sa.Column('entry_count', sa.BigInteger(), nullable=True),
     sa.Column('entry_last_index', sa.BigInteger(), nullable=True),
     sa.Column('entry_last_hash', sa.LargeBinary(length=32), nullable=True),
-    sa.PrimaryKeyConstraint('node_id', 'version', name=op.f('pk_loan_index_nodes'))
+    sa.PrimaryKeyConstraint('version', 'node_id', name=op.f('pk_loan_index_nodes')),
+    sqlite_with_rowid=False,
     )
     _build_index()
 

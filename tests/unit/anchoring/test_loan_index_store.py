@@ -141,6 +141,7 @@ def test_the_index_is_built_whole_by_index_rows(engine: Engine) -> None:
     entries = [Entry(_key("", i), i + 1, i, _h(i)) for i in range(100)]
     with engine.begin() as conn:
         conn.execute(insert(loan_index_nodes), index_rows(entries, 500))
+    store._test_version = 500  # type: ignore[attr-defined]
     assert store.loan_index_root(500) == root_of(entries)
     assert store.loan_index_proof_for_key(entries[7].key, 500) == prove(entries, entries[7].key)
     # and grows from there
@@ -222,6 +223,12 @@ def test_two_writers_and_a_rolled_back_transaction_keep_the_index_right(
         with pytest.raises(RuntimeError):
             one.append([_pending(f"x{round_}", loans[round_])])
         monkeypatch.undo()
+        size = one.tree_size()
+        assert one.loan_index_root(size) == _rebuilt_root(one, size)
+        # the other writer takes the log to the size the rolled-back transaction would have
+        # left it at, with other leaves; then `one` writes on top of that
+        two.append([_pending(f"y{round_}", loans[round_])])
+        one.append([_pending(f"z{round_}", loans[round_ + 1])])
         size = one.tree_size()
         assert one.loan_index_root(size) == _rebuilt_root(one, size)
     for loan in loans:
