@@ -77,8 +77,8 @@ async def get_findings(loan_id: str, ctx: Ctx, who: FindingReader,
 async def get_completeness(
     loan_id: str, ctx: Ctx, who: FindingReader,
     tenant: Annotated[str | None, TENANT] = None,
-    tree_size: Annotated[int | None, Query(ge=0, le=2**62, description="a signed "
-                                           "checkpoint's size")] = None,
+    tree_size: Annotated[int | None, Query(ge=0, le=2**62, examples=[1024],
+                                           description="a signed checkpoint's size")] = None,
 ) -> dict[str, Any]:
     owner = _tenant(who, tenant)
     return await run_in_threadpool(completeness_json, ctx, owner, loan_id, tree_size,

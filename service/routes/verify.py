@@ -357,8 +357,8 @@ async def verify_package(
             "event type, no time. The access log names the loan by its index key.")
 async def verify_loan_completeness(
     tenant: str, loan_id: str, ctx: Ctx, who: Verifier,
-    tree_size: Annotated[int | None, Query(ge=0, le=2**62, description="a signed "
-                                           "checkpoint's size")] = None,
+    tree_size: Annotated[int | None, Query(ge=0, le=2**62, examples=[1024],
+                                           description="a signed checkpoint's size")] = None,
 ) -> dict[str, Any]:
     subject = f"loan {loan_key(tenant, loan_id).hex()}" + (
         "" if tree_size is None else f" at {tree_size}")
