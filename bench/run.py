@@ -53,6 +53,11 @@ def _package(quick: bool) -> Any:
     return package.run(quick)
 
 
+def _loan_index(quick: bool) -> Any:
+    from bench import loan_index
+    return loan_index.main_figures(quick)
+
+
 def _anchor_cost(quick: bool) -> Any:
     from bench import anchor_cost
     return anchor_cost.run(quick)
@@ -67,6 +72,7 @@ BENCHMARKS: dict[str, Callable[[bool], Any]] = {
     "ingest_profile": _ingest_profile,
     "package": _package,
     "anchor_cost": _anchor_cost,
+    "loan_index": _loan_index,
 }
 
 
