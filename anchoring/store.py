@@ -107,7 +107,9 @@ class ErasedLoan(LogError):
     """The loan's personal data was erased: it takes no new events."""
 
 
-class LogStore(LeafReads, CheckpointStore, DocumentStore, LoanIndexStore):
+class LogStore(  # shape: the append steps (judge, chain, index, write) share one group's state
+    LeafReads, CheckpointStore, DocumentStore, LoanIndexStore,
+):
     """The evidence log: one facade over the jobs it inherits. With a `Cipher`, record
     contents and documents are sealed at rest (see `anchoring.crypto`); without one they are
     stored in the clear. Either way the leaf hash is over the plaintext record bytes.
