@@ -30,7 +30,6 @@ MAX_COMPLEXITY = 15
 MARK = re.compile(r"#\s*shape:\s*\S")
 DOC_MARK = re.compile(r"\bshape:\s*\S")
 
-REWORKED = "being reworked (issue 13)"
 ALLOWED: dict[str, str] = {
     # "path" (any shape in the file) or "path::name" (that module, class or function): why
 }
