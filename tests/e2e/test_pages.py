@@ -353,6 +353,8 @@ def test_verify_a_package_then_a_tampered_one(ledger: Ledger) -> None:
     assert re.search(r'data-check="manifest.signature" data-status="ok"', r.text)
     assert re.search(r'data-check="log.items" data-status="ok"', r.text)
     assert "cunzheng verify package.zip" in r.text  # the offline command to repeat it
+    items = len(json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))["items"])
+    assert "built-in method" not in r.text and f"· {items} " in r.text  # the exhibit count
 
     # change one record inside the zip: the page turns red and says where
     src = zipfile.ZipFile(io.BytesIO(data))
