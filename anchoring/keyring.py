@@ -12,7 +12,6 @@ bytes or the key table were changed."""
 from __future__ import annotations
 
 import os
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -28,7 +27,6 @@ from anchoring.crypto import (
     document_label,
     is_sealed,
     loan_label,
-    sealed_version,
 )
 from anchoring.errors import LogError, NotFound
 from anchoring.sql import as_bytes, pairs_in
@@ -48,9 +46,6 @@ if TYPE_CHECKING:
     from anchoring.store import Accepted, BatchItemError, Pending
 
 MAX_CACHED_KEYS = 100_000  # unwrapped loan data keys kept in memory
-COLUMNS_TTL = 1.0  # seconds a loan's columns, read to open its records, are reused
-MAX_PREFETCHED_ROWS = 5_000  # of one loan's rows, read at once for their columns
-MAX_CACHED_COLUMNS = 50_000
 
 
 def _now_text() -> str:
@@ -59,14 +54,6 @@ def _now_text() -> str:
 
 class AlreadyErased(LogError):
     """The loan's personal data was erased before: it is erased once."""
-
-
-_LARGE = "large"  # a loan mark's event_id: too many rows to prefetch
-
-
-def _loan_mark(tenant: str, loan_id: str) -> bytes:
-    """The key, beside 32-byte leaf hashes, under which a loan's last lookup is noted."""
-    return f"loan\n{tenant}\n{loan_id}".encode()
 
 
 def is_ledger_record(rec: Record) -> bool:
@@ -84,8 +71,6 @@ class Keyring:
     cipher: Cipher | None
     # unwrapped data keys of recently used loans (None: erased), least recently used first
     _loan_keys: OrderedDict[tuple[str, str], bytes | None]
-    # leaf hash -> (its row's columns, when read), for callers that pass no columns
-    _recent_columns: dict[bytes, tuple[RecordColumns, float]] | None = None
 
     def _write(self) -> AbstractContextManager[Connection]:
         """A transaction holding the log's write lock (`LogStore._write`, the sequencer's)."""
@@ -167,13 +152,14 @@ class Keyring:
         return self.cipher.seal_record(dek, rec.data, RecordColumns(
             rec.leaf_hash, tenant, rec.loan_id, rec.event_id, rec.type, rec.received_at))
 
-    def _open_record(self, tenant: str, loan_id: str, blob: bytes, leaf_hash: bytes,
-                     conn: Connection | None = None, *,
-                     columns: RecordColumns | None = None) -> bytes | None:
+    def _open_record(self, blob: bytes, columns: RecordColumns,
+                     conn: Connection | None = None) -> bytes | None:
         """A stored record's bytes, or None when its loan was erased (the log holds the
         erasure event). Raises `CryptoError` when it cannot be opened otherwise: altered,
-        moved, a column changed, or no key for its loan and no erasure. `columns`: the row's
-        columns (read from the row by leaf hash when not given)."""
+        moved, a column changed, or no key for its loan and no erasure. `columns`: the
+        columns of the row the bytes were read from, as the caller shows them (a sealed
+        record binds them; nothing is looked up again, so an edit is noticed at once)."""
+        tenant, loan_id, leaf_hash = columns.tenant, columns.loan_id, columns.leaf_hash
         if not is_sealed(blob):
             return blob
         if self.cipher is None:
@@ -193,57 +179,25 @@ class Keyring:
                 f"the record of leaf hash {leaf_hash.hex()} is sealed, but loan {loan_id!r} "
                 f"of tenant {tenant!r} has no data key and no erasure event in the log: "
                 "the leaf's columns or the key table were changed")
-        if columns is None:
-            columns = (self._stored_columns(leaf_hash, tenant, loan_id, conn)
-                       if sealed_version(blob) == 2
-                       else RecordColumns(leaf_hash, tenant, loan_id, "", "", ""))
-        return self.cipher.open_record(dek, blob, columns)
+        return self.cipher.open_record(dek, blob, columns)  # a CZE1 record binds its hash only
 
-    def _stored_columns(self, leaf_hash: bytes, tenant: str, loan_id: str,
-                        conn: Connection | None) -> RecordColumns:
-        """The columns of the row holding `leaf_hash` (for a caller that did not pass them).
-        A loan asked for twice within `COLUMNS_TTL` seconds has its rows read at once and
-        reused for that long: a caller reading a loan's records reads them one by one."""
-        recent = self._recent_columns
-        if recent is None:
-            recent = self._recent_columns = {}
-        now = time.monotonic()
-        hit = recent.get(leaf_hash)
-        if hit is not None and now - hit[1] < COLUMNS_TTL \
-                and (hit[0].tenant, hit[0].loan_id) == (tenant, loan_id):
-            return hit[0]
-        loan = and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id)
-        query = select(leaves.c.leaf_hash, leaves.c.event_id, leaves.c.event_type,
-                       leaves.c.received_at).order_by(leaves.c.leaf_index)
-        asked = recent.get(_loan_mark(tenant, loan_id))
-        known = asked is not None and now - asked[1] < COLUMNS_TTL
-        was_large = known and asked is not None and asked[0].event_id == _LARGE
-        prefetch = known and not was_large
-        if prefetch:
-            query = query.where(loan).limit(MAX_PREFETCHED_ROWS)
-        else:
-            query = query.where(and_(loan, leaves.c.leaf_hash == leaf_hash)).limit(1)
-        if conn is None:
-            with self.engine.connect() as c:
-                rows = c.execute(query).all()
-        else:
-            rows = conn.execute(query).all()
-        fresh: dict[bytes, RecordColumns] = {}
-        for lh, event_id, event_type, received_at in rows:
-            fresh.setdefault(as_bytes(lh), RecordColumns(
-                as_bytes(lh), tenant, loan_id, event_id, event_type, received_at))
-        if len(recent) + len(fresh) >= MAX_CACHED_COLUMNS:
-            recent.clear()
-        recent.update((h, (c, now)) for h, c in fresh.items())
-        large = was_large or (prefetch and len(rows) == MAX_PREFETCHED_ROWS)
-        mark = RecordColumns(b"", tenant, loan_id, _LARGE if large else "", "", "")
-        recent[_loan_mark(tenant, loan_id)] = (mark, now)
-        if leaf_hash in fresh:
-            return fresh[leaf_hash]
-        if large and prefetch:  # a loan larger than a prefetch: ask for the row alone
-            return self._stored_columns(leaf_hash, tenant, loan_id, conn)
-        raise CryptoError(f"no leaf row holds leaf hash {leaf_hash.hex()} for loan "
-                          f"{loan_id!r} of tenant {tenant!r}")
+    def _absent_record(self, columns: RecordColumns, conn: Connection | None = None,
+                       erased: dict[tuple[str, str], bool] | None = None) -> None:
+        """A row whose record is gone (`record IS NULL`) reads as erased only when its loan's
+        erasure event is in the log; otherwise raises `CryptoError` naming the leaf
+        hash, as for a record that does not open. `erased`: the answers of one read, by loan
+        (a loan's many erased rows look for its erasure event once)."""
+        key = (columns.tenant, columns.loan_id)
+        known = None if erased is None else erased.get(key)
+        if known is None:
+            known = self._erasure_leaf(columns.tenant, columns.loan_id, conn) is not None
+            if erased is not None:
+                erased[key] = known
+        if not known:
+            raise CryptoError(
+                f"the record of leaf hash {columns.leaf_hash.hex()} is missing, but loan "
+                f"{columns.loan_id!r} of tenant {columns.tenant!r} has no erasure event in "
+                "the log: the record or the leaf's columns were changed")
 
     def _erasure_leaf(self, tenant: str, loan_id: str, conn: Connection | None) -> int | None:
         """The leaf index of the loan's erasure event, checked from its record (in the

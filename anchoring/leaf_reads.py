@@ -1,7 +1,9 @@
 """Reading the log's leaves: one by index, by leaf hash or by (tenant, event id), a loan's
 events (and its chain up to a tree size, in loan_seq order), ranges of leaf hashes, and
 every leaf in order for fsck. Record contents sealed at rest are opened with the loan's data
-key (`anchoring.keyring`); an erased loan's leaves keep their hash and lose their content."""
+key (`anchoring.keyring`), bound to the columns of the row they are read from; an erased loan's
+leaves keep their hash and lose their content (a row without content whose loan has no
+erasure event does not read)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, distinct, func, select
 
-from anchoring.crypto import CryptoError
+from anchoring.crypto import CryptoError, RecordColumns
 from anchoring.errors import IntegrityError, LogError, NotFound
 from anchoring.keyring import Keyring
 from anchoring.sql import as_bytes
@@ -44,18 +46,30 @@ _LEAF_COLUMNS = (leaves.c.leaf_index, leaves.c.leaf_hash, leaves.c.tenant, leave
 class LeafReads(TreeReads, Keyring):
     """The leaf-reading part of `anchoring.store.LogStore`."""
 
-    def _leaf(self, row: Any, strict: bool = True) -> StoredLeaf:
+    def _leaf(self, row: Any, strict: bool = True,
+              erased: dict[tuple[str, str], bool] | None = None) -> StoredLeaf:
+        """The row as a leaf, its record opened bound to the row's own columns (the ones
+        shown). A row without a record reads as erased only if its loan's erasure event is in
+        the log. `erased`: a read's memo of which loans were erased."""
         leaf_hash = as_bytes(row[1])
+        columns = RecordColumns(leaf_hash, row[2], row[4], row[3], row[5], row[6])
         problem = None
         try:
-            record = (None if row[7] is None
-                      else self._open_record(row[2], row[4], as_bytes(row[7]), leaf_hash))
+            record = None
+            if row[7] is None:
+                self._absent_record(columns, erased=erased)  # raises unless the loan was erased
+            else:
+                record = self._open_record(as_bytes(row[7]), columns)
         except CryptoError as exc:
             if strict:
                 raise IntegrityError(f"leaf {row[0]}: {exc}") from None
             record, problem = None, str(exc)
         return StoredLeaf(int(row[0]), leaf_hash, row[2], row[3], row[4], row[5], row[6], record,
                           problem, int(row[8]))
+
+    def _leaves(self, rows: Any, strict: bool = True) -> list[StoredLeaf]:
+        erased: dict[tuple[str, str], bool] = {}
+        return [self._leaf(r, strict, erased) for r in rows]
 
     def leaf(self, index: int) -> StoredLeaf:
         with self.engine.connect() as conn:
@@ -111,7 +125,7 @@ class LeafReads(TreeReads, Keyring):
                 .where(and_(leaves.c.tenant == tenant, leaves.c.loan_id == loan_id))
                 .order_by(leaves.c.leaf_index)
             ).all()
-        return [self._leaf(r) for r in rows]
+        return self._leaves(rows)
 
     def loan_chain(self, tenant: str, loan_id: str, tree_size: int) -> list[StoredLeaf]:
         """Every leaf of the loan in a tree of `tree_size` leaves, in loan_seq order, as the
@@ -125,7 +139,7 @@ class LeafReads(TreeReads, Keyring):
                             leaves.c.leaf_index < tree_size))
                 .order_by(leaves.c.loan_seq)
             ).all()
-        return [self._leaf(r) for r in rows]
+        return self._leaves(rows)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         if not 0 <= start <= end or end - start > MAX_RANGE:
@@ -149,8 +163,7 @@ class LeafReads(TreeReads, Keyring):
                 ).all()
             if not rows:
                 return
-            for r in rows:
-                yield self._leaf(r, strict=False)
+            yield from self._leaves(rows, strict=False)
             start = int(rows[-1][0]) + 1
 
     def count_leaves(self) -> int:

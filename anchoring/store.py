@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from anchoring.checkpoint_store import CheckpointStore, StoredCheckpoint
-from anchoring.crypto import Cipher
+from anchoring.crypto import Cipher, RecordColumns
 from anchoring.document_store import DocumentStore
 from anchoring.errors import Conflict, LogError, PolicyRefusal, RecordError
 from anchoring.leaf_reads import MAX_RANGE, LeafReads, StoredLeaf
@@ -371,13 +371,15 @@ class LogStore(  # shape: the append steps (judge, chain, index, write) share on
         keys = list(loans)
         for chunk in range(0, len(keys), 500):
             rows = conn.execute(
-                select(leaves.c.tenant, leaves.c.loan_id, leaves.c.record, leaves.c.leaf_hash)
+                select(leaves.c.tenant, leaves.c.loan_id, leaves.c.record, leaves.c.leaf_hash,
+                       leaves.c.event_id, leaves.c.event_type, leaves.c.received_at)
                 .where(pairs_in(leaves.c.tenant, leaves.c.loan_id, keys[chunk:chunk + 500]))
                 .where(leaves.c.record.is_not(None))
                 .order_by(leaves.c.leaf_index)
             )
-            for t, loan, data, lh in rows:
-                opened = self._open_record(t, loan, _blob(data), _blob(lh), conn)
+            for t, loan, data, lh, event_id, event_type, received_at in rows:
+                columns = RecordColumns(_blob(lh), t, loan, event_id, event_type, received_at)
+                opened = self._open_record(_blob(data), columns, conn)
                 if opened is not None:
                     histories[(t, loan)].append(opened)
         return histories
