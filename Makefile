@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml verifier/pyproject.toml
 
 # Debian packages: a CJK font for the PDFs (fonts-noto-cjk, fontconfig) and Chromium for
 # the browser tests, SoftHSM2 for the tests of keys in a PKCS#11 token. Needs root; installs
-# only what is missing.
-DEBIAN_PACKAGES := fonts-noto-cjk fontconfig chromium softhsm2
+# only what is missing. poppler-utils (pdftotext -bbox, pdftoppm) for the case-file layout test.
+DEBIAN_PACKAGES := fonts-noto-cjk fontconfig chromium softhsm2 poppler-utils
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
