@@ -8,7 +8,9 @@ the contract (number, signing, amount, term, rate, repayment method, penalty and
 clauses), the disbursements, the repayments made, the principal owed, 期内利息, 罚息 and
 复利 each with its method of calculation and the rows of the computation table, the
 acceleration, the security rights, costs, the total 暂计至 `as_of` and what keeps accruing
-each day after it, the 24 % flag, and the dispute-resolution clause. The same dict serves
+each day after it, the 24 % total-cost test (`dispute.cost_cap`: interest, 复利, 罚息,
+违约金 and fees over the period against 24 % a year on the unpaid principal, the claim
+lowered to the cap when exceeded), and the dispute-resolution clause. The same dict serves
 an arbitration application and a notary's execution-certificate application: the keys are
 neutral (`claimant`, `respondents`) and the case file labels them per venue.
 
@@ -38,6 +40,7 @@ from dispute.arrears import (
 )
 from dispute.claim_amounts import amounts_block, ceiling_block, continuing, money, rate_text
 from dispute.claim_text import adjustments, requests, to_complete
+from dispute.cost_cap import cost_cap_for
 from dispute.evidence import VENUES, Venue
 from dispute.rates import missing_repricings, pricing_block, rate_periods
 from dispute.records import FoldedLoan, StoredRecord
@@ -82,14 +85,18 @@ def build_claim(
     as_of: date,
     *,
     charges: Sequence[Charge] = (),
+    include_fees: bool = True,
 ) -> dict[str, Any]:
     """The claim for `venue` on `as_of` (暂计至), as a JSON-serialisable dict.
 
     `charges` are costs the contract lets the lender recover (律师费, 公告费...), passed to
-    `compute_arrears`. Raises `ClaimError` when the records lack a contract or disbursement.
+    `compute_arrears`. `include_fees`: whether such fees count in the 24 % total-cost test
+    (court practice; default counts them, as 法发〔2017〕22号 第2条 names 其他费用).
+    Raises `ClaimError` when the records lack a contract or disbursement.
     """
     _check_venue(venue)
-    return claim_for(FoldedLoan.fold(records), venue, as_of, charges=charges)
+    return claim_for(FoldedLoan.fold(records), venue, as_of, charges=charges,
+                     include_fees=include_fees)
 
 
 def claim_for(
@@ -98,6 +105,7 @@ def claim_for(
     as_of: date,
     *,
     charges: Sequence[Charge] = (),
+    include_fees: bool = True,
 ) -> dict[str, Any]:
     """`build_claim` for a loan already folded (the case composition folds it once)."""
     _check_venue(venue)
@@ -108,7 +116,8 @@ def claim_for(
     assert state.contract is not None  # loan_terms checked
     c = state.contract.payload
     dr = c.dispute_resolution
-    rows, amounts = amounts_block(c, terms, s)
+    cap = cost_cap_for(s, disbursements, include_fees=include_fees)
+    rows, amounts = amounts_block(c, terms, s, cap)
     maturity = max(sch.installments[-1].due_date for sch in inputs.schedules)
     borrower = c.party("borrower")
     guarantors = [f.payload for f in state.securities]
@@ -199,7 +208,7 @@ def claim_for(
         "amounts": amounts,
         "continuing": continuing(s),
         "daily_accrual": money(s.daily_accrual),
-        "ceiling": ceiling_block(s),
+        "ceiling": ceiling_block(s, cap),
         "computation": rows,
         "rate_periods": rate_periods(state, terms, min(d.value_date for d in disbursements),
                                      as_of),

@@ -51,6 +51,11 @@ def requests(claim: dict[str, Any], venue: Venue) -> list[str]:
     lines.append(line)
     if Decimal(a["costs"]["amount"]) > 0:
         lines.append(f"支付实现债权的费用{a['costs']['amount']}元")
+    if Decimal(a.get("cap_reduction", "0")) > 0:
+        # 法发〔2017〕22号 第2条: the amounts above are already lowered to the 24 % cap.
+        lines[-1] += (f"（上述利息、罚息、复利及费用已按年利率"
+                      f"{pct(Decimal(claim['ceiling']['annual_rate']))}上限调减"
+                      f"{a['cap_reduction']}元）")
     for sec in claim["security"]:
         name = sec["provider"]["name"]
         if sec["kind"] == "guarantee":
