@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from anchoring.anchor_store import AnchorRow
+from anchoring.anchor_store import FINAL, AnchorRow, Cosignature
 from anchoring.receipts import evidence_id
 from anchoring.store import StoredCheckpoint
 from cunzheng_verify import merkle
@@ -256,6 +256,31 @@ class HistoryAt:
 
     row: AnchorRow
     index_root: bytes
+
+
+class RecentAnchors(Protocol):
+    """The anchors a history's checkpoint is chosen from (`AnchorStore` fits)."""
+
+    def latest(self) -> AnchorRow | None: ...
+    def recent(self, limit: int = 50) -> list[AnchorRow]: ...  # newest first
+    def cosigners(self, size: int) -> list[Cosignature]: ...
+
+
+def mined(row: AnchorRow | None) -> AnchorRow | None:
+    """The anchor if its block is known (number, hash and time), else None."""
+    if row is None or row.block_number is None or row.block_hash is None or not row.block_time:
+        return None
+    return row
+
+
+def history_anchor(anchors: RecentAnchors) -> AnchorRow | None:
+    """The anchor a loan's history is taken at: the newest final one a witness has cosigned
+    (confirmed and witnessed, what a court weighs), among the recent ones; without such an
+    anchor, the newest mined one (a checkpoint anchored moments ago is not yet witnessed)."""
+    for row in anchors.recent():
+        if row.status == FINAL and mined(row) and anchors.cosigners(row.tree_size):
+            return row
+    return mined(anchors.latest())
 
 
 def history_checkpoint(log: HistoryReader, latest: AnchorRow | None,

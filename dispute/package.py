@@ -66,7 +66,9 @@ from dispute.evidence import EvidenceSelection
 from dispute.history import (
     HistoryReader,
     LoanHistory,
+    history_anchor,
     history_checkpoint,
+    mined,
     read_history,
     stale_history,
     verify_md_summary,
@@ -99,6 +101,7 @@ class AnchorReader(Protocol):
 
     def covering(self, size: int) -> AnchorRow | None: ...
     def latest(self) -> AnchorRow | None: ...
+    def recent(self, limit: int = 50) -> list[AnchorRow]: ...  # newest first
     def cosigners(self, size: int) -> list[Cosignature]: ...
 
 
@@ -239,15 +242,8 @@ def _checked_exhibits(exhibits: Sequence[PackageExhibit]) -> tuple[PackageExhibi
     return found
 
 
-def _mined(row: AnchorRow | None) -> AnchorRow | None:
-    """The anchor if its block is known (number, hash and time), else None."""
-    if row is None or row.block_number is None or row.block_hash is None or not row.block_time:
-        return None
-    return row
-
-
 def _anchor_for(anchors: AnchorReader, leaf: StoredLeaf) -> AnchorRow | None:
-    return _mined(anchors.covering(leaf.leaf_index + 1))
+    return mined(anchors.covering(leaf.leaf_index + 1))
 
 
 _Anchored = list[tuple[PackageExhibit, StoredLeaf, AnchorRow]]
@@ -391,7 +387,7 @@ def draft_package(
     chosen = _anchored(chosen_exhibits, evidence, anchors)
     files: dict[str, bytes] = {}
     rows = {row.tree_size: row for _, _, row in chosen}
-    at = history_checkpoint(log, _mined(anchors.latest()), rows)
+    at = history_checkpoint(log, history_anchor(anchors), rows)
     stale, history = None if at is None else stale_history(at, request.as_of), None
     if at is not None and stale is None:
         rows[at.row.tree_size] = at.row

@@ -150,6 +150,9 @@ class FakeLog:
     def latest(self) -> AnchorRow | None:
         return self.anchors[max(self.anchors)] if self.anchors else None
 
+    def recent(self, limit: int = 50) -> list[AnchorRow]:
+        return [self.anchors[s] for s in sorted(self.anchors, reverse=True)][:limit]
+
     def cosigners(self, size: int) -> list[Cosignature]:
         return []
 
