@@ -12,6 +12,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from cunzheng_verify.errors import CunzhengError
+
 ARTIFACT_PATH = Path(__file__).resolve().parent / "AnchorRegistry.json"
 
 
@@ -28,6 +30,16 @@ def registry_abi() -> list[dict[str, Any]]:
     return list(_artifact()["abi"])
 
 
-def runtime_code() -> bytes:
-    """The runtime code (`deployedBytecode`) a deployed registry must hold."""
-    return bytes.fromhex(str(_artifact()["deployedBytecode"]).removeprefix("0x"))
+def runtime_code(path: Path | None = None) -> bytes:
+    """The runtime code (`deployedBytecode`) a deployed registry must hold: the shipped
+    artifact's, or that of the artifact JSON at `path` (`--artifact`); `CunzhengError`
+    names an unreadable or malformed file."""
+    if path is None:
+        return bytes.fromhex(str(_artifact()["deployedBytecode"]).removeprefix("0x"))
+    try:
+        text = json.loads(path.read_text(encoding="utf-8"))["deployedBytecode"]
+        return bytes.fromhex(str(text).removeprefix("0x"))
+    except OSError as exc:
+        raise CunzhengError(f"cannot read contract artifact {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CunzhengError(f"malformed contract artifact {path}: {exc!r}") from None

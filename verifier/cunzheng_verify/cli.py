@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cunzheng_verify.api import verify_package
+from cunzheng_verify.artifact import runtime_code
 from cunzheng_verify.chain import ChainView, Web3ChainView
 from cunzheng_verify.errors import CunzhengError
 from cunzheng_verify.format import DEFAULT_MIN_CONFIRMATIONS, MAX_PACKAGE_BYTES
@@ -56,22 +57,8 @@ def read_inputs(package: Path, *, rpc: str | None = None, trust: Path | None = N
         raise CunzhengError(f"cannot read {package}: {exc.strerror}") from None
     chain, code = None, None
     if rpc:
-        chain, code = Web3ChainView.from_url(rpc), _runtime_code(artifact)
+        chain, code = Web3ChainView.from_url(rpc), runtime_code(artifact)
     return Inputs(data, trusted, pinned, chain, code)
-
-
-def _runtime_code(artifact: Path | None) -> bytes:
-    from cunzheng_verify.artifact import runtime_code
-
-    if artifact is None:
-        return runtime_code()
-    try:
-        text = json.loads(artifact.read_text(encoding="utf-8"))["deployedBytecode"]
-        return bytes.fromhex(str(text).removeprefix("0x"))
-    except OSError as exc:
-        raise CunzhengError(f"cannot read contract artifact {artifact}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CunzhengError(f"malformed contract artifact {artifact}: {exc!r}") from None
 
 
 def run(inputs: Inputs, *, min_confirmations: int = DEFAULT_MIN_CONFIRMATIONS,
